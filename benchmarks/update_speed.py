@@ -1,0 +1,424 @@
+"""Time of one gradient update: our K-member populations next to Stable-Baselines3, and a floor.
+
+Why: training K members in lockstep is only worthwhile if one batched update of K members costs
+less than K separate updates. This script measures, in one process and one run (so the numbers
+are comparable), at Hopper-v5 sizes (obs 11, action 3), batch 256 and 256x256 networks:
+
+* our SAC / TD3 / DDPG ``agent.update`` for K members (``--members``), whole population and per
+  member, on a fixed batch (no sampling, no env: only the update is timed);
+* SB3's ``model.train(gradient_steps=1, batch_size=256)`` on a replay buffer pre-filled with
+  random transitions (this includes SB3's own minibatch sampling, also timed on its own);
+* a floor: the matmul FLOPs of one update per member, each matmul timed with ``torch.bmm`` at
+  its shape and batch count on this machine; ``floor ms = sum of those matmul times / K``.
+  Elementwise work, Adam, autograd bookkeeping and Python overhead come on top of it.
+
+Usage::
+
+    python benchmarks/update_speed.py                     # SAC, TD3, DDPG at K = 1 and 8
+    python benchmarks/update_speed.py --iters 5 --repeats 2 --warmup 2   # quick check
+
+Results are printed and written to ``<out>/update_speed.{csv,md}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+DEFAULT_OUT = Path(__file__).resolve().parent / "out"
+OBS_DIM, ACTION_DIM = 11, 3  # Hopper-v5
+HIDDEN = (256, 256)
+ALGOS = ("SAC", "TD3", "DDPG")
+POLICY_DELAY = 2  # TD3; DDPG updates its actor every step
+
+
+# ---------------------------------------------------------------------------------------------
+# timing
+
+
+def time_ms(step: Callable[[], object], iters: int, repeats: int, warmup: int) -> float:
+    """Median over ``repeats`` of the mean wall time of one ``step()`` over ``iters`` calls.
+
+    The median of several repeats resists a neighbour's burst on a shared machine; warm-up
+    calls let allocator caches and lazy initialisation settle first.
+    """
+    for _ in range(warmup):
+        step()
+    samples = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for _ in range(iters):
+            step()
+        samples.append((time.perf_counter() - started) * 1e3 / iters)
+    return statistics.median(samples)
+
+
+# ---------------------------------------------------------------------------------------------
+# ours
+
+
+def time_ours(algo: str, k: int, batch_size: int, timing: dict) -> float:
+    """ms per ``agent.update`` of a K-member population on a fixed random batch."""
+    from lmc_rl.agents import AgentSpec, Batch, make_agent
+
+    spec = AgentSpec(
+        obs_dim=OBS_DIM,
+        action_dim=ACTION_DIM,
+        hidden_dims=HIDDEN,
+        learning_rate=3e-4 if algo == "SAC" else 1e-3,
+        policy_delay=POLICY_DELAY,
+    )
+    agent = make_agent(algo, k, spec)
+    agent.init_members(list(range(k)))
+    g = torch.Generator().manual_seed(0)
+    batch = Batch(
+        obs=torch.randn(k, batch_size, OBS_DIM, generator=g),
+        action=torch.rand(k, batch_size, ACTION_DIM, generator=g) * 2 - 1,
+        reward=torch.randn(k, batch_size, generator=g),
+        next_obs=torch.randn(k, batch_size, OBS_DIM, generator=g),
+        terminated=(torch.rand(k, batch_size, generator=g) < 0.01).float(),
+    )
+    noise = torch.randn(k, *agent.update_noise_shape(batch_size), generator=g)
+    active = torch.ones(k, dtype=torch.bool)
+    return time_ms(lambda: agent.update(batch, noise, active), **timing)
+
+
+# ---------------------------------------------------------------------------------------------
+# Stable-Baselines3
+
+
+def sb3_model(algo: str, batch_size: int, buffer_transitions: int):
+    """SB3 model on Hopper-v5 whose replay buffer already holds random transitions."""
+    import gymnasium as gym
+    import numpy as np
+    from stable_baselines3 import DDPG, SAC, TD3
+    from stable_baselines3.common.logger import Logger
+
+    env = gym.make("Hopper-v5")
+    common = dict(
+        buffer_size=buffer_transitions,
+        learning_starts=0,
+        batch_size=batch_size,
+        tau=0.005,
+        gamma=0.99,
+        seed=0,
+        device="cpu",
+        verbose=0,
+    )
+    if algo == "SAC":
+        model = SAC(
+            "MlpPolicy",
+            env,
+            learning_rate=3e-4,
+            ent_coef="auto",
+            policy_kwargs=dict(net_arch=list(HIDDEN), n_critics=2),
+            **common,
+        )
+    elif algo == "TD3":
+        model = TD3(
+            "MlpPolicy",
+            env,
+            learning_rate=1e-3,
+            policy_delay=POLICY_DELAY,
+            target_policy_noise=0.2,
+            target_noise_clip=0.5,
+            policy_kwargs=dict(net_arch=list(HIDDEN), n_critics=2),
+            **common,
+        )
+    else:
+        model = DDPG(
+            "MlpPolicy",
+            env,
+            learning_rate=1e-3,
+            policy_kwargs=dict(net_arch=list(HIDDEN), n_critics=1),
+            **common,
+        )
+    # Fill the buffer directly: random observations, actions in SB3's [-1, 1] storage space.
+    rng = np.random.default_rng(0)
+    buf = model.replay_buffer
+    n = buffer_transitions
+    buf.observations[:n] = rng.standard_normal(buf.observations[:n].shape)
+    buf.next_observations[:n] = rng.standard_normal(buf.next_observations[:n].shape)
+    buf.actions[:n] = rng.uniform(-1, 1, buf.actions[:n].shape)
+    buf.rewards[:n] = rng.standard_normal(buf.rewards[:n].shape)
+    buf.dones[:n] = rng.random(buf.dones[:n].shape) < 0.01
+    buf.full = True
+    model.set_logger(Logger(folder=None, output_formats=[]))  # train() records its losses
+    return model
+
+
+def time_sb3(algo: str, batch_size: int, timing: dict) -> tuple[float, float]:
+    """(ms per ``model.train(1, batch)``, ms per replay-buffer sample alone)."""
+    model = sb3_model(algo, batch_size, buffer_transitions=10_000)
+    train_ms = time_ms(lambda: model.train(gradient_steps=1, batch_size=batch_size), **timing)
+    sample_ms = time_ms(lambda: model.replay_buffer.sample(batch_size), **timing)
+    return train_ms, sample_ms
+
+
+# ---------------------------------------------------------------------------------------------
+# matmul floor
+
+
+@dataclass(frozen=True)
+class Matmul:
+    """``count`` batched products ``[groups, m, k] @ [groups, k, n]`` per member-update."""
+
+    groups: int  # networks of one member in one bmm: 1 actor, 2 twin critics
+    m: int
+    k: int
+    n: int
+    count: float = 1.0  # fractional for updates done every policy_delay steps
+
+    @property
+    def flops(self) -> float:
+        return 2.0 * self.groups * self.m * self.k * self.n * self.count
+
+
+def layers(sizes: Sequence[int]) -> list[tuple[int, int]]:
+    return list(zip(sizes[:-1], sizes[1:], strict=True))
+
+
+def forward(net: list[tuple[int, int]], groups: int, b: int, count: float = 1.0) -> list[Matmul]:
+    """``x @ W`` per layer."""
+    return [Matmul(groups, b, i, o, count) for i, o in net]
+
+
+def input_grads(
+    net: list[tuple[int, int]], groups: int, b: int, first: bool, count: float = 1.0
+) -> list[Matmul]:
+    """``dY @ W^T`` per layer; the first layer's only when its input needs a gradient."""
+    return [Matmul(groups, b, o, i, count) for j, (i, o) in enumerate(net) if first or j > 0]
+
+
+def weight_grads(
+    net: list[tuple[int, int]], groups: int, b: int, count: float = 1.0
+) -> list[Matmul]:
+    """``X^T @ dY`` per layer."""
+    return [Matmul(groups, i, b, o, count) for i, o in net]
+
+
+def update_matmuls(algo: str, b: int) -> list[Matmul]:
+    """The matmuls of one update of one member, following our agents' update code.
+
+    Autograd computes only the gradients asked for: the critic loss needs critic weight grads
+    (not the first layer's input grad: the batch needs none); the actor loss needs critic
+    input grads down to the action, then actor weight grads (not the critic's weight grads).
+    """
+    critic = layers((OBS_DIM + ACTION_DIM, *HIDDEN, 1))
+    if algo == "SAC":
+        actor = layers((OBS_DIM, *HIDDEN, 2 * ACTION_DIM))
+        return [
+            *forward(actor, 1, b),  # a ~ pi(s), kept for the actor loss
+            *forward(actor, 1, b),  # a' ~ pi(s') for the target
+            *forward(critic, 2, b),  # target critics Q'(s', a')
+            *forward(critic, 2, b),  # Q(s, a)
+            *weight_grads(critic, 2, b),
+            *input_grads(critic, 2, b, first=False),
+            *forward(critic, 2, b),  # Q(s, pi(s))
+            *input_grads(critic, 2, b, first=True),  # down to the action
+            *weight_grads(actor, 1, b),
+            *input_grads(actor, 1, b, first=False),
+        ]
+    n_critics, delay = (2, POLICY_DELAY) if algo == "TD3" else (1, 1)
+    actor = layers((OBS_DIM, *HIDDEN, ACTION_DIM))
+    every = 1.0 / delay  # actor loss and targets: once per policy_delay updates
+    return [
+        *forward(actor, 1, b),  # target actor pi'(s')
+        *forward(critic, n_critics, b),  # target critics
+        *forward(critic, n_critics, b),  # Q(s, a)
+        *weight_grads(critic, n_critics, b),
+        *input_grads(critic, n_critics, b, first=False),
+        *forward(actor, 1, b, every),  # pi(s)
+        *forward(critic, n_critics, b, every),  # Q(s, pi(s)), all critics in one bmm
+        *input_grads(critic, n_critics, b, first=True, count=every),
+        *weight_grads(actor, 1, b, every),
+        *input_grads(actor, 1, b, first=False, count=every),
+    ]
+
+
+def bmm_ms(batch: int, m: int, k: int, n: int, timing: dict) -> float:
+    """Measured ms of one contiguous fp32 ``torch.bmm`` at this shape."""
+    a, b = torch.randn(batch, m, k), torch.randn(batch, k, n)
+    out = torch.empty(batch, m, n)
+    return time_ms(lambda: torch.bmm(a, b, out=out), **timing)
+
+
+def matmul_floor(algo: str, k: int, b: int, timing: dict, cache: dict) -> tuple[float, float]:
+    """(floor ms per member-update, MFLOP per member-update) at population size K.
+
+    Each matmul is timed as our layers run it: one bmm over all K members (times groups).
+    """
+    total_ms = 0.0
+    for mm in update_matmuls(algo, b):
+        key = (k * mm.groups, mm.m, mm.k, mm.n)
+        if key not in cache:
+            cache[key] = bmm_ms(*key, timing)
+        total_ms += cache[key] * mm.count
+    mflops = sum(mm.flops for mm in update_matmuls(algo, b)) / 1e6
+    return total_ms / k, mflops
+
+
+# ---------------------------------------------------------------------------------------------
+# table
+
+
+COLUMNS = (
+    ("algo", "algo"),
+    ("K", "K"),
+    ("ours_ms_per_update", "ms / update (population)"),
+    ("ours_ms_per_member", "ms / member-update"),
+    ("sb3_ms_per_update", "SB3 ms / update"),
+    ("ratio_ours_member_over_sb3", "ratio ours/SB3 (per member)"),
+    ("floor_ms_per_member", "matmul floor ms / member"),
+    ("mflop_per_member", "MFLOP / member-update"),
+    ("floor_gflops", "bmm GFLOP/s at floor"),
+    ("sb3_sample_ms", "SB3 sample ms (in SB3 time)"),
+)
+
+
+def markdown_table(rows: list[dict]) -> str:
+    def cell(value: object) -> str:
+        return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+    lines = [
+        "| " + " | ".join(title for _, title in COLUMNS) + " |",
+        "|" + "---|" * len(COLUMNS),
+    ]
+    for row in rows:
+        lines.append("| " + " | ".join(cell(row[key]) for key, _ in COLUMNS) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_outputs(out: Path, rows: list[dict], header: str) -> str:
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "update_speed.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=[key for key, _ in COLUMNS])
+        writer.writeheader()
+        writer.writerows(rows)
+    table = markdown_table(rows)
+    (out / "update_speed.md").write_text(f"{header}\n\n{table}")
+    return table
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def parse_list(kind: type, text: str) -> list:
+    return [kind(part) for part in text.split(",") if part.strip()]
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=(
+            "Time one gradient update of our K-member SAC/TD3/DDPG populations at Hopper-v5 sizes "
+            "(batch 256, 256x256 networks) next to SB3's time per training step, with a matmul "
+            "FLOP floor measured on this machine."
+        )
+    )
+    parser.add_argument(
+        "--members",
+        default="1,8",
+        help="Comma-separated population sizes K to time (default 1,8).",
+    )
+    parser.add_argument(
+        "--algos", default=",".join(ALGOS), help="Comma-separated algorithms (default all)."
+    )
+    parser.add_argument("--batch-size", type=int, default=256, help="Minibatch per member.")
+    parser.add_argument(
+        "--iters", type=int, default=50, help="Timed updates per repeat (even: TD3 delay)."
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=5, help="Repeats; the median is reported (default 5)."
+    )
+    parser.add_argument("--warmup", type=int, default=5, help="Untimed updates first.")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help=f"torch threads for all timings (default torch's: {torch.get_num_threads()}).",
+    )
+    parser.add_argument("--no-sb3", action="store_true", help="Skip Stable-Baselines3.")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_OUT,
+        help=f"Folder for update_speed.csv and .md (default {DEFAULT_OUT}).",
+    )
+    args = parser.parse_args(argv)
+    args.members = parse_list(int, args.members)
+    args.algos = [a.upper() for a in parse_list(str, args.algos)]
+    if not args.members or min(args.members) < 1:
+        parser.error("--members: need positive integers")
+    if unknown := set(args.algos) - set(ALGOS):
+        parser.error(f"--algos: unknown {sorted(unknown)} (choose from {', '.join(ALGOS)})")
+    if min(args.iters, args.repeats) < 1 or args.warmup < 0:
+        parser.error("--iters and --repeats must be >= 1, --warmup >= 0")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    timing = dict(iters=args.iters, repeats=args.repeats, warmup=args.warmup)
+    b = args.batch_size
+    print(
+        f"update_speed: obs {OBS_DIM}, action {ACTION_DIM}, batch {b}, hidden {HIDDEN}, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), timing {timing}",
+        flush=True,
+    )
+    load_before = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"load average {load_before} on {os.cpu_count()} CPUs", flush=True)
+    rows, bmm_cache = [], {}
+    for algo in args.algos:
+        sb3_ms, sample_ms = (
+            (float("nan"), float("nan")) if args.no_sb3 else time_sb3(algo, b, timing)
+        )
+        print(f"  SB3 {algo}: {sb3_ms:.3f} ms/update (sampling {sample_ms:.3f} ms)", flush=True)
+        for k in args.members:
+            ours_ms = time_ours(algo, k, b, timing)
+            floor_ms, mflop = matmul_floor(algo, k, b, timing, bmm_cache)
+            row = {
+                "algo": algo,
+                "K": k,
+                "ours_ms_per_update": ours_ms,
+                "ours_ms_per_member": ours_ms / k,
+                "sb3_ms_per_update": sb3_ms,
+                "ratio_ours_member_over_sb3": ours_ms / k / sb3_ms,
+                "floor_ms_per_member": floor_ms,
+                "mflop_per_member": mflop,
+                "floor_gflops": mflop / floor_ms,  # MFLOP per ms = GFLOP/s
+                "sb3_sample_ms": sample_ms,
+            }
+            print(
+                f"  ours {algo} K={k}: {ours_ms:.3f} ms/update, {ours_ms / k:.3f} ms/member, "
+                f"floor {floor_ms:.3f} ms/member ({mflop:.0f} MFLOP)",
+                flush=True,
+            )
+            rows.append(row)
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    header = (
+        f"# update_speed\n\nLoad average before/after: {load_before} / {load} on "
+        f"{os.cpu_count()} CPUs (timings on a busy machine are unreliable, more so with >1 "
+        f"thread). Hopper-v5 sizes (obs {OBS_DIM}, action {ACTION_DIM}), batch {b}, "
+        f"hidden {HIDDEN}, fp32 CPU, torch {torch.__version__}, {torch.get_num_threads()} "
+        f"thread(s); median of {args.repeats} repeats x {args.iters} updates after "
+        f"{args.warmup} warm-up. SB3 time includes its minibatch sampling (last column); ours "
+        "uses a prepared batch. Floor: matmul time only, each matmul timed with torch.bmm."
+    )
+    table = write_outputs(args.out, rows, header)
+    print()
+    print(table)
+    print(f"wrote {args.out}/update_speed.csv and .md")
+
+
+if __name__ == "__main__":
+    main()

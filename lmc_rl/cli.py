@@ -1,0 +1,126 @@
+"""Command line: ``lmc-rl run | check``. Parsing only; the work lives in the other modules."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from collections.abc import Sequence
+
+from lmc_rl.config import RunConfig, build_config, load_yaml_overrides
+from lmc_rl.errors import UserError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr and exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UserError(message)
+
+
+def _format_default(value: object) -> str:
+    if isinstance(value, tuple):
+        return ",".join(map(str, value)) if value else "none"
+    return "random" if value is None else str(value)
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        metavar="YAML",
+        help="YAML file of overrides (any key below); flags override it.",
+    )
+    for f in dataclasses.fields(RunConfig):
+        names = [f"--{f.name}", *f.metadata.get("aliases", ())]
+        parser.add_argument(
+            *names,
+            dest=f.name,
+            metavar=f.name.upper(),
+            default=argparse.SUPPRESS,
+            help=f"{f.metadata['help']} (default: {_format_default(f.default)})",
+        )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="lmc-rl",
+        description=(
+            "Linear mode connectivity for off-policy RL: train, fork, interpolate, measure instability."
+        ),
+    )
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_Parser
+    )
+    run = commands.add_parser(
+        "run",
+        help="Train a parent agent (and its forks) and save results.",
+        description="Train one run. Every flag is also a YAML key.",
+    )
+    _add_config_flags(run)
+    run.add_argument("--no_progress", action="store_true", help="Hide the progress bar.")
+    check = commands.add_parser(
+        "check",
+        help="Quick end-to-end check: SAC and DDPG x 3 seeds.",
+        description="The prototype's check_run: SAC and DDPG on one task "
+        "with 3 seeds, no forks; saves a figure of returns and wall time "
+        "under {output_dir}/results/check_run/.",
+    )
+    check.add_argument("--env", default="InvertedPendulum-v5", help="Task (default: %(default)s).")
+    check.add_argument(
+        "--total_steps", default="5000", help="Steps per agent (default: %(default)s)."
+    )
+    check.add_argument(
+        "--seeds", default="1,2,3", help="Comma-separated seeds (default: %(default)s)."
+    )
+    check.add_argument("--algos", default="SAC,DDPG", help="Algorithms (default: %(default)s).")
+    check.add_argument("--output_dir", default=".", help="Where results/ goes (default: .).")
+    check.add_argument("--no_progress", action="store_true", help="Hide the progress bars.")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """Defaults <- YAML (--config) <- flags, validated."""
+    overrides = load_yaml_overrides(args.config) if args.config else {}
+    for f in dataclasses.fields(RunConfig):
+        if hasattr(args, f.name):
+            overrides[f.name] = getattr(args, f.name)
+    return build_config(overrides)
+
+
+def _run(args: argparse.Namespace) -> None:
+    from lmc_rl.training import run_experiment
+
+    config = config_from_args(args)
+    paths = run_experiment(config, progress=not args.no_progress)
+    print(paths.results)
+
+
+def _check(args: argparse.Namespace) -> None:
+    from lmc_rl.check import run_check
+
+    out = run_check(
+        env=args.env,
+        total_steps=args.total_steps,
+        seeds=args.seeds,
+        algos=args.algos,
+        output_dir=args.output_dir,
+        progress=not args.no_progress,
+    )
+    print(out)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        {"run": _run, "check": _check}[args.command](args)
+    except UserError as err:
+        print(f"lmc-rl: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("lmc-rl: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,301 @@
+"""Typed run configuration: the one place where every default lives.
+
+A value is resolved in three layers: the dataclass default, then a YAML file (``--config``), then
+command-line flags. Every field is a YAML key and a flag of the same name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import secrets
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lmc_rl.errors import UserError
+
+ALGOS = ("SAC", "TD3", "DDPG")
+BUFFER_STRATEGIES = ("copy", "fresh", "shared", "split")
+NOISE_SOURCES = ("env", "action", "batch")
+DEFAULT_FORK_POINTS = (0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+
+
+def _f(default: Any, help: str, **extra: Any) -> Any:
+    return field(default=default, metadata={"help": help, **extra})
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that decides what a run computes (plus where it writes)."""
+
+    # --- task and algorithm
+    env: str = _f("InvertedDoublePendulum-v5", "Gymnasium task id with a Box action space.")
+    algo: str = _f("SAC", "Algorithm: SAC, TD3 or DDPG.")
+    seed: int | None = _f(None, "Run seed; drawn at random (1..1000000) and recorded if not given.")
+    # --- schedule (all counted in environment steps of one agent)
+    total_steps: int = _f(200_000, "Environment steps each agent is trained for.")
+    learning_starts: int = _f(10_000, "Steps of uniform random actions before the first update.")
+    train_freq: int = _f(2, "Env steps between two rounds of gradient updates.")
+    gradient_steps: int = _f(1, "Gradient updates per round.")
+    eval_freq: int = _f(1000, "Env steps between periodic evaluations of every member.")
+    num_eval_episodes_periodic: int = _f(10, "Episodes per periodic evaluation.")
+    max_episode_steps: int = _f(1000, "Time limit of an episode (truncation, which bootstraps).")
+    # --- forking and instability analysis
+    fork_points: tuple[float, ...] = _f(
+        DEFAULT_FORK_POINTS,
+        "Fractions of total_steps at which the parent forks into two children, comma separated, "
+        "or 'none'.",
+    )
+    fork_buffer_strategy: str = _f("copy", "Replay data of children: copy, fresh, shared or split.")
+    num_eval_episodes: int = _f(
+        100, "Episodes per interpolated policy in the instability analysis."
+    )
+    alpha_points: int = _f(101, "Evenly spaced interpolation coefficients in [0, 1].")
+    # --- learner
+    buffer_size: int = _f(1_000_000, "Replay capacity of each agent (FIFO).")
+    batch_size: int = _f(256, "Minibatch size of an update.")
+    hidden_dims: tuple[int, ...] = _f((256, 256), "Hidden layer widths of actor and critics.")
+    learning_rate: float | None = _f(
+        None,
+        "Adam step size of actor and critics; default per algorithm (SAC 3e-4, TD3/DDPG 1e-3).",
+    )
+    gamma: float = _f(0.99, "Discount factor.")
+    tau: float = _f(0.005, "Polyak coefficient of target network updates.")
+    ent_coef: str = _f(
+        "auto",
+        "SAC temperature: 'auto' (learned, target entropy -|A|) or a fixed number. Alias: --alpha.",
+        aliases=("--alpha",),
+    )
+    noise_std: float = _f(
+        0.1, "TD3/DDPG Gaussian exploration noise, as a fraction of the action range."
+    )
+    policy_delay: int = _f(2, "TD3: critic updates per actor and target update.")
+    target_policy_noise: float = _f(0.2, "TD3: std of target policy smoothing noise.")
+    target_noise_clip: float = _f(0.5, "TD3: clip of target policy smoothing noise.")
+    # --- where and how
+    experiment_name: str = _f("base", "Name of the results folder grouping runs.")
+    output_dir: str = _f(".", "Folder under which results/ and model_weights/ are written.")
+    device: str = _f("auto", "Torch device: auto (MPS > CUDA > CPU), cpu, cuda, cuda:N or mps.")
+
+    def replace(self, **changes: Any) -> RunConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+
+def _jsonable(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+# ---------------------------------------------------------------------------------------------
+# parsing: one converter per field type, shared by YAML and CLI
+
+
+def _parse_scalar(kind: type, name: str, raw: Any) -> Any:
+    text = str(raw).strip()
+    try:
+        if kind is int:
+            if isinstance(raw, bool):
+                raise ValueError
+            try:
+                return int(text)
+            except ValueError:
+                value = float(text)  # accepts 1e4 and 200000.0
+                if not value.is_integer():
+                    raise
+                return int(value)
+        if kind is float:
+            if isinstance(raw, bool):
+                raise ValueError
+            value = float(text)
+            if not math.isfinite(value):
+                raise ValueError
+            return value
+        if kind is str:
+            return text
+    except ValueError:
+        kind_name = "an integer" if kind is int else "a number"
+        raise UserError(f"--{name}: expected {kind_name}, got {raw!r}") from None
+    raise TypeError(f"unsupported config type {kind}")
+
+
+def parse_value(name: str, raw: Any) -> Any:
+    """Convert a YAML or command-line value for field ``name`` to its typed form."""
+    hint = _field_types()[name]
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):  # X | None
+        inner = next(a for a in args if a is not type(None))
+        if raw is None or str(raw).strip().lower() in ("none", "null", ""):
+            return None
+        return _parse_scalar(inner, name, raw)
+    if origin is tuple:
+        inner = args[0]
+        if raw is None or (isinstance(raw, str) and raw.strip().lower() in ("none", "")):
+            return ()
+        items = raw if isinstance(raw, list | tuple) else str(raw).split(",")
+        return tuple(_parse_scalar(inner, name, item) for item in items if str(item).strip())
+    return _parse_scalar(hint, name, raw)
+
+
+def _field_types() -> dict[str, Any]:
+    return typing.get_type_hints(RunConfig)
+
+
+def field_names() -> list[str]:
+    return [f.name for f in dataclasses.fields(RunConfig)]
+
+
+def load_yaml_overrides(path: str | Path) -> dict[str, Any]:
+    """Read a YAML file of config overrides; every key must be a config field."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise UserError(f"--config: cannot read {path}: {err.strerror or err}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        first = str(err).splitlines()[0] if str(err) else "invalid YAML"
+        raise UserError(f"--config: {path} is not valid YAML ({first})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UserError(
+            f"--config: {path} must hold a mapping of config keys, not {type(data).__name__}"
+        )
+    known = set(field_names()) | {"alpha"}
+    for key in data:
+        if key not in known:
+            raise UserError(f"--config: {path} has unknown key {key!r}")
+    return {("ent_coef" if k == "alpha" else k): v for k, v in data.items()}
+
+
+def build_config(overrides: dict[str, Any]) -> RunConfig:
+    """Apply raw overrides (YAML or CLI strings) to the defaults, then validate and resolve."""
+    typed = {name: parse_value(name, raw) for name, raw in overrides.items()}
+    config = RunConfig(**typed)
+    return resolve(validate(config))
+
+
+def validate(config: RunConfig) -> RunConfig:
+    """Check every value; raise UserError naming the first bad one."""
+    algo = config.algo.upper()
+    if algo not in ALGOS:
+        raise UserError(
+            f"--algo: unknown algorithm {config.algo!r} (choose from {', '.join(ALGOS)})"
+        )
+    config = config.replace(algo=algo)
+    positive = [
+        "total_steps",
+        "train_freq",
+        "gradient_steps",
+        "eval_freq",
+        "num_eval_episodes_periodic",
+        "max_episode_steps",
+        "num_eval_episodes",
+        "buffer_size",
+        "batch_size",
+        "policy_delay",
+    ]
+    for name in positive:
+        if getattr(config, name) < 1:
+            raise UserError(f"--{name}: must be >= 1, got {getattr(config, name)}")
+    if config.learning_starts < 0:
+        raise UserError(f"--learning_starts: must be >= 0, got {config.learning_starts}")
+    if config.alpha_points < 2:
+        raise UserError(f"--alpha_points: must be >= 2, got {config.alpha_points}")
+    if not config.hidden_dims or min(config.hidden_dims) < 1:
+        raise UserError(
+            f"--hidden_dims: need one or more positive widths, got {config.hidden_dims}"
+        )
+    if config.learning_rate is not None and config.learning_rate <= 0:
+        raise UserError(f"--learning_rate: must be > 0, got {config.learning_rate}")
+    if not 0.0 <= config.gamma <= 1.0:
+        raise UserError(f"--gamma: must lie in [0, 1], got {config.gamma}")
+    if not 0.0 < config.tau <= 1.0:
+        raise UserError(f"--tau: must lie in (0, 1], got {config.tau}")
+    for name in ("noise_std", "target_policy_noise", "target_noise_clip"):
+        if getattr(config, name) < 0:
+            raise UserError(f"--{name}: must be >= 0, got {getattr(config, name)}")
+    if config.ent_coef.lower() != "auto":
+        try:
+            value = float(config.ent_coef)
+        except ValueError:
+            value = -1.0
+        if not (math.isfinite(value) and value > 0):
+            raise UserError(
+                f"--ent_coef/--alpha: expected 'auto' or a number > 0, got {config.ent_coef!r}"
+            )
+    if config.fork_buffer_strategy not in BUFFER_STRATEGIES:
+        raise UserError(
+            f"--fork_buffer_strategy: unknown strategy {config.fork_buffer_strategy!r} "
+            f"(choose from {', '.join(BUFFER_STRATEGIES)})"
+        )
+    _validate_fork_points(config)
+    if config.seed is not None and not 0 <= config.seed < 2**63:
+        raise UserError(f"--seed: must be a non-negative integer, got {config.seed}")
+    _validate_device(config.device)
+    from lmc_rl.envs import check_task  # imported here: gymnasium is slow to import
+
+    check_task(config.env)
+    return config
+
+
+def _validate_fork_points(config: RunConfig) -> None:
+    points = config.fork_points
+    for p in points:
+        if not 0.0 < p < 1.0:
+            raise UserError(f"--fork_points: {p} is not strictly between 0 and 1")
+    steps = [fork_step(p, config.total_steps) for p in sorted(points)]
+    if len(set(steps)) != len(steps) or (steps and steps[0] < 1):
+        raise UserError(
+            f"--fork_points: {','.join(map(str, points))} do not map to distinct steps "
+            f">= 1 of total_steps={config.total_steps}"
+        )
+
+
+def fork_step(point: float, total_steps: int) -> int:
+    """The env step at which fraction ``point`` of training forks."""
+    return round(point * total_steps)
+
+
+def _validate_device(device: str) -> None:
+    import torch
+
+    if device == "auto" or device == "cpu":
+        return
+    if device == "mps":
+        if not torch.backends.mps.is_available():
+            raise UserError("--device: mps was asked for but is not available on this machine")
+        return
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise UserError(f"--device: {device} was asked for but CUDA is not available")
+        return
+    raise UserError(f"--device: unknown device {device!r} (auto, cpu, cuda, cuda:N or mps)")
+
+
+def resolve(config: RunConfig) -> RunConfig:
+    """Fill in values chosen at run time (a random seed), sort fork points."""
+    seed = config.seed if config.seed is not None else secrets.randbelow(1_000_000) + 1
+    return config.replace(seed=seed, fork_points=tuple(sorted(config.fork_points)))
+
+
+def resolve_device(name: str) -> str:
+    """Map 'auto' to the best available device: MPS, then CUDA, then CPU."""
+    import torch
+
+    if name != "auto":
+        return name
+    if torch.backends.mps.is_available():
+        return "mps"
+    if torch.cuda.is_available():
+        return "cuda"
+    return "cpu"

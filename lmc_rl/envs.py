@@ -1,0 +1,163 @@
+"""Tasks, action scaling and the per-member environments a population acts in.
+
+Policies act in [-1, 1]; ``ActionScaler`` maps to the task's bounds (Humanoid +-0.4,
+InvertedPendulum +-3). Episodes are reset by hand so that the true final observation of every
+transition is kept and the reset observation is never mistaken for a ``next_obs``.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+
+from lmc_rl.errors import UserError
+
+# The prototype's eight tasks plus three more; any Gymnasium task with a Box action space works.
+SUPPORTED_TASKS = (
+    "InvertedPendulum-v5",
+    "InvertedDoublePendulum-v5",
+    "Hopper-v5",
+    "Swimmer-v5",
+    "Reacher-v5",
+    "Walker2d-v5",
+    "HalfCheetah-v5",
+    "Pusher-v5",
+    "Ant-v5",
+    "HumanoidStandup-v5",
+    "Humanoid-v5",
+)
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    env_id: str
+    obs_dim: int
+    action_dim: int
+    action_low: np.ndarray
+    action_high: np.ndarray
+
+
+@functools.cache
+def check_task(env_id: str) -> TaskSpec:
+    """Dimensions and bounds of a task; a UserError if it is unknown or not continuous-control."""
+    if env_id not in gym.registry:
+        hint = ", ".join(SUPPORTED_TASKS)
+        raise UserError(f"--env: unknown environment {env_id!r} (for example: {hint})")
+    try:
+        env = gym.make(env_id)
+    except Exception as err:  # a registered task whose dependencies are missing, say
+        raise UserError(f"--env: cannot create {env_id!r}: {err}") from None
+    try:
+        obs_space, action_space = env.observation_space, env.action_space
+    finally:
+        env.close()
+    if not isinstance(action_space, gym.spaces.Box) or len(action_space.shape) != 1:
+        raise UserError(f"--env: {env_id!r} needs a 1-D Box action space, has {action_space}")
+    if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
+        raise UserError(f"--env: {env_id!r} needs a 1-D Box observation space, has {obs_space}")
+    if not (np.all(np.isfinite(action_space.low)) and np.all(np.isfinite(action_space.high))):
+        raise UserError(f"--env: {env_id!r} has unbounded actions, which cannot be scaled")
+    return TaskSpec(
+        env_id=env_id,
+        obs_dim=int(obs_space.shape[0]),
+        action_dim=int(action_space.shape[0]),
+        action_low=action_space.low.astype(np.float64),
+        action_high=action_space.high.astype(np.float64),
+    )
+
+
+class ActionScaler:
+    """Maps policy actions in [-1, 1] to the task's ``[low, high]``."""
+
+    def __init__(self, low: np.ndarray, high: np.ndarray) -> None:
+        self.low = np.asarray(low, dtype=np.float64)
+        self.half_range = (np.asarray(high, dtype=np.float64) - self.low) / 2.0
+
+    def to_env(self, action: np.ndarray) -> np.ndarray:
+        return self.low + (np.clip(action, -1.0, 1.0) + 1.0) * self.half_range
+
+
+def make_env(env_id: str, max_episode_steps: int) -> gym.Env:
+    """One task instance with the run's time limit."""
+    return gym.make(env_id, max_episode_steps=max_episode_steps)
+
+
+@dataclass
+class StepResult:
+    """One lockstep step of K member environments (arrays ``[K, ...]``)."""
+
+    next_obs: np.ndarray  # true observation after the action (final one if the episode ended)
+    reward: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    episode_returns: list[tuple[int, float, int]]  # (member, return, length) of finished episodes
+
+
+class MemberEnvs:
+    """One environment per member; each member's episodes are seeded from its own generator."""
+
+    def __init__(
+        self, task: TaskSpec, max_episode_steps: int, reset_rngs: list[np.random.Generator]
+    ):
+        self.task = task
+        self.envs = [make_env(task.env_id, max_episode_steps) for _ in reset_rngs]
+        self.reset_rngs = list(reset_rngs)
+        self.scaler = ActionScaler(task.action_low, task.action_high)
+        self.obs = np.zeros((len(self.envs), task.obs_dim), dtype=np.float32)
+        self.episode_return = np.zeros(len(self.envs))
+        self.episode_length = np.zeros(len(self.envs), dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.envs)
+
+    def reset_member(self, member: int) -> None:
+        seed = int(self.reset_rngs[member].integers(2**31 - 1))
+        obs, _ = self.envs[member].reset(seed=seed)
+        self.obs[member] = obs
+        self.episode_return[member] = 0.0
+        self.episode_length[member] = 0
+
+    def reset_all(self) -> np.ndarray:
+        for member in range(len(self.envs)):
+            self.reset_member(member)
+        return self.obs
+
+    def add_member(self, reset_rng: np.random.Generator) -> None:
+        """A new member (a forked child) with its own env; it starts a new episode."""
+        self.envs.append(make_env(self.task.env_id, self.envs[0].spec.max_episode_steps))
+        self.reset_rngs.append(reset_rng)
+        self.obs = np.concatenate([self.obs, np.zeros((1, self.task.obs_dim), np.float32)])
+        self.episode_return = np.append(self.episode_return, 0.0)
+        self.episode_length = np.append(self.episode_length, 0)
+        self.reset_member(len(self.envs) - 1)
+
+    def step(self, actions: np.ndarray, members: list[int] | None = None) -> StepResult:
+        """Step the given members (all by default) with policy actions in [-1, 1]."""
+        members = list(range(len(self.envs))) if members is None else members
+        n = len(members)
+        next_obs = np.empty((n, self.task.obs_dim), dtype=np.float32)
+        reward = np.empty(n, dtype=np.float32)
+        terminated = np.zeros(n, dtype=np.float32)
+        truncated = np.zeros(n, dtype=bool)
+        finished = []
+        env_actions = self.scaler.to_env(actions)
+        for row, member in enumerate(members):
+            obs, r, term, trunc, _ = self.envs[member].step(env_actions[row])
+            next_obs[row], reward[row], terminated[row], truncated[row] = obs, r, term, trunc
+            self.episode_return[member] += r
+            self.episode_length[member] += 1
+            if term or trunc:
+                finished.append(
+                    (member, float(self.episode_return[member]), int(self.episode_length[member]))
+                )
+                self.reset_member(member)
+            else:
+                self.obs[member] = obs
+        return StepResult(next_obs, reward, terminated, truncated, finished)
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()

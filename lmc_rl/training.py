@@ -1,0 +1,227 @@
+"""The lockstep training loop: every live member collects, updates and is evaluated together.
+
+Per env step: one batched forward picks every member's action, each member's env steps (the only
+per-member loop), each transition is stored once, and every ``train_freq`` steps one batched update
+trains the members that are due (the others are masked out).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from lmc_rl.agents import Agent, AgentSpec, make_agent
+from lmc_rl.config import RunConfig, resolve_device
+from lmc_rl.envs import MemberEnvs, TaskSpec, check_task
+from lmc_rl.evaluation import EvaluationEnvs, evaluate_members
+from lmc_rl.replay import ReplayStore, ReplayView, to_batch
+from lmc_rl.runs import EvaluationLog, RunPaths, save_agent, write_run_config
+from lmc_rl.seeding import MemberStreams, evaluation_seeds, parent_streams
+from lmc_rl.training_log import ScalarLog
+
+
+@dataclass
+class Member:
+    """One learner of the population, named by its role."""
+
+    name: str
+    streams: MemberStreams
+    view: ReplayView
+    random_until: int  # env steps up to this one use uniform random actions
+    update_after: int  # gradient updates happen at env steps after this one
+    last_return: float = math.nan
+    info: dict = field(default_factory=dict)
+
+
+def agent_spec(config: RunConfig, task: TaskSpec, algo_default_lr: float) -> AgentSpec:
+    return AgentSpec(
+        obs_dim=task.obs_dim,
+        action_dim=task.action_dim,
+        hidden_dims=tuple(config.hidden_dims),
+        learning_rate=config.learning_rate or algo_default_lr,
+        gamma=config.gamma,
+        tau=config.tau,
+        ent_coef=config.ent_coef,
+        noise_std=config.noise_std,
+        policy_delay=config.policy_delay,
+        target_policy_noise=config.target_policy_noise,
+        target_noise_clip=config.target_noise_clip,
+    )
+
+
+class Trainer:
+    """Holds the population and steps it to ``total_steps``."""
+
+    def __init__(self, config: RunConfig, paths: RunPaths, progress: bool = True) -> None:
+        from lmc_rl.agents import ALGORITHMS
+
+        self.config = config
+        self.paths = paths
+        self.progress = progress
+        self.task = check_task(config.env)
+        self.device = torch.device(resolve_device(config.device))
+        self.spec = agent_spec(config, self.task, ALGORITHMS[config.algo].default_learning_rate)
+        self.store = ReplayStore(self.task.obs_dim, self.task.action_dim)
+        streams = parent_streams(config.seed)
+        self.agent: Agent = make_agent(config.algo, 1, self.spec)
+        self.agent.init_members([streams.seeds["init"]])
+        self.agent.to(self.device)
+        self.members = [
+            Member(
+                "parent",
+                streams,
+                ReplayView(self.store, config.buffer_size),
+                random_until=config.learning_starts,
+                update_after=config.learning_starts,
+            )
+        ]
+        self.envs = MemberEnvs(self.task, config.max_episode_steps, [streams.env])
+        self.eval_pool = EvaluationEnvs(self.task, config.max_episode_steps)
+        self.eval_seeds = evaluation_seeds(config.seed, config.num_eval_episodes_periodic)
+        self.evaluations = EvaluationLog(paths.evaluations_file)
+        self.scalars = ScalarLog(paths.tensorboard_dir)
+        self.step = 0
+
+    # -- one env step of every member
+    def _actions(self) -> np.ndarray:
+        n, action_dim = len(self.members), self.task.action_dim
+        actions = np.empty((n, action_dim), dtype=np.float32)
+        noise = np.zeros((n, 1, action_dim), dtype=np.float32)
+        policy_rows = []
+        for row, member in enumerate(self.members):
+            if self.step < member.random_until:  # self.step is the number of steps already taken
+                actions[row] = member.streams.action.uniform(-1.0, 1.0, action_dim)
+            else:
+                noise[row, 0] = member.streams.action.standard_normal(action_dim, dtype=np.float32)
+                policy_rows.append(row)
+        if policy_rows:
+            with torch.no_grad():
+                obs = torch.from_numpy(self.envs.obs[:, None, :]).to(self.device)
+                acted = self.agent.act(obs, torch.from_numpy(noise).to(self.device))
+            actions[policy_rows] = acted[policy_rows, 0].cpu().numpy()
+        return actions
+
+    def _collect(self) -> None:
+        obs = self.envs.obs.copy()
+        actions = self._actions()
+        result = self.envs.step(actions)
+        self.step += 1
+        for row, member in enumerate(self.members):
+            stored = self.store.write(
+                obs[row],
+                actions[row],
+                result.reward[row],
+                result.next_obs[row],
+                result.terminated[row],
+            )
+            member.view.add(stored)
+        for row, episode_return, length in result.episode_returns:
+            member = self.members[row]
+            member.last_return = episode_return
+            self.scalars.add(member.name, "charts/episodic_return", episode_return, self.step)
+            self.scalars.add(member.name, "charts/episodic_length", length, self.step)
+
+    def _update(self) -> None:
+        cfg = self.config
+        active = np.array([self.step > m.update_after for m in self.members])
+        if self.step % cfg.train_freq or not active.any():
+            return
+        noise_shape = self.agent.update_noise_shape(cfg.batch_size)
+        active_t = torch.from_numpy(active).to(self.device)
+        for _ in range(cfg.gradient_steps):
+            rows = np.zeros((len(self.members), cfg.batch_size), dtype=np.int64)
+            noise = np.zeros((len(self.members), *noise_shape), dtype=np.float32)
+            for i, member in enumerate(self.members):
+                if active[i]:  # masked members draw nothing: their streams do not advance
+                    rows[i] = member.view.sample_rows(member.streams.batch, cfg.batch_size)
+                    noise[i] = member.streams.batch.standard_normal(noise_shape, dtype=np.float32)
+            batch = to_batch(self.store.gather(rows), self.device)
+            metrics = self.agent.update(batch, torch.from_numpy(noise).to(self.device), active_t)
+            self.scalars.add_metrics([m.name for m in self.members], active, metrics, self.step)
+
+    def _evaluate(self) -> None:
+        returns = evaluate_members(self.agent, self.eval_pool, self.eval_seeds)
+        for member, member_returns in zip(self.members, returns, strict=True):
+            self.evaluations.add(member.name, self.step, member_returns)
+            self.scalars.add(
+                member.name, "charts/eval_return", float(np.mean(member_returns)), self.step
+            )
+        self.evaluations.flush()
+
+    # -- the run
+    def run(self) -> None:
+        cfg = self.config
+        self.envs.reset_all()
+        started = time.perf_counter()
+        bar = tqdm(
+            total=cfg.total_steps,
+            unit="step",
+            dynamic_ncols=True,
+            file=sys.stderr,
+            disable=not self.progress,
+            desc=f"{cfg.algo} {cfg.env}",
+        )
+        while self.step < cfg.total_steps:
+            self._collect()
+            self._update()
+            if self.step % cfg.eval_freq == 0:
+                self._evaluate()
+            if self.step % 100 == 0 or self.step == cfg.total_steps:
+                elapsed = time.perf_counter() - started
+                agent_steps_per_s = self.step * len(self.members) / max(elapsed, 1e-9)
+                bar.set_postfix(
+                    members=len(self.members),
+                    agent_steps_s=f"{agent_steps_per_s:.0f}",
+                    last_return=f"{self.members[0].last_return:.1f}",
+                    refresh=False,
+                )
+                bar.update(self.step - bar.n)
+            if self.step % 1000 == 0:
+                self.scalars.add(
+                    "parent",
+                    "charts/agent_steps_per_s",
+                    self.step * len(self.members) / (time.perf_counter() - started),
+                    self.step,
+                )
+                self.scalars.flush()
+        bar.close()
+        self.scalars.close()
+        self.envs.close()
+        self.eval_pool.close()
+
+    def save_weights(self) -> None:
+        save_agent(
+            self.paths.weights / "final.pt",
+            self.agent,
+            0,
+            self.task,
+            {"member": "parent", "step": self.step, "run": str(self.paths.results)},
+        )
+
+    def seeds_record(self) -> dict:
+        return {m.name: m.streams.seeds for m in self.members}
+
+
+def run_experiment(config: RunConfig, progress: bool = True) -> RunPaths:
+    """Train (and later fork and analyse) one run; returns its directories."""
+    paths = RunPaths.create(config)
+    trainer = Trainer(config, paths, progress=progress)
+    record = {
+        "status": "running",
+        "member_seeds": trainer.seeds_record(),
+        "learning_rate": trainer.spec.learning_rate,
+        "device": str(trainer.device),
+    }
+    write_run_config(paths, config, record)
+    started = time.time()
+    trainer.run()
+    trainer.save_weights()
+    record.update(status="finished", wall_time_s=round(time.time() - started, 3))
+    write_run_config(paths, config, record)
+    return paths

@@ -1,0 +1,70 @@
+"""TensorBoard scalars, one event-file folder per member (tensorboard/{member}/).
+
+Update metrics are summed on the device and averaged when flushed, so logging costs no
+host-device synchronisation per update.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+class ScalarLog:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._writers: dict = {}
+        self._sums: dict[str, torch.Tensor] = {}
+        self._counts: dict[str, torch.Tensor] = {}
+        self._members: list[str] = []
+        self._last_step = 0
+        self._pending: dict[str, list[tuple[str, float, int]]] = defaultdict(list)
+
+    def _writer(self, member: str):
+        if member not in self._writers:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writers[member] = SummaryWriter(log_dir=str(self.folder / member))
+        return self._writers[member]
+
+    def add(self, member: str, tag: str, value: float, step: int) -> None:
+        self._pending[member].append((tag, float(value), step))
+
+    def add_metrics(
+        self, members: list[str], active: np.ndarray, metrics: dict[str, torch.Tensor], step: int
+    ) -> None:
+        """Accumulate ``[K]`` update metrics of the active members."""
+        if members != self._members:
+            self._flush_metrics()
+            self._members = list(members)
+        weight = torch.as_tensor(active, dtype=torch.float32)
+        for tag, values in metrics.items():
+            values = values.detach().float().cpu() * weight
+            self._sums[tag] = self._sums.get(tag, 0) + values
+            self._counts[tag] = self._counts.get(tag, 0) + weight
+        self._last_step = step
+
+    def _flush_metrics(self) -> None:
+        for tag, total in self._sums.items():
+            counts = self._counts[tag]
+            for i, member in enumerate(self._members):
+                if counts[i] > 0:
+                    self.add(member, tag, float(total[i] / counts[i]), self._last_step)
+        self._sums, self._counts = {}, {}
+
+    def flush(self) -> None:
+        self._flush_metrics()
+        for member, items in self._pending.items():
+            writer = self._writer(member)
+            for tag, value, step in items:
+                writer.add_scalar(tag, value, step)
+            writer.flush()
+        self._pending.clear()
+
+    def close(self) -> None:
+        self.flush()
+        for writer in self._writers.values():
+            writer.close()

@@ -45,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="lmc-rl",
         description=(
-            "Linear mode connectivity for off-policy RL: train, fork, interpolate, measure instability."
+            "Linear mode connectivity for off-policy RL: train, fork, interpolate, "
+            "measure instability."
         ),
     )
     commands = parser.add_subparsers(

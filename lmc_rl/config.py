@@ -52,6 +52,11 @@ class RunConfig:
         "or 'none'.",
     )
     fork_buffer_strategy: str = _f("copy", "Replay data of children: copy, fresh, shared or split.")
+    fork_noise: str = _f(
+        "all",
+        "Random sources that differ between the two children of a fork: all, none, or a comma "
+        "list of env (reset seeds), action (exploration), batch (minibatches and update noise).",
+    )
     num_eval_episodes: int = _f(
         100, "Episodes per interpolated policy in the instability analysis."
     )
@@ -239,6 +244,7 @@ def validate(config: RunConfig) -> RunConfig:
             f"(choose from {', '.join(BUFFER_STRATEGIES)})"
         )
     _validate_fork_points(config)
+    config = config.replace(fork_noise=",".join(fork_noise_sources(config.fork_noise)) or "none")
     if config.seed is not None and not 0 <= config.seed < 2**63:
         raise UserError(f"--seed: must be a non-negative integer, got {config.seed}")
     _validate_device(config.device)
@@ -259,6 +265,24 @@ def _validate_fork_points(config: RunConfig) -> None:
             f"--fork_points: {','.join(map(str, points))} do not map to distinct steps "
             f">= 1 of total_steps={config.total_steps}"
         )
+
+
+def fork_noise_sources(text: str) -> tuple[str, ...]:
+    """Parse --fork_noise into the tuple of differing sources (``all`` -> every source)."""
+    words = [w.strip().lower() for w in text.split(",") if w.strip()]
+    if words == ["all"]:
+        return NOISE_SOURCES
+    if words == ["none"]:
+        return ()
+    for word in words:
+        if word not in NOISE_SOURCES:
+            raise UserError(
+                f"--fork_noise: unknown source {word!r} (all, none, or a comma list of "
+                f"{', '.join(NOISE_SOURCES)})"
+            )
+    if not words:
+        raise UserError("--fork_noise: empty; use all, none, or a list of env, action, batch")
+    return tuple(s for s in NOISE_SOURCES if s in words)
 
 
 def fork_step(point: float, total_steps: int) -> int:

@@ -34,7 +34,7 @@ class BatchedAdam(nn.Module):
 
     @torch.no_grad()
     def step(self, grads: Sequence[Tensor], active: Tensor) -> None:
-        """One Adam step for the members where ``active`` (bool ``[K]``) is set; others untouched."""
+        """One Adam step for members where ``active`` (bool ``[K]``) is set; others untouched."""
         beta1, beta2 = self.betas
         self.step_count.add_(active.to(self.step_count.dtype))
         step = self.step_count.clamp(min=1.0)

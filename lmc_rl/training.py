@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -20,6 +20,7 @@ from lmc_rl.agents import Agent, AgentSpec, make_agent
 from lmc_rl.config import RunConfig, resolve_device
 from lmc_rl.envs import MemberEnvs, TaskSpec, check_task
 from lmc_rl.evaluation import EvaluationEnvs, evaluate_members
+from lmc_rl.forking import Fork, child_streams, child_views, fork_schedule
 from lmc_rl.replay import ReplayStore, ReplayView, to_batch
 from lmc_rl.runs import EvaluationLog, RunPaths, save_agent, write_run_config
 from lmc_rl.seeding import MemberStreams, evaluation_seeds, parent_streams
@@ -36,7 +37,8 @@ class Member:
     random_until: int  # env steps up to this one use uniform random actions
     update_after: int  # gradient updates happen at env steps after this one
     last_return: float = math.nan
-    info: dict = field(default_factory=dict)
+    fork: Fork | None = None  # the fork that created this member (None for the parent)
+    child: int | None = None
 
 
 def agent_spec(config: RunConfig, task: TaskSpec, algo_default_lr: float) -> AgentSpec:
@@ -86,6 +88,7 @@ class Trainer:
         self.eval_seeds = evaluation_seeds(config.seed, config.num_eval_episodes_periodic)
         self.evaluations = EvaluationLog(paths.evaluations_file)
         self.scalars = ScalarLog(paths.tensorboard_dir)
+        self.forks = {fork.step: fork for fork in fork_schedule(config)}
         self.step = 0
 
     # -- one env step of every member
@@ -154,10 +157,51 @@ class Trainer:
             )
         self.evaluations.flush()
 
+    def _fork(self, fork: Fork) -> None:
+        """Append two children that copy the parent's complete state; they start new episodes."""
+        cfg = self.config
+        parent = self.members[0]
+        save_agent(
+            self.paths.weights / f"fork_{fork.fork_id}_start.pt",
+            self.agent,
+            0,
+            self.task,
+            {"member": "parent", "step": self.step, "fork_id": fork.fork_id},
+        )
+        streams = child_streams(cfg.seed, fork.fork_id, cfg.fork_noise)
+        views = child_views(parent.view, cfg.fork_buffer_strategy, cfg.seed, fork.fork_id)
+        self.agent = self.agent.take([*range(len(self.members)), 0, 0])
+        fresh = cfg.fork_buffer_strategy == "fresh"
+        for child, (child_stream, view) in enumerate(zip(streams, views, strict=True), start=1):
+            self.members.append(
+                Member(
+                    fork.child_name(child),
+                    child_stream,
+                    view,
+                    random_until=self.step if fresh else parent.random_until,
+                    update_after=self.step + cfg.learning_starts if fresh else parent.update_after,
+                    fork=fork,
+                    child=child,
+                )
+            )
+            self.envs.add_member(child_stream.env)
+
     # -- the run
+    def advance(self) -> None:
+        """One env step of every member, then updates, evaluation and forking as scheduled."""
+        self._collect()
+        self._update()
+        if self.step % self.config.eval_freq == 0:
+            self._evaluate()
+        if self.step in self.forks:
+            self._fork(self.forks[self.step])
+
+    def start(self) -> None:
+        self.envs.reset_all()
+
     def run(self) -> None:
         cfg = self.config
-        self.envs.reset_all()
+        self.start()
         started = time.perf_counter()
         bar = tqdm(
             total=cfg.total_steps,
@@ -168,10 +212,7 @@ class Trainer:
             desc=f"{cfg.algo} {cfg.env}",
         )
         while self.step < cfg.total_steps:
-            self._collect()
-            self._update()
-            if self.step % cfg.eval_freq == 0:
-                self._evaluate()
+            self.advance()
             if self.step % 100 == 0 or self.step == cfg.total_steps:
                 elapsed = time.perf_counter() - started
                 agent_steps_per_s = self.step * len(self.members) / max(elapsed, 1e-9)
@@ -196,25 +237,38 @@ class Trainer:
         self.eval_pool.close()
 
     def save_weights(self) -> None:
-        save_agent(
-            self.paths.weights / "final.pt",
-            self.agent,
-            0,
-            self.task,
-            {"member": "parent", "step": self.step, "run": str(self.paths.results)},
-        )
+        """final.pt (parent) and fork1_{id}.pt / fork2_{id}.pt (children), at total_steps."""
+        for row, member in enumerate(self.members):
+            if member.fork is None:
+                name = "final.pt"
+            else:
+                name = f"fork{member.child}_{member.fork.fork_id}.pt"
+            info = {"member": member.name, "step": self.step, "run": str(self.paths.results)}
+            save_agent(self.paths.weights / name, self.agent, row, self.task, info)
 
-    def seeds_record(self) -> dict:
-        return {m.name: m.streams.seeds for m in self.members}
+    def members_record(self) -> dict:
+        """Every member's role and seeds, including children yet to be forked."""
+        record: dict = {"parent": {"seeds": self.members[0].streams.seeds}}
+        for fork in self.forks.values():
+            streams = child_streams(self.config.seed, fork.fork_id, self.config.fork_noise)
+            for child, child_stream in enumerate(streams, start=1):
+                record[fork.child_name(child)] = {
+                    "fork_id": fork.fork_id,
+                    "fork_point": fork.point,
+                    "fork_step": fork.step,
+                    "child": child,
+                    "seeds": child_stream.seeds,
+                }
+        return record
 
 
 def run_experiment(config: RunConfig, progress: bool = True) -> RunPaths:
-    """Train (and later fork and analyse) one run; returns its directories."""
+    """Train the parent and its forks to total_steps; returns the run's directories."""
     paths = RunPaths.create(config)
     trainer = Trainer(config, paths, progress=progress)
     record = {
         "status": "running",
-        "member_seeds": trainer.seeds_record(),
+        "members": trainer.members_record(),
         "learning_rate": trainer.spec.learning_rate,
         "device": str(trainer.device),
     }

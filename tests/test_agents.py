@@ -32,13 +32,19 @@ def test_batched_update_of_three_members_equals_three_single_updates(algo, tiny_
     active = torch.ones(3, dtype=torch.bool)
     for step in range(4):  # several steps so optimizer moments and delays matter
         batch = _batch(3, tiny_spec, seed=step)
-        noise = torch.randn(3, *population.update_noise_shape(16), generator=torch.Generator().manual_seed(100 + step))
+        noise = torch.randn(
+            3,
+            *population.update_noise_shape(16),
+            generator=torch.Generator().manual_seed(100 + step),
+        )
         population.update(batch, noise, active)
         for i, single in enumerate(singles):
             single.update(_rows(batch, i), noise[i : i + 1], active[:1])
     for i, single in enumerate(singles):
         for key, value in single.state_dict().items():
-            torch.testing.assert_close(population.state_dict()[key][i : i + 1], value, atol=1e-5, rtol=1e-5, msg=key)
+            torch.testing.assert_close(
+                population.state_dict()[key][i : i + 1], value, atol=1e-5, rtol=1e-5, msg=key
+            )
 
 
 @pytest.mark.parametrize("algo", sorted(ALGORITHMS))

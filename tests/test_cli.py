@@ -22,8 +22,17 @@ def test_help_explains_every_flag(capsys):
         main(["run", "--help"])
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
-    for flag in ("--env", "--fork_points", "--fork_buffer_strategy", "--alpha", "--output_dir",
-                 "--device", "--config", "--hidden_dims", "--learning_starts"):
+    for flag in (
+        "--env",
+        "--fork_points",
+        "--fork_buffer_strategy",
+        "--alpha",
+        "--output_dir",
+        "--device",
+        "--config",
+        "--hidden_dims",
+        "--learning_starts",
+    ):
         assert flag in text
 
 
@@ -57,8 +66,11 @@ def test_yaml_errors_are_reported_without_a_traceback(tmp_path, capsys):
     bad_key.write_text("total_stepz: 10\n")
     broken = tmp_path / "broken.yaml"
     broken.write_text("total_steps: [1,\n")
-    for path, named in [(bad_key, "total_stepz"), (broken, "broken.yaml"),
-                        (tmp_path / "missing.yaml", "missing.yaml")]:
+    for path, named in [
+        (bad_key, "total_stepz"),
+        (broken, "broken.yaml"),
+        (tmp_path / "missing.yaml", "missing.yaml"),
+    ]:
         code = main(["run", "--config", str(path), "--output_dir", str(tmp_path / "out")])
         err = capsys.readouterr().err.strip()
         assert code == 2 and len(err.splitlines()) == 1 and named in err
@@ -80,5 +92,7 @@ def test_flags_override_yaml_which_overrides_defaults(tmp_path, capsys, tiny_run
 
 
 def test_module_entry_point_runs():
-    result = subprocess.run([sys.executable, "-m", "lmc_rl", "--help"], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "lmc_rl", "--help"], capture_output=True, text=True
+    )
     assert result.returncode == 0 and "run" in result.stdout

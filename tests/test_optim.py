@@ -13,7 +13,7 @@ def test_batched_adam_equals_torch_adam_per_member():
     for _ in range(5):
         grads = torch.randn(2, 4, 3, generator=g)
         opt.step([grads], torch.ones(2, dtype=torch.bool))
-        for i, (p, o) in enumerate(zip(singles, torch_opts)):
+        for i, (p, o) in enumerate(zip(singles, torch_opts, strict=True)):
             p.grad = grads[i].clone()
             o.step()
     for i in range(2):

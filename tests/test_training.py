@@ -32,11 +32,12 @@ def test_tiny_run_writes_the_documented_layout(tmp_path, tiny_run, algo):
     record = json.loads(paths.config_file.read_text())
     assert record["status"] == "finished"
     assert record["config"]["seed"] == 5
-    assert set(record["member_seeds"]["parent"]) == {"init", "env", "action", "batch"}
+    assert set(record["members"]["parent"]["seeds"]) == {"init", "env", "action", "batch"}
     assert "torch" in record["versions"]
     rows = _evaluations(paths)
     assert [(r["member"], int(r["step"]), int(r["n_episodes"])) for r in rows] == [
-        ("parent", 300, 2), ("parent", 600, 2)
+        ("parent", 300, 2),
+        ("parent", 600, 2),
     ]
 
 

@@ -125,5 +125,5 @@ def polyak_update(target: nn.Module, source: nn.Module, tau: float, active: Tens
 
 
 def per_member_mean(x: Tensor) -> Tensor:
-    """Mean over every dim but the first: a loss per member, so no member's gradient scales with K."""
+    """Mean over all but the member dim: per-member losses, so no gradient scales with K."""
     return x.reshape(x.shape[0], -1).mean(dim=1)

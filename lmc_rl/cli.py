@@ -59,6 +59,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_config_flags(run)
     run.add_argument("--no_progress", action="store_true", help="Hide the progress bar.")
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="Re-run the instability evaluation of a finished run from its saved weights.",
+        description="Evaluate every fork's interpolation path of a finished run.",
+    )
+    evaluate.add_argument("--results_dir", required=True, help="The run's results directory.")
+    evaluate.add_argument(
+        "--alpha_points", default=None, help="Interpolation coefficients (default: the run's)."
+    )
+    evaluate.add_argument(
+        "--num_eval_episodes", default=None, help="Episodes per policy (default: the run's)."
+    )
+    evaluate.add_argument("--eval_workers", default="0", help="Processes (default: one per core).")
+    evaluate.add_argument("--no_progress", action="store_true", help="Hide the progress bar.")
     check = commands.add_parser(
         "check",
         help="Quick end-to-end check: SAC and DDPG x 3 seeds.",
@@ -96,6 +110,23 @@ def _run(args: argparse.Namespace) -> None:
     print(paths.results)
 
 
+def _evaluate(args: argparse.Namespace) -> None:
+    from lmc_rl.config import parse_value
+    from lmc_rl.instability import evaluate_run
+    from lmc_rl.runs import load_run
+
+    run = load_run(args.results_dir)
+    alpha_points = parse_value("alpha_points", args.alpha_points) if args.alpha_points else None
+    episodes = (
+        parse_value("num_eval_episodes", args.num_eval_episodes) if args.num_eval_episodes else None
+    )
+    workers = parse_value("eval_workers", args.eval_workers)
+    if workers < 0:
+        raise UserError(f"--eval_workers: must be >= 0, got {workers}")
+    evaluate_run(run, alpha_points, episodes, workers, progress=not args.no_progress)
+    print(run.paths.results)
+
+
 def _check(args: argparse.Namespace) -> None:
     from lmc_rl.check import run_check
 
@@ -113,7 +144,7 @@ def _check(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        {"run": _run, "check": _check}[args.command](args)
+        {"run": _run, "evaluate": _evaluate, "check": _check}[args.command](args)
     except UserError as err:
         print(f"lmc-rl: error: {err}", file=sys.stderr)
         return 2

@@ -61,6 +61,10 @@ class RunConfig:
         100, "Episodes per interpolated policy in the instability analysis."
     )
     alpha_points: int = _f(101, "Evenly spaced interpolation coefficients in [0, 1].")
+    stability_threshold: float = _f(
+        0.05, "A fork is stable if its normalized instability is at most this (Frankle: 0.02)."
+    )
+    eval_workers: int = _f(0, "Processes for the instability evaluation (0: one per core).")
     # --- learner
     buffer_size: int = _f(1_000_000, "Replay capacity of each agent (FIFO).")
     batch_size: int = _f(256, "Minibatch size of an update.")
@@ -212,6 +216,10 @@ def validate(config: RunConfig) -> RunConfig:
     for name in positive:
         if getattr(config, name) < 1:
             raise UserError(f"--{name}: must be >= 1, got {getattr(config, name)}")
+    if config.eval_workers < 0:
+        raise UserError(f"--eval_workers: must be >= 0, got {config.eval_workers}")
+    if config.stability_threshold < 0:
+        raise UserError(f"--stability_threshold: must be >= 0, got {config.stability_threshold}")
     if config.learning_starts < 0:
         raise UserError(f"--learning_starts: must be >= 0, got {config.learning_starts}")
     if config.alpha_points < 2:

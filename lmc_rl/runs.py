@@ -127,8 +127,8 @@ def write_run_config(paths: RunPaths, config: RunConfig, extra: dict[str, Any]) 
             "config": config.to_dict(),
             **extra,
             "versions": library_versions(),
-            "results_dir": str(paths.results),
-            "weights_dir": str(paths.weights),
+            "results_dir": str(paths.results.resolve()),
+            "weights_dir": str(paths.weights.resolve()),
         },
     )
 
@@ -212,3 +212,60 @@ def load_agent_state(path: str | Path) -> tuple[Agent, dict[str, Any]]:
     except Exception as err:
         raise UserError(f"{path} holds an agent that does not load ({err})") from None
     return agent, payload
+
+
+# ---------------------------------------------------------------------------------------------
+# finished runs, read back from their files
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A run as found on disk: its config, its directories and what config.json says of it."""
+
+    config: RunConfig
+    paths: RunPaths
+    record: dict[str, Any]
+
+    @property
+    def finished(self) -> bool:
+        return self.record.get("status") == "finished"
+
+
+def load_run(results_dir: str | Path) -> RunRecord:
+    """Read a run's config.json; a UserError says what is missing or unreadable."""
+    from lmc_rl.config import build_config
+
+    results = Path(results_dir)
+    if not results.is_dir():
+        raise UserError(f"--results_dir: {results} is not a directory")
+    config_file = results / "config.json"
+    try:
+        record = json.loads(config_file.read_text())
+        raw = dict(record["config"])
+    except FileNotFoundError:
+        raise UserError(
+            f"--results_dir: {results} has no config.json (not a run directory?)"
+        ) from None
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise UserError(
+            f"--results_dir: {config_file} is unreadable ({type(err).__name__})"
+        ) from None
+    raw["device"] = "cpu"  # analysis of a copied run must not depend on the machine it ran on
+    raw["output_dir"] = "."
+    try:
+        config = build_config(raw)
+    except UserError as err:
+        raise UserError(f"--results_dir: {config_file} holds an invalid config ({err})") from None
+    return RunRecord(config, RunPaths(results, _weights_dir(results, record)), record)
+
+
+def _weights_dir(results: Path, record: dict[str, Any]) -> Path:
+    """The run's model_weights folder: beside results/ as the layout puts it (so a copied tree
+    still works), else where config.json recorded it."""
+    parts = results.resolve().parts
+    if "results" in parts:
+        i = len(parts) - 1 - parts[::-1].index("results")
+        sibling = Path(*parts[:i], "model_weights", *parts[i + 1 :])
+        if sibling.is_dir():
+            return sibling
+    return Path(record.get("weights_dir", results / "model_weights"))

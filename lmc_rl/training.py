@@ -7,6 +7,7 @@ trains the members that are due (the others are masked out).
 
 from __future__ import annotations
 
+import io
 import math
 import sys
 import time
@@ -22,8 +23,15 @@ from lmc_rl.envs import MemberEnvs, TaskSpec, check_task
 from lmc_rl.evaluation import EvaluationEnvs, evaluate_members
 from lmc_rl.forking import Fork, child_streams, child_views, fork_schedule
 from lmc_rl.replay import ReplayStore, ReplayView, to_batch
-from lmc_rl.runs import EvaluationLog, RunPaths, save_agent, write_run_config
-from lmc_rl.seeding import MemberStreams, evaluation_seeds, parent_streams
+from lmc_rl.runs import (
+    EvaluationLog,
+    RunPaths,
+    atomic_write_bytes,
+    load_run,
+    save_agent,
+    write_run_config,
+)
+from lmc_rl.seeding import MemberStreams, evaluation_seeds, parent_streams, stream_seed
 from lmc_rl.training_log import ScalarLog
 
 
@@ -246,6 +254,19 @@ class Trainer:
             info = {"member": member.name, "step": self.step, "run": str(self.paths.results)}
             save_agent(self.paths.weights / name, self.agent, row, self.task, info)
 
+    def save_critic_transitions(self, per_child: int = 512) -> None:
+        """A fixed set of transitions from both children of each fork, for the critic barrier."""
+        for fork in self.forks.values():
+            children = [m for m in self.members if m.fork is fork]
+            rng = np.random.default_rng(stream_seed(self.config.seed, 3, fork.fork_id))
+            rows = np.concatenate(
+                [m.view.sample_rows(rng, per_child) for m in children if m.view.size > 0]
+            )
+            buffer = io.BytesIO()
+            np.savez(buffer, **self.store.gather(rows))
+            path = self.paths.results / "forks" / f"critic_transitions_{fork.fork_id}.npz"
+            atomic_write_bytes(path, buffer.getvalue())
+
     def members_record(self) -> dict:
         """Every member's role and seeds, including children yet to be forked."""
         record: dict = {"parent": {"seeds": self.members[0].streams.seeds}}
@@ -263,7 +284,9 @@ class Trainer:
 
 
 def run_experiment(config: RunConfig, progress: bool = True) -> RunPaths:
-    """Train the parent and its forks to total_steps; returns the run's directories."""
+    """Train the parent and its forks to total_steps, then measure every fork's instability."""
+    from lmc_rl.instability import evaluate_run
+
     paths = RunPaths.create(config)
     trainer = Trainer(config, paths, progress=progress)
     record = {
@@ -276,6 +299,11 @@ def run_experiment(config: RunConfig, progress: bool = True) -> RunPaths:
     started = time.time()
     trainer.run()
     trainer.save_weights()
+    trainer.save_critic_transitions()
+    record.update(status="trained", train_time_s=round(time.time() - started, 3))
+    write_run_config(paths, config, record)
+    if config.fork_points:
+        evaluate_run(load_run(paths.results), workers=config.eval_workers, progress=progress)
     record.update(status="finished", wall_time_s=round(time.time() - started, 3))
     write_run_config(paths, config, record)
     return paths

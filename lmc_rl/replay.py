@@ -14,43 +14,102 @@ import numpy as np
 from lmc_rl.agents.base import Batch
 
 
-class ReplayStore:
-    """Rows of (obs, action, reward, next_obs, terminated), with reference counts per row."""
+class RowTable:
+    """Named arrays sharing one row index, with a reference count and a free list per row."""
 
-    def __init__(self, obs_dim: int, action_dim: int, initial_rows: int = 1024) -> None:
-        self.obs_dim, self.action_dim = obs_dim, action_dim
-        self.obs = np.zeros((initial_rows, obs_dim), dtype=np.float32)
-        self.next_obs = np.zeros((initial_rows, obs_dim), dtype=np.float32)
-        self.action = np.zeros((initial_rows, action_dim), dtype=np.float32)
-        self.reward = np.zeros(initial_rows, dtype=np.float32)
-        self.terminated = np.zeros(initial_rows, dtype=np.float32)
+    def __init__(self, columns: dict[str, tuple[tuple[int, ...], type]], initial_rows: int) -> None:
+        self.arrays = {
+            name: np.zeros((initial_rows, *shape), dtype=dtype)
+            for name, (shape, dtype) in columns.items()
+        }
         self.refcount = np.zeros(initial_rows, dtype=np.int32)
         self._free: list[int] = list(range(initial_rows - 1, -1, -1))
 
-    @property
-    def rows_allocated(self) -> int:
-        return len(self.refcount)
-
-    @property
-    def rows_in_use(self) -> int:
-        return int(np.count_nonzero(self.refcount))
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.arrays[name]
 
     @property
     def nbytes(self) -> int:
-        arrays = (self.obs, self.next_obs, self.action, self.reward, self.terminated, self.refcount)
-        return sum(a.nbytes for a in arrays)
+        return self.refcount.nbytes + sum(a.nbytes for a in self.arrays.values())
 
-    def _grow(self) -> None:
-        old = self.rows_allocated
-        new = old * 2
-        for name in ("obs", "next_obs", "action", "reward", "terminated", "refcount"):
-            array = getattr(self, name)
-            grown = np.zeros((new, *array.shape[1:]), dtype=array.dtype)
-            grown[:old] = array
-            setattr(self, name, grown)
-        self._free.extend(range(new - 1, old - 1, -1))
+    def allocate(self) -> int:
+        """A free row, with no reference yet."""
+        if not self._free:
+            old = len(self.refcount)
+            for name, array in self.arrays.items():
+                grown = np.zeros((2 * old, *array.shape[1:]), dtype=array.dtype)
+                grown[:old] = array
+                self.arrays[name] = grown
+            self.refcount = np.concatenate([self.refcount, np.zeros(old, dtype=np.int32)])
+            self._free.extend(range(2 * old - 1, old - 1, -1))
+        return self._free.pop()
+
+    def retain(self, rows: np.ndarray) -> None:
+        np.add.at(self.refcount, rows, 1)
+
+    def release(self, rows: np.ndarray) -> np.ndarray:
+        """Drop one reference per entry; returns the rows that became free."""
+        np.add.at(self.refcount, rows, -1)
+        freed = np.unique(rows[self.refcount[rows] == 0])
+        self._free.extend(freed.tolist())
+        return freed
+
+
+class ReplayStore:
+    """Transitions (obs, action, reward, next_obs, terminated) with each observation stored once.
+
+    An episode's observations are rows of an observation table; a transition points at its
+    ``obs`` and ``next_obs`` rows, so consecutive transitions share the observation between them
+    (about half the memory of storing both, with identical batches). Rows of both tables are
+    reference counted: transitions by the views holding them, observations by the transitions
+    pointing at them and by the member whose current observation they are.
+    """
+
+    def __init__(self, obs_dim: int, action_dim: int, initial_rows: int = 1024) -> None:
+        self.obs_dim, self.action_dim = obs_dim, action_dim
+        self.observations = RowTable({"obs": ((obs_dim,), np.float32)}, initial_rows)
+        self.transitions = RowTable(
+            {
+                "obs_row": ((), np.int64),
+                "next_obs_row": ((), np.int64),
+                "action": ((action_dim,), np.float32),
+                "reward": ((), np.float32),
+                "terminated": ((), np.float32),
+            },
+            initial_rows,
+        )
+
+    @property
+    def rows_in_use(self) -> int:
+        """Transitions held by at least one view."""
+        return int(np.count_nonzero(self.transitions.refcount))
+
+    @property
+    def nbytes(self) -> int:
+        return self.observations.nbytes + self.transitions.nbytes
+
+    def observe(self, obs: np.ndarray) -> int:
+        """Store an observation; the caller holds one reference to the returned row."""
+        row = self.observations.allocate()
+        self.observations["obs"][row] = obs
+        self.observations.retain(np.array([row]))
+        return row
+
+    def release_observation(self, row: int) -> None:
+        self.observations.release(np.array([row]))
 
     def write(
+        self, obs_row: int, action: np.ndarray, reward: float, next_obs_row: int, terminated: float
+    ) -> int:
+        """Store a transition between two observation rows; no view holds it yet."""
+        row = self.transitions.allocate()
+        t = self.transitions
+        t["obs_row"][row], t["next_obs_row"][row] = obs_row, next_obs_row
+        t["action"][row], t["reward"][row], t["terminated"][row] = action, reward, terminated
+        self.observations.retain(np.array([obs_row, next_obs_row]))
+        return row
+
+    def write_transition(
         self,
         obs: np.ndarray,
         action: np.ndarray,
@@ -58,30 +117,32 @@ class ReplayStore:
         next_obs: np.ndarray,
         terminated: float,
     ) -> int:
-        """Store one transition in a free row (referenced by nobody yet) and return the row."""
-        if not self._free:
-            self._grow()
-        row = self._free.pop()
-        self.obs[row], self.action[row], self.next_obs[row] = obs, action, next_obs
-        self.reward[row], self.terminated[row] = reward, terminated
+        """Store a transition with observations of its own (no sharing with a neighbour)."""
+        obs_row, next_row = self.observe(obs), self.observe(next_obs)
+        row = self.write(obs_row, action, reward, next_row, terminated)
+        self.observations.release(np.array([obs_row, next_row]))
         return row
 
     def retain(self, rows: np.ndarray) -> None:
-        np.add.at(self.refcount, rows, 1)
+        self.transitions.retain(rows)
 
     def release(self, rows: np.ndarray) -> None:
-        np.add.at(self.refcount, rows, -1)
-        freed = rows[self.refcount[rows] == 0]
-        self._free.extend(np.unique(freed).tolist())
+        freed = self.transitions.release(rows)
+        if len(freed):
+            t = self.transitions
+            self.observations.release(
+                np.concatenate([t["obs_row"][freed], t["next_obs_row"][freed]])
+            )
 
     def gather(self, rows: np.ndarray) -> dict[str, np.ndarray]:
         """The transitions at ``rows`` (any shape), as arrays with that leading shape."""
+        t, obs = self.transitions, self.observations["obs"]
         return {
-            "obs": self.obs[rows],
-            "action": self.action[rows],
-            "reward": self.reward[rows],
-            "next_obs": self.next_obs[rows],
-            "terminated": self.terminated[rows],
+            "obs": obs[t["obs_row"][rows]],
+            "action": t["action"][rows],
+            "reward": t["reward"][rows],
+            "next_obs": obs[t["next_obs_row"][rows]],
+            "terminated": t["terminated"][rows],
         }
 
 

@@ -119,19 +119,26 @@ class Trainer:
         return actions
 
     def _collect(self) -> None:
-        obs = self.envs.obs.copy()
         actions = self._actions()
         result = self.envs.step(actions)
         self.step += 1
+        store = self.store
         for row, member in enumerate(self.members):
-            stored = self.store.write(
-                obs[row],
-                actions[row],
-                result.reward[row],
-                result.next_obs[row],
-                result.terminated[row],
+            next_obs_row = store.observe(result.next_obs[row])
+            member.view.add(
+                store.write(
+                    self.obs_rows[row],
+                    actions[row],
+                    result.reward[row],
+                    next_obs_row,
+                    result.terminated[row],
+                )
             )
-            member.view.add(stored)
+            store.release_observation(self.obs_rows[row])
+            if result.terminated[row] or result.truncated[row]:  # the env was reset
+                store.release_observation(next_obs_row)
+                next_obs_row = store.observe(self.envs.obs[row])
+            self.obs_rows[row] = next_obs_row
         for row, episode_return, length in result.episode_returns:
             member = self.members[row]
             member.last_return = episode_return
@@ -193,6 +200,7 @@ class Trainer:
                 )
             )
             self.envs.add_member(child_stream.env)
+            self.obs_rows.append(self.store.observe(self.envs.obs[-1]))
 
     # -- the run
     def advance(self) -> None:
@@ -206,6 +214,7 @@ class Trainer:
 
     def start(self) -> None:
         self.envs.reset_all()
+        self.obs_rows = [self.store.observe(obs) for obs in self.envs.obs]
 
     def run(self) -> None:
         cfg = self.config

@@ -38,16 +38,20 @@ def _parent_with(n, capacity):
     store = ReplayStore(obs_dim=1, action_dim=1, initial_rows=8)
     parent = ReplayView(store, capacity)
     for i in range(n):
-        parent.add(store.write(np.array([i]), np.zeros(1), float(i), np.array([i]), 0.0))
+        parent.add(store.write_transition(np.array([i]), np.zeros(1), float(i), np.array([i]), 0.0))
     return store, parent
 
 
 def _add(view, value):
-    view.add(view.store.write(np.array([value]), np.zeros(1), float(value), np.array([value]), 0.0))
+    view.add(
+        view.store.write_transition(
+            np.array([value]), np.zeros(1), float(value), np.array([value]), 0.0
+        )
+    )
 
 
 def _contents(view):
-    return view.store.reward[view.rows()].tolist()
+    return view.store.transitions["reward"][view.rows()].tolist()
 
 
 def test_copy_children_see_the_parents_data_then_only_their_own():

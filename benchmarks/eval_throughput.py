@@ -1,0 +1,171 @@
+"""Evaluation throughput: the batched population evaluator against the prototype's loop.
+
+Why: the instability analysis evaluates 101 interpolated policies x 100 episodes per fork. The
+prototype did this one policy and one episode at a time. Measured here in one run, on the same
+interpolated policies of one fork and the same episode starts:
+
+* prototype loop: for each alpha, for each episode, a single env and a forward pass per step;
+* batched, 1 process: all alphas as one population, one forward per step for all open episodes;
+* batched, all cores: the same spread over worker processes (what ``lmc-rl evaluate`` does);
+* raw: a single gymnasium env stepped with random actions, no policy, per core (the ceiling).
+
+It also reports the share of the 1-process batched time spent in policy inference.
+
+Usage::
+
+    python benchmarks/eval_throughput.py                         # IDP, untrained 256x256 children
+    python benchmarks/eval_throughput.py --results_dir RUN       # a finished run's fork 1
+    python benchmarks/eval_throughput.py --alphas 3 --episodes 4 # quick check
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from lmc_rl.config import build_config
+from lmc_rl.envs import ActionScaler, check_task
+from lmc_rl.evaluation import EvaluationEnvs, evaluate_members
+from lmc_rl.forking import fork_schedule
+from lmc_rl.instability import evaluate_returns
+from lmc_rl.lmc import interpolated_population, interpolation_alphas
+from lmc_rl.runs import load_agent_state, load_run
+from lmc_rl.seeding import evaluation_seeds
+from lmc_rl.training import run_experiment
+
+OUT = Path(__file__).resolve().parent / "out"
+
+
+def make_run(env: str, root: Path) -> Path:
+    """A short run with one fork, to get two children saved the way real runs save them."""
+    config = build_config(
+        {
+            "env": env,
+            "seed": 1,
+            "total_steps": 400,
+            "learning_starts": 100,
+            "eval_freq": 10**9,
+            "fork_points": "0.5",
+            "alpha_points": 2,
+            "num_eval_episodes": 1,
+            "eval_workers": 1,
+            "output_dir": str(root),
+            "device": "cpu",
+        }
+    )
+    return run_experiment(config, progress=False).results
+
+
+@torch.no_grad()
+def prototype_loop(children, alphas, seeds, env_id: str, max_steps: int) -> tuple[int, float]:
+    """One policy, one episode, one env at a time."""
+    task = check_task(env_id)
+    scaler = ActionScaler(task.action_low, task.action_high)
+    env = gym.make(env_id, max_episode_steps=max_steps)
+    steps, started = 0, time.perf_counter()
+    for alpha in alphas:
+        policy = interpolated_population(*children, np.array([alpha]))
+        for seed in seeds:
+            obs, _ = env.reset(seed=int(seed))
+            done = False
+            while not done:
+                action = policy.act(torch.as_tensor(obs, dtype=torch.float32)[None, None])
+                obs, _, terminated, truncated, _ = env.step(scaler.to_env(action[0, 0].numpy()))
+                done = terminated or truncated
+                steps += 1
+    return steps, time.perf_counter() - started
+
+
+def batched_one_process(children, alphas, seeds, env_id: str, max_steps: int):
+    """evaluate_members on one population, timing policy inference separately."""
+    pool = EvaluationEnvs(check_task(env_id), max_steps)
+    population = interpolated_population(*children, alphas)
+    inference = [0.0]
+    act = population.act
+
+    def timed_act(*args, **kwargs):
+        t = time.perf_counter()
+        out = act(*args, **kwargs)
+        inference[0] += time.perf_counter() - t
+        return out
+
+    population.act = timed_act
+    started = time.perf_counter()
+    evaluate_members(population, pool, seeds)
+    return time.perf_counter() - started, inference[0]
+
+
+def raw_rate(env_id: str, steps: int = 20_000) -> float:
+    env = gym.make(env_id)
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    actions = rng.uniform(
+        env.action_space.low, env.action_space.high, (steps, *env.action_space.shape)
+    )
+    started = time.perf_counter()
+    for a in actions:
+        _, _, terminated, truncated, _ = env.step(a)
+        if terminated or truncated:
+            env.reset()
+    return steps / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--env", default="InvertedDoublePendulum-v5")
+    parser.add_argument("--results_dir", help="A finished run; its fork 1 is evaluated.")
+    parser.add_argument("--alphas", type=int, default=11)
+    parser.add_argument("--episodes", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=os.cpu_count())
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        results_dir = Path(args.results_dir) if args.results_dir else make_run(args.env, Path(tmp))
+        run = load_run(results_dir)
+        fork = fork_schedule(run.config)[0]
+        files = [run.paths.weights / f"fork{c}_{fork.fork_id}.pt" for c in (1, 2)]
+        children = [load_agent_state(f)[0] for f in files]
+        env_id, max_steps = run.config.env, run.config.max_episode_steps
+        alphas = interpolation_alphas(args.alphas)
+        seeds = evaluation_seeds(run.config.seed, args.episodes)
+
+        proto_steps, proto_s = prototype_loop(children, alphas, seeds, env_id, max_steps)
+        one_s, inference_s = batched_one_process(children, alphas, seeds, env_id, max_steps)
+        started = time.perf_counter()
+        evaluate_returns(run, [fork], alphas, seeds, workers=args.workers, progress=False)
+        many_s = time.perf_counter() - started
+        raw = raw_rate(env_id)
+
+    n = proto_steps  # same policies and starts: the same number of env steps in every mode
+    rows = [
+        ("prototype loop (1 policy, 1 episode at a time)", 1, n / proto_s),
+        ("batched population, 1 process", 1, n / one_s),
+        (f"batched population, {args.workers} processes", args.workers, n / many_s),
+        ("raw gymnasium, random actions, no policy (per core)", 1, raw),
+    ]
+    base = rows[0][2]
+    lines = [
+        f"evaluation throughput: {env_id}, fork 1 of {results_dir.name}, {args.alphas} alphas x "
+        f"{args.episodes} episodes = {n} env steps; torch threads 1",
+        "",
+        "| mode | processes | env-steps/s | vs prototype |",
+        "|---|---|---|---|",
+        *[f"| {name} | {p} | {rate:,.0f} | {rate / base:.2f}x |" for name, p, rate in rows],
+        "",
+        f"batched, all processes, against raw x processes: {rows[2][2] / (raw * args.workers):.0%}",
+        f"policy inference share of the 1-process batched time: {inference_s / one_s:.0%}",
+    ]
+    print("\n".join(lines))
+    OUT.mkdir(exist_ok=True)
+    (OUT / "eval_throughput.md").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""Agent-steps/s of a 21-member lockstep fork population against the same members one by one.
+
+Why: the fork engine trains the parent and all children as one batched population. That only
+pays if one lockstep step of 21 members (21 env steps, one batched update) is faster than 21
+single-agent steps. Both are measured here in one process, on the same task and settings:
+
+* population: a run with ten fork points is advanced until all ten forks have happened
+  (21 live members), then ``--steps`` lockstep steps are timed;
+* one by one: a run without forks (one member, the same settings), timed for ``--steps`` steps;
+  training 21 members one after another takes 21 times as long per agent-step.
+
+Usage::
+
+    python benchmarks/population_throughput.py              # Hopper-v5, 256x256, 300 steps
+    python benchmarks/population_throughput.py --steps 50 --hidden_dims 32,32   # quick check
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from lmc_rl.config import build_config
+from lmc_rl.runs import RunPaths
+from lmc_rl.training import Trainer
+
+OUT = Path(__file__).resolve().parent / "out"
+FORKS = "0.01,0.02,0.03,0.04,0.05,0.06,0.07,0.08,0.09,0.1"
+
+
+def trainer_for(env: str, hidden: str, fork_points: str, root: Path) -> Trainer:
+    config = build_config(
+        {
+            "env": env,
+            "algo": "SAC",
+            "seed": 1,
+            "total_steps": 100_000,
+            "learning_starts": 500,
+            "train_freq": 1,
+            "eval_freq": 10**9,
+            "hidden_dims": hidden,
+            "fork_points": fork_points,
+            "output_dir": str(root),
+            "device": "cpu",
+        }
+    )
+    trainer = Trainer(config, RunPaths.create(config), progress=False)
+    trainer.start()
+    return trainer
+
+
+def time_steps(trainer: Trainer, steps: int) -> float:
+    started = time.perf_counter()
+    for _ in range(steps):
+        trainer.advance()
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--env", default="Hopper-v5")
+    parser.add_argument("--hidden_dims", default="256,256")
+    parser.add_argument("--steps", type=int, default=300, help="Timed lockstep steps.")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1).")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        population = trainer_for(args.env, args.hidden_dims, FORKS, Path(tmp))
+        while len(population.members) < 21:
+            population.advance()
+        for _ in range(20):  # warm-up at full size
+            population.advance()
+        seconds = time_steps(population, args.steps)
+        rows.append(("population (21 members, lockstep)", 21, args.steps * 21 / seconds))
+        single = trainer_for(args.env, args.hidden_dims, "none", Path(tmp))
+        while single.step < population.step:
+            single.advance()
+        seconds = time_steps(single, args.steps)
+        rows.append(("one member at a time", 1, args.steps / seconds))
+    base = rows[1][2]
+    lines = [
+        f"population throughput: {args.env}, SAC, hidden {args.hidden_dims}, train_freq 1, "
+        f"batch 256, {args.steps} timed steps, torch threads {args.threads}",
+        "",
+        "| mode | live members | agent-steps/s | vs one at a time |",
+        "|---|---|---|---|",
+        *[f"| {name} | {k} | {rate:.1f} | {rate / base:.2f}x |" for name, k, rate in rows],
+    ]
+    print("\n".join(lines))
+    OUT.mkdir(exist_ok=True)
+    (OUT / "population_throughput.md").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()

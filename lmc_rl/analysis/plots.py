@@ -1,0 +1,330 @@
+"""Figures of one run and of a comparison of runs.
+
+Conventions, so every figure reads the same at a glance: the title names env, algo, buffer
+strategy and seed; a fork's colour is its fork point on viridis (0 = start of training, 1 = end),
+explained by a colorbar; legends sit outside the data; layouts are constrained, so nothing is cut
+off. Figures are built with `matplotlib.figure.Figure` on the Agg canvas (no pyplot state, no
+display needed) and written atomically.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib import colormaps
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Colormap, Normalize
+from matplotlib.figure import Figure, FigureBase
+from matplotlib.lines import Line2D
+
+from lmc_rl.analysis.loading import RunResults
+from lmc_rl.runs import atomic_write_bytes
+
+FORK_POINT_CMAP: Colormap = colormaps["viridis"]
+FORK_POINT_NORM = Normalize(vmin=0.0, vmax=1.0)
+ALPHA_LABEL = "α  (0 = child 1, 1 = child 2)"
+FORK_POINT_LABEL = "fork point (fraction of training)"
+DPI = 130
+
+
+def fork_color(fork_point: float) -> tuple[float, float, float, float]:
+    """The colour of a fork point, the same in every figure."""
+    return FORK_POINT_CMAP(FORK_POINT_NORM(fork_point))
+
+
+def save_figure(fig: Figure, path: Path) -> Path:
+    """Render to PNG in memory, then write atomically (a reader never sees half a file)."""
+    FigureCanvasAgg(fig)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight", pad_inches=0.1)
+    atomic_write_bytes(path, buffer.getvalue())
+    return path
+
+
+def _fork_colorbar(owner: FigureBase, axes: Axes | Sequence[Axes]) -> None:
+    mappable = ScalarMappable(norm=FORK_POINT_NORM, cmap=FORK_POINT_CMAP)
+    owner.colorbar(mappable, ax=axes, label="fork point", location="right", shrink=0.9)
+
+
+def _finite(values: Sequence[float]) -> np.ndarray:
+    """Floats with inf (a normalized instability of a zero-return path) shown as gaps."""
+    array = np.asarray(values, dtype=float)
+    return np.where(np.isfinite(array), array, np.nan)
+
+
+def _step_axis(ax: Axes, total_steps: int) -> None:
+    """A top axis in env steps for an axis in fork points."""
+    top = ax.secondary_xaxis(
+        "top", functions=(lambda p: p * total_steps, lambda s: s / total_steps)
+    )
+    top.set_xlabel("env step", fontsize="small")
+    top.tick_params(labelsize="small")
+
+
+# ---------------------------------------------------------------------------------------------
+# axes-level drawings, shared by the single figures and the overview
+
+
+def draw_learning_curves(ax: Axes, run: RunResults) -> None:
+    """Periodic evaluation returns of the parent (black) and every child (fork colour; child 1
+    solid, child 2 dashed), with a dotted line at each fork step."""
+    evaluations = run.evaluations
+    members = run.record.get("members") or {}
+    if evaluations.empty:
+        ax.text(0.5, 0.5, "no periodic evaluations recorded", ha="center", transform=ax.transAxes)
+    for member, rows in evaluations.groupby("member", sort=False):
+        rows = rows.sort_values("step")
+        info = members.get(member) or {}
+        if member == "parent" or "fork_point" not in info:
+            ax.plot(rows["step"], rows["mean_return"], color="black", lw=2.2, marker=".", zorder=3)
+            continue
+        style = "-" if info.get("child") == 1 else "--"
+        color = fork_color(info["fork_point"])
+        ax.plot(rows["step"], rows["mean_return"], ls=style, color=color, lw=1.4, marker=".")
+    for fork in run.fork_results:
+        ax.axvline(run.fork_step(fork), color=fork_color(fork["fork_point"]), ls=":", lw=1)
+    ax.set_xlim(0, run.total_steps * 1.02)
+    ax.set_xlabel("env step")
+    ax.set_ylabel("mean evaluation return")
+    ax.set_title("learning curves")
+    ax.grid(alpha=0.3)
+
+
+LEARNING_CURVE_HANDLES = [
+    Line2D([], [], color="black", lw=2.2, label="parent"),
+    Line2D([], [], color="grey", ls="-", label="child 1"),
+    Line2D([], [], color="grey", ls="--", label="child 2"),
+    Line2D([], [], color="grey", ls=":", label="fork step"),
+]
+
+
+def draw_interpolation(
+    ax: Axes, fork: dict[str, Any], band: bool = True, band_label: str | None = None, **line: Any
+) -> None:
+    """Mean return along the path of one fork, with its 95% CI band."""
+    path = pd.DataFrame(fork["interpolation"])
+    color = line.pop("color", fork_color(fork["fork_point"]))
+    marker = "o" if len(path) <= 21 else None
+    ax.plot(path["alpha"], path["mean_reward"], color=color, marker=marker, ms=3, **line)
+    if band and {"ci95_low", "ci95_high"} <= set(path.columns):
+        ax.fill_between(
+            path["alpha"],
+            path["ci95_low"],
+            path["ci95_high"],
+            color=color,
+            alpha=0.25,
+            lw=0,
+            label=band_label,
+        )
+    ax.set_xlim(-0.02, 1.02)  # a margin, so a minimum at an endpoint is not clipped
+    ax.grid(alpha=0.3)
+
+
+def draw_metric_by_fork_point(
+    ax: Axes,
+    fork_points: Sequence[float],
+    values: Sequence[float],
+    ylabel: str,
+    threshold: float | None = None,
+) -> None:
+    """A per-fork metric against fork point: grey line, one dot per fork in its colour; the
+    y axis starts at 0 (these metrics are barriers, never negative)."""
+    points = np.asarray(fork_points, dtype=float)
+    y = _finite(values)
+    ax.plot(points, y, color="0.6", lw=1, zorder=1)
+    ax.scatter(points, y, c=[fork_color(p) for p in points], s=40, edgecolor="black", zorder=2)
+    if threshold is not None:  # named in the axis label: a legend could cover a point
+        ax.axhline(threshold, color="crimson", ls="--", lw=1)
+        ylabel = f"{ylabel}\n(red dashed: stable ≤ {threshold:g})"
+    shown = np.append(y[np.isfinite(y)], threshold or 0.0)
+    if shown.min() >= 0:
+        ax.set_ylim(0, shown.max() * 1.1 if shown.max() > 0 else 1.0)
+    ax.set_xlim(0, 1)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+
+
+def _fork_label(run: RunResults, fork: dict[str, Any]) -> str:
+    return f"fork {fork['fork_id']}: point {fork['fork_point']:g}, step {run.fork_step(fork)}"
+
+
+# ---------------------------------------------------------------------------------------------
+# figures of one run
+
+
+def interpolation_figure(run: RunResults, fork: dict[str, Any]) -> Figure:
+    """One fork's path: mean return against alpha with its 95% CI band, endpoints' mean and
+    the minimum marked; the title states the instability."""
+    fig = Figure(figsize=(7, 4.6), layout="constrained")
+    ax = fig.subplots()
+    draw_interpolation(ax, fork, label="mean return", band_label="95% CI")
+    ax.axhline(
+        fork["endpoint_mean_reward"], color="0.3", ls="--", lw=1, label="mean of the endpoints"
+    )
+    ax.plot(
+        fork["min_alpha"], fork["min_reward"], "v", color="crimson", ms=9, label="minimum on path"
+    )
+    ax.set_xlabel(ALPHA_LABEL)
+    ax.set_ylabel(f"mean return ({fork.get('num_eval_episodes', '?')} episodes)")
+    verdict = "stable" if fork.get("is_stable") else "unstable"
+    ax.set_title(
+        f"{_fork_label(run, fork)}\ninstability {fork['instability']:.3g} "
+        f"(normalized {fork['normalized_instability']:.3g}): {verdict}",
+        fontsize="medium",
+    )
+    fig.suptitle(run.title)
+    fig.legend(loc="outside lower center", ncols=4, fontsize="small")
+    return fig
+
+
+def all_interpolations_figure(run: RunResults) -> Figure:
+    """Every fork's path on one axis, coloured by fork point."""
+    fig = Figure(figsize=(8, 5), layout="constrained")
+    ax = fig.subplots()
+    for fork in run.fork_results:
+        draw_interpolation(ax, fork, band=len(run.fork_results) <= 4, lw=1.6)
+    ax.set_xlabel(ALPHA_LABEL)
+    ax.set_ylabel("mean return")
+    ax.set_title(f"{run.title}\ninterpolation paths of all forks", fontsize="medium")
+    _fork_colorbar(fig, ax)
+    return fig
+
+
+def instability_figure(run: RunResults) -> Figure:
+    """Raw and normalized instability against fork point (top axis: env step)."""
+    fig = Figure(figsize=(7.5, 6), layout="constrained")
+    raw_ax, norm_ax = fig.subplots(2, 1, sharex=True)
+    points = [f["fork_point"] for f in run.fork_results]
+    draw_metric_by_fork_point(
+        raw_ax, points, [f["instability"] for f in run.fork_results], "instability (return)"
+    )
+    _step_axis(raw_ax, run.total_steps)
+    draw_metric_by_fork_point(
+        norm_ax,
+        points,
+        [f["normalized_instability"] for f in run.fork_results],
+        "normalized instability",
+        threshold=run.config.get("stability_threshold"),
+    )
+    norm_ax.set_xlabel(FORK_POINT_LABEL)
+    fig.suptitle(f"{run.title}\ninstability over training", fontsize="medium")
+    _fork_colorbar(fig, [raw_ax, norm_ax])
+    return fig
+
+
+def overview_figure(run: RunResults) -> Figure:
+    """Everything about a run side by side: learning curves, each fork's path in a grid of
+    small panels, instability (raw, normalized) and the critic's barrier against fork point."""
+    forks = run.fork_results
+    if not forks:
+        fig = Figure(figsize=(8, 5), layout="constrained")
+        draw_learning_curves(fig.subplots(), run)
+        fig.legend(handles=LEARNING_CURVE_HANDLES[:1], loc="outside right upper")
+        fig.suptitle(f"{run.title}\n(no forks in this run)", fontsize="medium")
+        return fig
+    fig = Figure(figsize=(21, 7.5), layout="constrained")
+    left, middle, right = fig.subfigures(1, 3, width_ratios=[1.25, 1.45, 1.0], wspace=0.02)
+
+    draw_learning_curves(left.subplots(), run)
+    left.legend(handles=LEARNING_CURVE_HANDLES, loc="outside lower center", ncols=4)
+
+    ncols = math.ceil(math.sqrt(len(forks)))
+    nrows = math.ceil(len(forks) / ncols)
+    grid = np.atleast_1d(middle.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False))
+    for ax, fork in zip(grid.flat, forks, strict=False):
+        draw_interpolation(ax, fork, lw=1.4)
+        ax.axhline(fork["endpoint_mean_reward"], color="0.3", ls="--", lw=0.8)
+        ax.set_title(
+            f"point {fork['fork_point']:g} · barrier {fork['instability']:.3g}",
+            fontsize="small",
+            color="black",
+        )
+        ax.tick_params(labelsize="small")
+    for ax in grid.flat[len(forks) :]:
+        ax.set_axis_off()
+    for ax in grid.flat:
+        ax.label_outer()
+    middle.suptitle("interpolation paths (band: 95% CI, dashed: endpoints' mean)")
+    middle.supxlabel(ALPHA_LABEL)
+    middle.supylabel("mean return")
+
+    raw_ax, norm_ax, critic_ax = right.subplots(3, 1, sharex=True)
+    points = [f["fork_point"] for f in forks]
+    draw_metric_by_fork_point(raw_ax, points, [f["instability"] for f in forks], "instability")
+    _step_axis(raw_ax, run.total_steps)
+    draw_metric_by_fork_point(
+        norm_ax,
+        points,
+        [f["normalized_instability"] for f in forks],
+        "normalized",
+        threshold=run.config.get("stability_threshold"),
+    )
+    critics = [f.get("critic") or {} for f in forks]
+    barriers = [c.get("td_error_barrier", np.nan) for c in critics]
+    if np.isfinite(_finite(barriers)).any():
+        draw_metric_by_fork_point(critic_ax, points, barriers, "critic TD-error barrier")
+    else:
+        critic_ax.text(
+            0.5, 0.5, "no critic metrics recorded", ha="center", transform=critic_ax.transAxes
+        )
+        critic_ax.set_yticks([])
+    critic_ax.set_xlim(0, 1)
+    critic_ax.set_xlabel(FORK_POINT_LABEL)
+    right.suptitle("instability against fork point")
+    _fork_colorbar(right, [raw_ax, norm_ax, critic_ax])
+
+    fig.suptitle(f"{run.title} · {run.total_steps} steps", fontsize="x-large")
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# comparison of runs
+
+
+def strategy_comparison_figure(aggregate: pd.DataFrame, env: str, algo: str) -> Figure:
+    """Mean instability over seeds with its bootstrap 95% CI band against fork point, one
+    line per buffer strategy (and fork noise, where runs differ in it)."""
+    rows = aggregate[(aggregate["env"] == env) & (aggregate["algo"] == algo)]
+    several_noises = rows["fork_noise"].nunique() > 1
+    fig = Figure(figsize=(9, 6.5), layout="constrained")
+    raw_ax, norm_ax = fig.subplots(2, 1, sharex=True)
+    palette = colormaps["tab10"]
+    groups = rows.groupby(["fork_buffer_strategy", "fork_noise"], sort=True)
+    for i, ((strategy, noise), group) in enumerate(groups):
+        group = group.sort_values("fork_point")
+        seeds = int(group["n_seeds"].max())
+        label = f"{strategy}" + (f", noise {noise}" if several_noises else "") + f" (n={seeds})"
+        color = palette(i % 10)
+        for ax, prefix, ci in (
+            (raw_ax, "instability", "instability"),
+            (norm_ax, "normalized_instability", "normalized"),
+        ):
+            x = group["fork_point"]
+            ax.plot(x, _finite(group[f"{prefix}_mean"]), color=color, marker="o", label=label)
+            ax.fill_between(
+                x,
+                _finite(group[f"{ci}_ci_low"]),
+                _finite(group[f"{ci}_ci_high"]),
+                color=color,
+                alpha=0.2,
+            )
+    for ax, ylabel in ((raw_ax, "instability (return)"), (norm_ax, "normalized instability")):
+        ax.set_ylabel(ylabel)
+        ax.set_xlim(0, 1)
+        ax.grid(alpha=0.3)
+    norm_ax.set_xlabel(FORK_POINT_LABEL)
+    handles, labels = raw_ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right upper", title="buffer strategy")
+    fig.suptitle(
+        f"{env} · {algo}: instability by buffer strategy\nmean over seeds, band: bootstrap 95% CI",
+        fontsize="medium",
+    )
+    return fig

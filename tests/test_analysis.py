@@ -1,0 +1,371 @@
+"""Analysis of finished runs from their files: fake run directories written by hand, no training."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lmc_rl.analysis import analyze_many, analyze_run, load_run_frames, load_runs
+from lmc_rl.analysis.aggregate import default_comparison_dir, mean_with_bootstrap_ci
+from lmc_rl.errors import UserError
+
+TOTAL_STEPS = 1000
+ALPHAS = [0.0, 0.25, 0.5, 0.75, 1.0]
+ENDPOINT_RETURN = 100.0
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def write_fake_run(
+    folder: Path,
+    *,
+    seed: int = 1,
+    strategy: str = "copy",
+    instabilities: dict[float, float] | None = None,
+    env: str = "Pendulum-v5",
+    algo: str = "SAC",
+    status: str = "finished",
+    critic: bool = True,
+    evaluated: bool = True,
+) -> Path:
+    """A run directory as `lmc-rl run` leaves it. Each fork's path has both endpoints at
+    ENDPOINT_RETURN and its minimum at alpha 0.5, so its instability is exactly the given one."""
+    instabilities = {0.3: 10.0, 0.6: 2.0} if instabilities is None else instabilities
+    run = folder / f"seed_{seed}_20250101_000000"
+    (run / "forks").mkdir(parents=True)
+    fork_points = sorted(instabilities)
+    members: dict[str, dict] = {"parent": {"seeds": {"init": seed}}}
+    for fork_id, point in enumerate(fork_points, start=1):
+        for child in (1, 2):
+            members[f"fork{fork_id}_child{child}"] = {
+                "fork_id": fork_id,
+                "fork_point": point,
+                "fork_step": int(point * TOTAL_STEPS),
+                "child": child,
+                "seeds": {"init": seed},
+            }
+    config = {
+        "env": env,
+        "algo": algo,
+        "seed": seed,
+        "total_steps": TOTAL_STEPS,
+        "fork_points": fork_points,
+        "fork_buffer_strategy": strategy,
+        "fork_noise": "env,action,batch",
+        "alpha_points": len(ALPHAS),
+        "num_eval_episodes": 4,
+        "stability_threshold": 0.05,
+    }
+    record = {"config": config, "status": status, "members": members, "versions": {}}
+    (run / "config.json").write_text(json.dumps(record))
+    rows = ["member,step,mean_return,std_return,n_episodes"]
+    for step in range(250, TOTAL_STEPS + 1, 250):
+        rows.append(f"parent,{step},{step / 10},1.0,2")
+        for member, info in members.items():
+            if member != "parent" and step > info["fork_step"]:
+                rows.append(f"{member},{step},{step / 10 + info['child']},1.0,2")
+    (run / "evaluations.csv").write_text("\n".join(rows) + "\n")
+    if evaluated:
+        for fork_id, point in enumerate(fork_points, start=1):
+            result = fake_fork_result(fork_id, point, instabilities[point], config, critic)
+            (run / "forks" / f"instability_{fork_id}.json").write_text(json.dumps(result))
+    return run
+
+
+def fake_fork_result(
+    fork_id: int, point: float, instability: float, config: dict, critic: bool
+) -> dict:
+    means = [ENDPOINT_RETURN, ENDPOINT_RETURN, ENDPOINT_RETURN - instability]
+    means += [ENDPOINT_RETURN, ENDPOINT_RETURN]
+    return {
+        "fork_id": fork_id,
+        "fork_point": point,
+        "fork_step": int(point * TOTAL_STEPS),
+        "fork1_reward": ENDPOINT_RETURN,
+        "fork2_reward": ENDPOINT_RETURN,
+        "interpolation": [
+            {
+                "alpha": a,
+                "mean_reward": m,
+                "std_reward": 2.0,
+                "sem_reward": 1.0,
+                "ci95_low": m - 1.96,
+                "ci95_high": m + 1.96,
+            }
+            for a, m in zip(ALPHAS, means, strict=True)
+        ],
+        "instability": instability,
+        "is_stable": instability / ENDPOINT_RETURN <= 0.05,
+        "endpoint_mean_reward": ENDPOINT_RETURN,
+        "min_reward": ENDPOINT_RETURN - instability,
+        "min_alpha": 0.5 if instability > 0 else 0.0,
+        "normalized_instability": instability / ENDPOINT_RETURN,
+        "stability_threshold": 0.05,
+        "is_stable_frankle": instability / ENDPOINT_RETURN <= 0.02,
+        "num_eval_episodes": 4,
+        "alpha_points": len(ALPHAS),
+        "critic": {
+            "n_transitions": 64,
+            "td_error": [1.0, 1.2, 1.5, 1.2, 1.0],
+            "mean_q": [3.0] * 5,
+            "td_error_barrier": 0.5,
+            "td_error_max_alpha": 0.5,
+        }
+        if critic
+        else None,
+        "returns_file": f"returns_{fork_id}.npz",
+        "algo": config["algo"],
+        "env": config["env"],
+        "fork_buffer_strategy": config["fork_buffer_strategy"],
+        "fork_noise": config["fork_noise"],
+        "seed": config["seed"],
+    }
+
+
+RUN_FIGURES = (
+    "overview.png",
+    "all_interpolations.png",
+    "instability_over_time.png",
+    "interp_fork_1.png",
+    "interp_fork_2.png",
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# one run
+
+
+def test_analyze_run_writes_every_figure_and_a_report_linking_them(tmp_path):
+    run = write_fake_run(tmp_path)
+    out = analyze_run(run)
+    assert out == run / "fork_analysis"
+    for name in RUN_FIGURES:
+        assert (out / name).read_bytes().startswith(PNG_MAGIC), name
+        assert f"]({name})" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert (
+        "| [1](interp_fork_1.png) | 0.3 | 300 | 100 | 100 | 90 | 0.5 | 10 | 0.1 | no | 0.5 |"
+        in (report)
+    )
+    assert "| [2](interp_fork_2.png) | 0.6 | 600 |" in report
+    assert "Pendulum-v5" in report and "`fork_buffer_strategy` | copy" in report
+    assert not list(out.glob(".*.tmp")), "atomic writes leave no temporary files"
+
+
+def test_total_steps_overrides_the_fork_steps_of_the_report(tmp_path):
+    out = analyze_run(write_fake_run(tmp_path), total_steps=10_000)
+    report = (out / "report.md").read_text()
+    assert "| 0.3 | 3000 |" in report and "| 0.6 | 6000 |" in report
+    assert "10000 (overridden)" in report
+
+
+def test_a_run_without_critic_metrics_is_analyzed(tmp_path):
+    out = analyze_run(write_fake_run(tmp_path, critic=False))
+    assert (out / "overview.png").is_file()
+    assert "critic TD barrier" not in (out / "report.md").read_text()
+
+
+def test_a_run_without_forks_gets_learning_curves_and_a_report(tmp_path):
+    out = analyze_run(write_fake_run(tmp_path, instabilities={}))
+    assert sorted(p.name for p in out.iterdir()) == ["overview.png", "report.md"]
+    assert "no fork points" in (out / "report.md").read_text()
+
+
+def test_a_zero_return_path_with_infinite_normalized_instability_is_plotted(tmp_path):
+    run = write_fake_run(tmp_path)
+    fork_file = run / "forks" / "instability_1.json"
+    result = json.loads(fork_file.read_text())
+    result["normalized_instability"] = math.inf  # endpoints' mean 0, minimum below it
+    fork_file.write_text(json.dumps(result))
+    out = analyze_run(run)
+    assert (out / "instability_over_time.png").is_file()
+    assert "| inf |" in (out / "report.md").read_text()
+
+
+def test_a_run_copied_elsewhere_is_analyzed_from_its_files(tmp_path):
+    original = write_fake_run(tmp_path / "cluster")
+    copy = tmp_path / "laptop" / "my_run"
+    shutil.copytree(original, copy)
+    shutil.rmtree(tmp_path / "cluster")
+    out = analyze_run(copy)
+    assert out == copy / "fork_analysis"
+    assert all((out / name).is_file() for name in RUN_FIGURES)
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda run: (run / "config.json").unlink(), "no config.json"),
+        (lambda run: (run / "evaluations.csv").unlink(), "no evaluations.csv"),
+        (lambda run: shutil.rmtree(run / "forks"), "no forks/instability_*.json; run `lmc-rl"),
+        (
+            lambda run: (run / "forks" / "instability_2.json").unlink(),
+            "missing forks/instability_2.json",
+        ),
+        (lambda run: (run / "config.json").write_text("{not json"), "config.json is unreadable"),
+    ],
+)
+def test_a_damaged_run_names_what_is_missing(tmp_path, damage, message):
+    run = write_fake_run(tmp_path)
+    damage(run)
+    with pytest.raises(UserError, match=message.replace("*", r"\*").replace("(", r"\(")) as err:
+        analyze_run(run)
+    assert "\n" not in str(err.value)
+    assert not (run / "fork_analysis").exists()
+
+
+def test_an_unfinished_run_is_refused(tmp_path):
+    running = write_fake_run(tmp_path / "a", status="running", evaluated=False)
+    with pytest.raises(UserError, match="has not finished training .status 'running'"):
+        analyze_run(running)
+    trained = write_fake_run(tmp_path / "b", status="trained", evaluated=False)
+    with pytest.raises(UserError, match=r"lmc-rl evaluate --results_dir"):
+        analyze_run(trained)
+    with pytest.raises(UserError, match="not a directory"):
+        analyze_run(tmp_path / "nowhere")
+
+
+def test_a_trained_run_evaluated_afterwards_is_analyzed(tmp_path):
+    """`lmc-rl evaluate` writes the fork files but leaves the status at 'trained'."""
+    assert (analyze_run(write_fake_run(tmp_path, status="trained")) / "report.md").is_file()
+
+
+# ---------------------------------------------------------------------------------------------
+# frames for notebooks
+
+
+def test_load_run_frames_are_tidy_with_the_run_identity(tmp_path):
+    frames = load_run_frames(write_fake_run(tmp_path, seed=7))
+    assert len(frames.forks) == 2 and len(frames.interpolation) == 2 * len(ALPHAS)
+    identity = {"env", "algo", "seed", "fork_buffer_strategy", "fork_noise", "run"}
+    for frame in (frames.evaluations, frames.interpolation, frames.forks):
+        assert identity <= set(frame.columns)
+        assert (frame["seed"] == 7).all()
+    assert {"fork_id", "fork_point", "alpha", "mean_reward", "ci95_low", "ci95_high"} <= set(
+        frames.interpolation.columns
+    )
+    assert frames.forks["instability"].tolist() == [10.0, 2.0]
+    assert frames.forks["critic_td_error_barrier"].tolist() == [0.5, 0.5]
+    children = frames.evaluations[frames.evaluations["member"] != "parent"]
+    assert children["fork_point"].notna().all()
+    assert frames.evaluations.loc[frames.evaluations["member"] == "parent", "fork_id"].isna().all()
+
+
+def test_load_runs_concatenates_runs_found_in_a_folder(tmp_path):
+    for seed in (1, 2, 3):
+        write_fake_run(tmp_path / "results" / "copy", seed=seed)
+    write_fake_run(tmp_path / "results" / "fresh", seed=1, strategy="fresh")
+    frames = load_runs([tmp_path / "results"])
+    assert len(frames.forks) == 4 * 2
+    assert len(frames.interpolation) == 4 * 2 * len(ALPHAS)
+    assert frames.evaluations["run"].nunique() == 4
+    assert sorted(frames.forks.groupby("fork_buffer_strategy")["seed"].nunique().items()) == [
+        ("copy", 3),
+        ("fresh", 1),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# several runs
+
+
+def test_bootstrap_ci_of_one_seed_is_nan_and_of_equal_seeds_is_the_value():
+    mean, low, high = mean_with_bootstrap_ci([4.0])
+    assert mean == 4.0 and math.isnan(low) and math.isnan(high)
+    assert mean_with_bootstrap_ci([2.0, 2.0, 2.0]) == (2.0, 2.0, 2.0)
+    assert mean_with_bootstrap_ci([1.0, 2.0, 6.0]) == mean_with_bootstrap_ci([1.0, 2.0, 6.0])
+
+
+def test_analyze_many_aggregates_seeds_per_strategy_and_fork_point(tmp_path):
+    copy_instabilities = {1: (10.0, 2.0), 2: (14.0, 4.0), 3: (30.0, 0.0)}
+    for seed, (early, late) in copy_instabilities.items():
+        write_fake_run(
+            tmp_path / "results" / "copy", seed=seed, instabilities={0.3: early, 0.6: late}
+        )
+    write_fake_run(tmp_path / "results" / "fresh", seed=5, strategy="fresh")
+    out = analyze_many([tmp_path / "results"], out=tmp_path / "cmp")
+
+    assert out == tmp_path / "cmp"
+    assert (out / "instability_by_strategy_Pendulum-v5_SAC.png").read_bytes().startswith(PNG_MAGIC)
+    table = pd.read_csv(out / "aggregate.csv")
+    assert list(table.columns) == [
+        "env",
+        "algo",
+        "fork_buffer_strategy",
+        "fork_noise",
+        "fork_point",
+        "n_seeds",
+        "seeds",
+        "instability_mean",
+        "instability_ci_low",
+        "instability_ci_high",
+        "normalized_instability_mean",
+        "normalized_ci_low",
+        "normalized_ci_high",
+    ]
+    copy = table[table["fork_buffer_strategy"] == "copy"].set_index("fork_point")
+    assert copy.loc[0.3, "n_seeds"] == 3 and copy.loc[0.3, "seeds"] == "1 2 3"
+    assert copy.loc[0.3, "instability_mean"] == pytest.approx((10 + 14 + 30) / 3)
+    assert copy.loc[0.6, "instability_mean"] == pytest.approx(2.0)
+    assert copy.loc[0.3, "normalized_instability_mean"] == pytest.approx(18 / ENDPOINT_RETURN)
+    for point, values in ((0.3, [10, 14, 30]), (0.6, [2, 4, 0])):
+        row = copy.loc[point]
+        assert min(values) <= row["instability_ci_low"] <= row["instability_mean"]
+        assert row["instability_mean"] <= row["instability_ci_high"] <= max(values)
+        assert row["normalized_ci_low"] <= row["normalized_instability_mean"]
+        assert row["normalized_instability_mean"] <= row["normalized_ci_high"]
+    fresh = table[table["fork_buffer_strategy"] == "fresh"]
+    assert fresh["n_seeds"].tolist() == [1, 1] and fresh["instability_mean"].tolist() == [10, 2]
+    assert fresh["instability_ci_low"].isna().all() and fresh["normalized_ci_high"].isna().all()
+
+
+def test_analyze_many_writes_one_comparison_per_env_and_algo(tmp_path):
+    write_fake_run(tmp_path / "a", seed=1, env="Hopper-v5", algo="TD3")
+    write_fake_run(tmp_path / "b", seed=1, env="Pendulum-v5", algo="SAC")
+    out = analyze_many([tmp_path / "a", tmp_path / "b"], out=tmp_path / "cmp")
+    assert sorted(p.name for p in out.glob("*.png")) == [
+        "instability_by_strategy_Hopper-v5_TD3.png",
+        "instability_by_strategy_Pendulum-v5_SAC.png",
+    ]
+
+
+def test_comparison_goes_beside_the_runs_by_default(tmp_path):
+    runs = [write_fake_run(tmp_path / "SAC", seed=s) for s in (1, 2)]
+    assert default_comparison_dir(runs) == tmp_path / "SAC" / "comparison"
+    assert default_comparison_dir([runs[0]]) == tmp_path / "SAC" / "comparison"
+    assert default_comparison_dir([tmp_path]) == tmp_path / "comparison"
+    out = analyze_many(runs)
+    assert out == (tmp_path / "SAC" / "comparison").resolve()
+    assert (out / "aggregate.csv").is_file()
+
+
+def test_unfinished_runs_found_in_a_folder_are_skipped_but_named_ones_refused(tmp_path, capsys):
+    write_fake_run(tmp_path / "runs", seed=1)
+    broken = write_fake_run(tmp_path / "runs", seed=2, status="running", evaluated=False)
+    out = analyze_many([tmp_path / "runs"], out=tmp_path / "cmp")
+    assert pd.read_csv(out / "aggregate.csv")["n_seeds"].tolist() == [1, 1]
+    assert "skipping" in capsys.readouterr().err
+    with pytest.raises(UserError, match="has not finished training"):
+        analyze_many([broken], out=tmp_path / "cmp2")
+    with pytest.raises(UserError, match="no run .config.json. found"):
+        analyze_many([tmp_path / "cmp"])
+
+
+def test_analyze_many_without_forks_says_so(tmp_path):
+    run = write_fake_run(tmp_path, instabilities={})
+    with pytest.raises(UserError, match="has forks to compare"):
+        analyze_many([run], out=tmp_path / "cmp")
+
+
+def test_aggregate_is_reproducible(tmp_path):
+    for seed in (1, 2, 3):
+        write_fake_run(tmp_path / "r", seed=seed, instabilities={0.5: float(seed**2)})
+    first = (analyze_many([tmp_path / "r"], out=tmp_path / "x") / "aggregate.csv").read_text()
+    second = (analyze_many([tmp_path / "r"], out=tmp_path / "y") / "aggregate.csv").read_text()
+    assert first == second
+    assert np.isfinite(pd.read_csv(tmp_path / "x" / "aggregate.csv")["instability_ci_low"]).all()

@@ -33,12 +33,12 @@ import torch
 from lmc_rl.config import build_config
 from lmc_rl.envs import ActionScaler, check_task
 from lmc_rl.evaluation import EvaluationEnvs, evaluate_members
+from lmc_rl.experiment import run_experiment
 from lmc_rl.forking import fork_schedule
 from lmc_rl.instability import evaluate_returns
 from lmc_rl.lmc import interpolated_population, interpolation_alphas
 from lmc_rl.runs import load_agent_state, load_run
 from lmc_rl.seeding import evaluation_seeds
-from lmc_rl.training import run_experiment
 
 OUT = Path(__file__).resolve().parent / "out"
 

@@ -130,7 +130,7 @@ SUITES = {
 def run_ours(job: Job, runs_root: Path, keep_runs: bool) -> tuple[list[int], list[float]]:
     """Train with lmc_rl (one parent, no forks) and read back its evaluation curve."""
     from lmc_rl.config import build_config
-    from lmc_rl.training import run_experiment
+    from lmc_rl.experiment import run_experiment
 
     runs_root.mkdir(parents=True, exist_ok=True)
     output_dir = Path(tempfile.mkdtemp(prefix=f"{job.algo}_{job.env}_{job.seed}_", dir=runs_root))

@@ -18,7 +18,7 @@ def run_check(
     env: str, total_steps: str, seeds: str, algos: str, output_dir: str, progress: bool = True
 ) -> Path:
     """Train each algorithm for each seed, then plot returns against steps and wall time."""
-    from lmc_rl.training import run_experiment
+    from lmc_rl.experiment import run_experiment
 
     try:
         seed_list = [int(s) for s in seeds.split(",") if s.strip()]

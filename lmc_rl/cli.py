@@ -58,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train one run. Every flag is also a YAML key.",
     )
     _add_config_flags(run)
+    run.add_argument(
+        "--resume",
+        metavar="RESULTS_DIR",
+        help="Continue a killed run from its last "
+        "checkpoint (its own settings; other flags must agree with them).",
+    )
     run.add_argument("--no_progress", action="store_true", help="Hide the progress bar.")
     evaluate = commands.add_parser(
         "evaluate",
@@ -73,6 +79,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--eval_workers", default="0", help="Processes (default: one per core).")
     evaluate.add_argument("--no_progress", action="store_true", help="Hide the progress bar.")
+    analyze = commands.add_parser(
+        "analyze",
+        help="Figures and report of a run, or a comparison across runs.",
+        description="One run directory: the prototype's plots, overview.png and report.md in "
+        "DIR/fork_analysis/. Several directories or a folder of runs: instability by fork point "
+        "with bootstrap 95%% CIs across seeds, per env and buffer strategy, and aggregate.csv.",
+    )
+    analyze.add_argument(
+        "--results_dir",
+        nargs="+",
+        required=True,
+        metavar="DIR",
+        help="A run's results directory, several, or a folder holding runs.",
+    )
+    analyze.add_argument(
+        "--total_steps",
+        default=None,
+        help="Override the run's total_steps for the time axis (single run).",
+    )
+    analyze.add_argument(
+        "--out",
+        default=None,
+        help="Output folder (default: fork_analysis/ "
+        "inside a run; comparison/ beside several runs).",
+    )
     check = commands.add_parser(
         "check",
         help="Quick end-to-end check: SAC and DDPG x 3 seeds.",
@@ -103,10 +134,19 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 
 def _run(args: argparse.Namespace) -> None:
-    from lmc_rl.training import run_experiment
+    from lmc_rl.experiment import run_experiment
 
-    config = config_from_args(args)
-    paths = run_experiment(config, progress=not args.no_progress)
+    if args.resume:
+        from lmc_rl.experiment import resume_experiment
+
+        overrides = {
+            f.name: getattr(args, f.name)
+            for f in dataclasses.fields(RunConfig)
+            if hasattr(args, f.name)
+        }
+        paths = resume_experiment(args.resume, overrides, progress=not args.no_progress)
+    else:
+        paths = run_experiment(config_from_args(args), progress=not args.no_progress)
     print(paths.results)
 
 
@@ -127,6 +167,16 @@ def _evaluate(args: argparse.Namespace) -> None:
     print(run.paths.results)
 
 
+def _analyze(args: argparse.Namespace) -> None:
+    from lmc_rl.analysis import analyze
+    from lmc_rl.config import parse_value
+
+    total_steps = parse_value("total_steps", args.total_steps) if args.total_steps else None
+    if total_steps is not None and total_steps < 1:
+        raise UserError(f"--total_steps: must be >= 1, got {total_steps}")
+    print(analyze(args.results_dir, total_steps, args.out))
+
+
 def _check(args: argparse.Namespace) -> None:
     from lmc_rl.check import run_check
 
@@ -144,7 +194,9 @@ def _check(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        {"run": _run, "evaluate": _evaluate, "check": _check}[args.command](args)
+        {"run": _run, "evaluate": _evaluate, "analyze": _analyze, "check": _check}[args.command](
+            args
+        )
     except UserError as err:
         print(f"lmc-rl: error: {err}", file=sys.stderr)
         return 2

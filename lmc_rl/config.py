@@ -87,6 +87,11 @@ class RunConfig:
     target_policy_noise: float = _f(0.2, "TD3: std of target policy smoothing noise.")
     target_noise_clip: float = _f(0.5, "TD3: clip of target policy smoothing noise.")
     # --- where and how
+    checkpoint_every: str = _f(
+        "15m",
+        "Checkpoint the whole run every N env steps ('50000'), every N minutes ('15m'), or "
+        "'none'; checkpoints are also written at every fork. Resume with --resume.",
+    )
     experiment_name: str = _f("base", "Name of the results folder grouping runs.")
     output_dir: str = _f(".", "Folder under which results/ and model_weights/ are written.")
     device: str = _f("auto", "Torch device: auto (MPS > CUDA > CPU), cpu, cuda, cuda:N or mps.")
@@ -252,6 +257,7 @@ def validate(config: RunConfig) -> RunConfig:
             f"(choose from {', '.join(BUFFER_STRATEGIES)})"
         )
     _validate_fork_points(config)
+    checkpoint_schedule(config)
     config = config.replace(fork_noise=",".join(fork_noise_sources(config.fork_noise)) or "none")
     if config.seed is not None and not 0 <= config.seed < 2**63:
         raise UserError(f"--seed: must be a non-negative integer, got {config.seed}")
@@ -291,6 +297,26 @@ def fork_noise_sources(text: str) -> tuple[str, ...]:
     if not words:
         raise UserError("--fork_noise: empty; use all, none, or a list of env, action, batch")
     return tuple(s for s in NOISE_SOURCES if s in words)
+
+
+def checkpoint_schedule(config: RunConfig) -> tuple[int, float]:
+    """(every N env steps, every S seconds) from --checkpoint_every; 0 means never."""
+    text = config.checkpoint_every.strip().lower()
+    if text == "none":
+        return 0, 0.0
+    try:
+        if text.endswith("m"):
+            minutes = float(text[:-1])
+            if minutes > 0:
+                return 0, minutes * 60.0
+        elif int(text) > 0:
+            return int(text), 0.0
+    except ValueError:
+        pass
+    raise UserError(
+        f"--checkpoint_every: expected N (steps), Nm (minutes) or none, got "
+        f"{config.checkpoint_every!r}"
+    )
 
 
 def fork_step(point: float, total_steps: int) -> int:

@@ -8,9 +8,11 @@ transition is kept and the reset observation is never mistaken for a ``next_obs`
 from __future__ import annotations
 
 import functools
+import pickle
 from dataclasses import dataclass
 
 import gymnasium as gym
+import mujoco
 import numpy as np
 
 from lmc_rl.errors import UserError
@@ -157,6 +159,29 @@ class MemberEnvs:
             else:
                 self.obs[member] = obs
         return StepResult(next_obs, reward, terminated, truncated, finished)
+
+    def state(self) -> dict:
+        """Everything needed to continue every member's episode bit for bit."""
+        return {
+            "mjdata": [pickle.dumps(env.unwrapped.data) for env in self.envs],
+            "elapsed_steps": [env._elapsed_steps for env in self.envs],
+            "obs": self.obs,
+            "episode_return": self.episode_return,
+            "episode_length": self.episode_length,
+        }
+
+    def load_state(self, state: dict) -> None:
+        """Restore a ``state()`` into envs of the same task and number of members."""
+        for env, blob, elapsed in zip(
+            self.envs, state["mjdata"], state["elapsed_steps"], strict=True
+        ):
+            env.reset(seed=0)  # the wrappers require a reset before stepping
+            inner = env.unwrapped
+            mujoco.mj_copyData(inner.data, inner.model, pickle.loads(blob))
+            env._elapsed_steps = elapsed
+        self.obs = state["obs"].copy()
+        self.episode_return = state["episode_return"].copy()
+        self.episode_length = state["episode_length"].copy()
 
     def close(self) -> None:
         for env in self.envs:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -98,6 +99,10 @@ def _chunks(run: RunRecord, forks: list[Fork], alphas: np.ndarray) -> list[Chunk
     return chunks
 
 
+def _partial_file(folder: Path, chunk: Chunk, n_alphas: int, n_episodes: int) -> Path:
+    return folder / f"fork{chunk.fork_id}_a{n_alphas}_e{n_episodes}_{chunk.alpha_indices[0]}.npy"
+
+
 def evaluate_returns(
     run: RunRecord,
     forks: list[Fork],
@@ -105,13 +110,34 @@ def evaluate_returns(
     episode_seeds: np.ndarray,
     workers: int,
     progress: bool,
+    partial_dir: Path | None = None,
 ) -> dict[int, np.ndarray]:
-    """Per fork, the ``[alphas, episodes]`` returns of every interpolated policy."""
+    """Per fork, the ``[alphas, episodes]`` returns of every interpolated policy.
+
+    With ``partial_dir``, each finished chunk is saved there and chunks found there are not
+    evaluated again, so a killed evaluation resumes where it stopped.
+    """
     cfg = run.config
-    chunks = _chunks(run, forks, alphas)
     returns = {f.fork_id: np.zeros((len(alphas), len(episode_seeds))) for f in forks}
+    chunks = []
+    for chunk in _chunks(run, forks, alphas):
+        cached = partial_dir and _partial_file(partial_dir, chunk, len(alphas), len(episode_seeds))
+        if cached and cached.is_file():
+            returns[chunk.fork_id][list(chunk.alpha_indices)] = np.load(cached)
+        else:
+            chunks.append(chunk)
+
+    def store(chunk: Chunk, chunk_returns: np.ndarray) -> None:
+        returns[chunk.fork_id][list(chunk.alpha_indices)] = chunk_returns
+        if partial_dir:
+            buffer = io.BytesIO()
+            np.save(buffer, chunk_returns)
+            path = _partial_file(partial_dir, chunk, len(alphas), len(episode_seeds))
+            atomic_write_bytes(path, buffer.getvalue())
+        bar.update(chunk_returns.size)
+
     bar = tqdm(
-        total=len(forks) * len(alphas) * len(episode_seeds),
+        total=len(chunks) and sum(len(c.alphas) for c in chunks) * len(episode_seeds),
         unit="episode",
         desc="instability evaluation",
         disable=not progress,
@@ -119,11 +145,10 @@ def evaluate_returns(
     )
     workers = workers or os.cpu_count() or 1
     args = (cfg.env, cfg.max_episode_steps, episode_seeds)
-    if workers == 1 or len(chunks) == 1:
+    if workers == 1 or len(chunks) <= 1:
         results = (_evaluate_chunk(chunk, *args) for chunk in chunks)
         for chunk, chunk_returns in results:
-            returns[chunk.fork_id][list(chunk.alpha_indices)] = chunk_returns
-            bar.update(chunk_returns.size)
+            store(chunk, chunk_returns)
     else:
         with ProcessPoolExecutor(
             max_workers=min(workers, len(chunks)),
@@ -133,9 +158,7 @@ def evaluate_returns(
         ) as pool:
             futures = [pool.submit(_evaluate_chunk, chunk, *args) for chunk in chunks]
             for future in as_completed(futures):
-                chunk, chunk_returns = future.result()
-                returns[chunk.fork_id][list(chunk.alpha_indices)] = chunk_returns
-                bar.update(chunk_returns.size)
+                store(*future.result())
     bar.close()
     return returns
 
@@ -214,6 +237,7 @@ def fork_result(
         "alpha_points": len(alphas),
         "critic": critic,
         "returns_file": f"returns_{fork.fork_id}.npz",
+        "diverged": {},
         "algo": cfg.algo,
         "env": cfg.env,
         "fork_buffer_strategy": cfg.fork_buffer_strategy,
@@ -240,10 +264,21 @@ def evaluate_run(
         raise UserError("--alpha_points must be >= 2 and --num_eval_episodes >= 1")
     alphas = interpolation_alphas(alpha_points)
     seeds = evaluation_seeds(cfg.seed, num_eval_episodes)
-    returns = evaluate_returns(run, forks, alphas, seeds, workers, progress)
+    diverged = run.record.get("diverged") or {}
+    broken = {
+        f.fork_id: [n for n in (f.child_name(1), f.child_name(2)) if n in diverged] for f in forks
+    }
+    healthy = [f for f in forks if not broken[f.fork_id]]
     folder = run.paths.results / "forks"
+    partial = folder / "partial"
+    returns = evaluate_returns(run, healthy, alphas, seeds, workers, progress, partial)
     results = []
     for fork in forks:
+        if broken[fork.fork_id]:
+            result = diverged_fork_result(cfg, fork, {n: diverged[n] for n in broken[fork.fork_id]})
+            atomic_write_json(folder / f"instability_{fork.fork_id}.json", result)
+            results.append(result)
+            continue
         result = fork_result(
             cfg,
             fork,
@@ -286,9 +321,39 @@ def evaluate_run(
                 {
                     **{k: r[k] for k in summary_keys},
                     "critic_td_error_barrier": (r["critic"] or {}).get("td_error_barrier"),
+                    "diverged": r["diverged"],
                 }
                 for r in results
             ],
         },
     )
+    shutil.rmtree(partial, ignore_errors=True)
     return results
+
+
+def diverged_fork_result(cfg: RunConfig, fork: Fork, diverged: dict[str, int]) -> dict[str, Any]:
+    """A fork whose child diverged has no interpolation path; say so instead of measuring it."""
+    return {
+        "fork_id": fork.fork_id,
+        "fork_point": fork.point,
+        "fork_step": fork.step,
+        "fork1_reward": None,
+        "fork2_reward": None,
+        "interpolation": [],
+        "instability": None,
+        "is_stable": None,
+        "endpoint_mean_reward": None,
+        "min_reward": None,
+        "min_alpha": None,
+        "normalized_instability": None,
+        "stability_threshold": cfg.stability_threshold,
+        "is_stable_frankle": None,
+        "critic": None,
+        "returns_file": None,
+        "diverged": diverged,
+        "algo": cfg.algo,
+        "env": cfg.env,
+        "fork_buffer_strategy": cfg.fork_buffer_strategy,
+        "fork_noise": cfg.fork_noise,
+        "seed": cfg.seed,
+    }

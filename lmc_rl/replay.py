@@ -47,6 +47,14 @@ class RowTable:
     def retain(self, rows: np.ndarray) -> None:
         np.add.at(self.refcount, rows, 1)
 
+    def state(self) -> dict:
+        return {"arrays": self.arrays, "refcount": self.refcount, "free": list(self._free)}
+
+    def load_state(self, state: dict) -> None:
+        self.arrays = dict(state["arrays"])
+        self.refcount = state["refcount"]
+        self._free = list(state["free"])
+
     def release(self, rows: np.ndarray) -> np.ndarray:
         """Drop one reference per entry; returns the rows that became free."""
         np.add.at(self.refcount, rows, -1)
@@ -191,6 +199,21 @@ class ReplayView:
             rows = np.asarray(rows, dtype=np.int64)[-self.capacity :]
             view._rows, view.size = rows.copy(), len(rows)
         self.store.retain(view._rows[: view.size])
+        return view
+
+    def state(self) -> dict:
+        return {
+            "capacity": self.capacity,
+            "rows": self._rows,
+            "start": self._start,
+            "size": self.size,
+        }
+
+    @classmethod
+    def from_state(cls, store: ReplayStore, state: dict) -> ReplayView:
+        """Rebuild a view whose rows the store already counts (a restored checkpoint)."""
+        view = cls(store, state["capacity"])
+        view._rows, view._start, view.size = state["rows"], state["start"], state["size"]
         return view
 
     def sample_rows(self, rng: np.random.Generator, batch_size: int) -> np.ndarray:

@@ -2,7 +2,8 @@
 
 Per env step: one batched forward picks every member's action, each member's env steps (the only
 per-member loop), each transition is stored once, and every ``train_freq`` steps one batched update
-trains the members that are due (the others are masked out).
+trains the members that are due (the others are masked out). A member whose losses or weights
+become non-finite is marked diverged and stops; the others go on.
 """
 
 from __future__ import annotations
@@ -18,19 +19,19 @@ import torch
 from tqdm import tqdm
 
 from lmc_rl.agents import Agent, AgentSpec, make_agent
-from lmc_rl.config import RunConfig, resolve_device
+from lmc_rl.checkpoint import (
+    CHECKPOINT_NAME,
+    has_mujoco_state,
+    load_checkpoint,
+    restore_trainer,
+    save_checkpoint,
+)
+from lmc_rl.config import RunConfig, checkpoint_schedule, resolve_device
 from lmc_rl.envs import MemberEnvs, TaskSpec, check_task
 from lmc_rl.evaluation import EvaluationEnvs, evaluate_members
 from lmc_rl.forking import Fork, child_streams, child_views, fork_schedule
 from lmc_rl.replay import ReplayStore, ReplayView, to_batch
-from lmc_rl.runs import (
-    EvaluationLog,
-    RunPaths,
-    atomic_write_bytes,
-    load_run,
-    save_agent,
-    write_run_config,
-)
+from lmc_rl.runs import EvaluationLog, RunPaths, atomic_write_bytes, save_agent
 from lmc_rl.seeding import MemberStreams, evaluation_seeds, parent_streams, stream_seed
 from lmc_rl.training_log import ScalarLog
 
@@ -47,6 +48,11 @@ class Member:
     last_return: float = math.nan
     fork: Fork | None = None  # the fork that created this member (None for the parent)
     child: int | None = None
+    diverged_at: int | None = None  # env step at which losses or weights became non-finite
+
+    @property
+    def live(self) -> bool:
+        return self.diverged_at is None
 
 
 def agent_spec(config: RunConfig, task: TaskSpec, algo_default_lr: float) -> AgentSpec:
@@ -63,6 +69,14 @@ def agent_spec(config: RunConfig, task: TaskSpec, algo_default_lr: float) -> Age
         target_policy_noise=config.target_policy_noise,
         target_noise_clip=config.target_noise_clip,
     )
+
+
+def nonfinite_members(agent: Agent) -> np.ndarray:
+    """Rows whose learner state holds a NaN or infinity."""
+    bad = torch.zeros(agent.n_members, dtype=torch.bool)
+    for value in agent.state_dict().values():
+        bad |= ~torch.isfinite(value.reshape(agent.n_members, -1)).all(dim=1).cpu()
+    return bad.numpy()
 
 
 class Trainer:
@@ -82,30 +96,31 @@ class Trainer:
         self.agent: Agent = make_agent(config.algo, 1, self.spec)
         self.agent.init_members([streams.seeds["init"]])
         self.agent.to(self.device)
-        self.members = [
-            Member(
-                "parent",
-                streams,
-                ReplayView(self.store, config.buffer_size),
-                random_until=config.learning_starts,
-                update_after=config.learning_starts,
-            )
-        ]
+        parent_view = ReplayView(self.store, config.buffer_size)
+        start = config.learning_starts
+        self.members = [Member("parent", streams, parent_view, start, start)]
         self.envs = MemberEnvs(self.task, config.max_episode_steps, [streams.env])
+        self.obs_rows: list[int] = []
         self.eval_pool = EvaluationEnvs(self.task, config.max_episode_steps)
         self.eval_seeds = evaluation_seeds(config.seed, config.num_eval_episodes_periodic)
         self.evaluations = EvaluationLog(paths.evaluations_file)
         self.scalars = ScalarLog(paths.tensorboard_dir)
         self.forks = {fork.step: fork for fork in fork_schedule(config)}
+        self.checkpoint_steps, self.checkpoint_seconds = checkpoint_schedule(config)
+        self.checkpoint_file = paths.results / CHECKPOINT_NAME
         self.step = 0
 
     # -- one env step of every member
-    def _actions(self) -> np.ndarray:
+    def _live_rows(self) -> list[int]:
+        return [row for row, m in enumerate(self.members) if m.live]
+
+    def _actions(self, rows: list[int]) -> np.ndarray:
         n, action_dim = len(self.members), self.task.action_dim
-        actions = np.empty((n, action_dim), dtype=np.float32)
+        actions = np.zeros((n, action_dim), dtype=np.float32)
         noise = np.zeros((n, 1, action_dim), dtype=np.float32)
         policy_rows = []
-        for row, member in enumerate(self.members):
+        for row in rows:
+            member = self.members[row]
             if self.step < member.random_until:  # self.step is the number of steps already taken
                 actions[row] = member.streams.action.uniform(-1.0, 1.0, action_dim)
             else:
@@ -119,23 +134,24 @@ class Trainer:
         return actions
 
     def _collect(self) -> None:
-        actions = self._actions()
-        result = self.envs.step(actions)
+        actions = self._actions(self._live_rows())
+        self._mark_diverged(~np.isfinite(actions).all(axis=1))  # never step an env with NaN
+        rows = self._live_rows()
+        result = self.envs.step(actions[rows], rows)
         self.step += 1
         store = self.store
-        for row, member in enumerate(self.members):
-            next_obs_row = store.observe(result.next_obs[row])
-            member.view.add(
-                store.write(
-                    self.obs_rows[row],
-                    actions[row],
-                    result.reward[row],
-                    next_obs_row,
-                    result.terminated[row],
-                )
+        for i, row in enumerate(rows):
+            next_obs_row = store.observe(result.next_obs[i])
+            transition = store.write(
+                self.obs_rows[row],
+                actions[row],
+                result.reward[i],
+                next_obs_row,
+                result.terminated[i],
             )
+            self.members[row].view.add(transition)
             store.release_observation(self.obs_rows[row])
-            if result.terminated[row] or result.truncated[row]:  # the env was reset
+            if result.terminated[i] or result.truncated[i]:  # the env was reset
                 store.release_observation(next_obs_row)
                 next_obs_row = store.observe(self.envs.obs[row])
             self.obs_rows[row] = next_obs_row
@@ -147,7 +163,7 @@ class Trainer:
 
     def _update(self) -> None:
         cfg = self.config
-        active = np.array([self.step > m.update_after for m in self.members])
+        active = np.array([m.live and self.step > m.update_after for m in self.members])
         if self.step % cfg.train_freq or not active.any():
             return
         noise_shape = self.agent.update_noise_shape(cfg.batch_size)
@@ -162,10 +178,28 @@ class Trainer:
             batch = to_batch(self.store.gather(rows), self.device)
             metrics = self.agent.update(batch, torch.from_numpy(noise).to(self.device), active_t)
             self.scalars.add_metrics([m.name for m in self.members], active, metrics, self.step)
+            finite = np.ones(len(self.members), dtype=bool)
+            for value in metrics.values():
+                finite &= torch.isfinite(value).cpu().numpy()
+            self._mark_diverged(active & ~finite)
+
+    def _mark_diverged(self, rows: np.ndarray) -> None:
+        for row in np.flatnonzero(rows):
+            member = self.members[row]
+            if member.live:
+                member.diverged_at = self.step
+                tqdm.write(
+                    f"lmc-rl: {member.name} diverged at step {self.step} "
+                    "(non-finite loss or weights); the other members go on",
+                    file=sys.stderr,
+                )
 
     def _evaluate(self) -> None:
-        returns = evaluate_members(self.agent, self.eval_pool, self.eval_seeds)
-        for member, member_returns in zip(self.members, returns, strict=True):
+        self._mark_diverged(nonfinite_members(self.agent))
+        rows = self._live_rows()
+        returns = evaluate_members(self.agent, self.eval_pool, self.eval_seeds, members=rows)
+        for row, member_returns in zip(rows, returns, strict=True):
+            member = self.members[row]
             self.evaluations.add(member.name, self.step, member_returns)
             self.scalars.add(
                 member.name, "charts/eval_return", float(np.mean(member_returns)), self.step
@@ -197,12 +231,17 @@ class Trainer:
                     update_after=self.step + cfg.learning_starts if fresh else parent.update_after,
                     fork=fork,
                     child=child,
+                    diverged_at=parent.diverged_at,
                 )
             )
             self.envs.add_member(child_stream.env)
             self.obs_rows.append(self.store.observe(self.envs.obs[-1]))
 
     # -- the run
+    def start(self) -> None:
+        self.envs.reset_all()
+        self.obs_rows = [self.store.observe(obs) for obs in self.envs.obs]
+
     def advance(self) -> None:
         """One env step of every member, then updates, evaluation and forking as scheduled."""
         self._collect()
@@ -212,16 +251,28 @@ class Trainer:
         if self.step in self.forks:
             self._fork(self.forks[self.step])
 
-    def start(self) -> None:
-        self.envs.reset_all()
-        self.obs_rows = [self.store.observe(obs) for obs in self.envs.obs]
+    def resume(self) -> None:
+        """Continue from the run's checkpoint (or from the start if none was written yet)."""
+        if not self.checkpoint_file.exists():
+            self.start()
+            return
+        restore_trainer(self, load_checkpoint(self.checkpoint_file))
+        self.scalars.purge_from(self.step + 1)
+        print(f"lmc-rl: resuming training at step {self.step}", file=sys.stderr)
+
+    def checkpoint(self) -> int:
+        """Write the whole run state; returns its size in bytes."""
+        self.scalars.flush()
+        return save_checkpoint(self, self.checkpoint_file)
 
     def run(self) -> None:
         cfg = self.config
-        self.start()
-        started = time.perf_counter()
+        can_checkpoint = has_mujoco_state(self)
+        started = last_checkpoint = time.perf_counter()
+        first_step = self.step
         bar = tqdm(
             total=cfg.total_steps,
+            initial=self.step,
             unit="step",
             dynamic_ncols=True,
             file=sys.stderr,
@@ -230,29 +281,40 @@ class Trainer:
         )
         while self.step < cfg.total_steps:
             self.advance()
+            now = time.perf_counter()
+            if (
+                can_checkpoint
+                and self.step < cfg.total_steps
+                and (
+                    self.step in self.forks
+                    or (self.checkpoint_steps and self.step % self.checkpoint_steps == 0)
+                    or (
+                        self.checkpoint_seconds and now - last_checkpoint >= self.checkpoint_seconds
+                    )
+                )
+            ):
+                self.checkpoint()
+                last_checkpoint = time.perf_counter()
             if self.step % 100 == 0 or self.step == cfg.total_steps:
-                elapsed = time.perf_counter() - started
-                agent_steps_per_s = self.step * len(self.members) / max(elapsed, 1e-9)
+                live = len(self._live_rows())
+                rate = (self.step - first_step) * live / max(now - started, 1e-9)
                 bar.set_postfix(
-                    members=len(self.members),
-                    agent_steps_s=f"{agent_steps_per_s:.0f}",
+                    members=live,
+                    agent_steps_s=f"{rate:.0f}",
                     last_return=f"{self.members[0].last_return:.1f}",
                     refresh=False,
                 )
                 bar.update(self.step - bar.n)
             if self.step % 1000 == 0:
-                self.scalars.add(
-                    "parent",
-                    "charts/agent_steps_per_s",
-                    self.step * len(self.members) / (time.perf_counter() - started),
-                    self.step,
-                )
+                rate = (self.step - first_step) * len(self.members) / (now - started)
+                self.scalars.add("parent", "charts/agent_steps_per_s", rate, self.step)
                 self.scalars.flush()
         bar.close()
         self.scalars.close()
         self.envs.close()
         self.eval_pool.close()
 
+    # -- what a finished training phase leaves behind
     def save_weights(self) -> None:
         """final.pt (parent) and fork1_{id}.pt / fork2_{id}.pt (children), at total_steps."""
         for row, member in enumerate(self.members):
@@ -260,21 +322,24 @@ class Trainer:
                 name = "final.pt"
             else:
                 name = f"fork{member.child}_{member.fork.fork_id}.pt"
-            info = {"member": member.name, "step": self.step, "run": str(self.paths.results)}
+            info = {"member": member.name, "step": self.step, "diverged_at": member.diverged_at}
             save_agent(self.paths.weights / name, self.agent, row, self.task, info)
 
     def save_critic_transitions(self, per_child: int = 512) -> None:
         """A fixed set of transitions from both children of each fork, for the critic barrier."""
         for fork in self.forks.values():
-            children = [m for m in self.members if m.fork is fork]
+            children = [m for m in self.members if m.fork is fork and m.view.size > 0]
+            if not children:
+                continue
             rng = np.random.default_rng(stream_seed(self.config.seed, 3, fork.fork_id))
-            rows = np.concatenate(
-                [m.view.sample_rows(rng, per_child) for m in children if m.view.size > 0]
-            )
+            rows = np.concatenate([m.view.sample_rows(rng, per_child) for m in children])
             buffer = io.BytesIO()
             np.savez(buffer, **self.store.gather(rows))
             path = self.paths.results / "forks" / f"critic_transitions_{fork.fork_id}.npz"
             atomic_write_bytes(path, buffer.getvalue())
+
+    def diverged_record(self) -> dict[str, int]:
+        return {m.name: m.diverged_at for m in self.members if not m.live}
 
     def members_record(self) -> dict:
         """Every member's role and seeds, including children yet to be forked."""
@@ -290,29 +355,3 @@ class Trainer:
                     "seeds": child_stream.seeds,
                 }
         return record
-
-
-def run_experiment(config: RunConfig, progress: bool = True) -> RunPaths:
-    """Train the parent and its forks to total_steps, then measure every fork's instability."""
-    from lmc_rl.instability import evaluate_run
-
-    paths = RunPaths.create(config)
-    trainer = Trainer(config, paths, progress=progress)
-    record = {
-        "status": "running",
-        "members": trainer.members_record(),
-        "learning_rate": trainer.spec.learning_rate,
-        "device": str(trainer.device),
-    }
-    write_run_config(paths, config, record)
-    started = time.time()
-    trainer.run()
-    trainer.save_weights()
-    trainer.save_critic_transitions()
-    record.update(status="trained", train_time_s=round(time.time() - started, 3))
-    write_run_config(paths, config, record)
-    if config.fork_points:
-        evaluate_run(load_run(paths.results), workers=config.eval_workers, progress=progress)
-    record.update(status="finished", wall_time_s=round(time.time() - started, 3))
-    write_run_config(paths, config, record)
-    return paths

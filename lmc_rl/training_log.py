@@ -22,12 +22,19 @@ class ScalarLog:
         self._members: list[str] = []
         self._last_step = 0
         self._pending: dict[str, list[tuple[str, float, int]]] = defaultdict(list)
+        self._purge_step: int | None = None
+
+    def purge_from(self, step: int) -> None:
+        """After a resume: TensorBoard drops events of the killed run from ``step`` on."""
+        self._purge_step = step
 
     def _writer(self, member: str):
         if member not in self._writers:
             from torch.utils.tensorboard import SummaryWriter
 
-            self._writers[member] = SummaryWriter(log_dir=str(self.folder / member))
+            self._writers[member] = SummaryWriter(
+                log_dir=str(self.folder / member), purge_step=self._purge_step
+            )
         return self._writers[member]
 
     def add(self, member: str, tag: str, value: float, step: int) -> None:

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lmc_rl.analysis import analyze_many, analyze_run, load_run_frames, load_runs
+from lmc_rl.analysis import analyze, analyze_many, analyze_run, load_run_frames, load_runs
 from lmc_rl.analysis.aggregate import default_comparison_dir, mean_with_bootstrap_ci
 from lmc_rl.errors import UserError
 
@@ -208,6 +208,10 @@ def test_a_run_copied_elsewhere_is_analyzed_from_its_files(tmp_path):
             "missing forks/instability_2.json",
         ),
         (lambda run: (run / "config.json").write_text("{not json"), "config.json is unreadable"),
+        (
+            lambda run: (run / "forks" / "instability_1.json").write_text('{"fork_id": 1}'),
+            "forks/instability_1.json lacks fork_point",
+        ),
     ],
 )
 def test_a_damaged_run_names_what_is_missing(tmp_path, damage, message):
@@ -369,3 +373,17 @@ def test_aggregate_is_reproducible(tmp_path):
     second = (analyze_many([tmp_path / "r"], out=tmp_path / "y") / "aggregate.csv").read_text()
     assert first == second
     assert np.isfinite(pd.read_csv(tmp_path / "x" / "aggregate.csv")["instability_ci_low"]).all()
+
+
+# ---------------------------------------------------------------------------------------------
+# what `lmc-rl analyze` does
+
+
+def test_analyze_reports_on_one_run_and_compares_a_folder_of_runs(tmp_path):
+    runs = [write_fake_run(tmp_path / "results", seed=s) for s in (1, 2)]
+    assert analyze([runs[0]]) == runs[0] / "fork_analysis"
+    assert (analyze([runs[0]], out=tmp_path / "elsewhere") / "report.md").is_file()
+    assert analyze([tmp_path / "results"]) == (tmp_path / "results" / "comparison").resolve()
+    assert (analyze(runs, out=tmp_path / "cmp") / "aggregate.csv").is_file()
+    with pytest.raises(UserError, match="--total_steps applies to the analysis of a single run"):
+        analyze(runs, total_steps=100)

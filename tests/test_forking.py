@@ -9,10 +9,11 @@ import torch
 
 from lmc_rl.config import build_config
 from lmc_rl.errors import UserError
+from lmc_rl.experiment import run_experiment
 from lmc_rl.forking import child_streams, child_views
 from lmc_rl.replay import ReplayStore, ReplayView
 from lmc_rl.runs import RunPaths, load_agent_state
-from lmc_rl.training import Trainer, run_experiment
+from lmc_rl.training import Trainer
 
 STRATEGIES = ["copy", "fresh", "shared", "split"]
 

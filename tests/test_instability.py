@@ -10,10 +10,10 @@ from lmc_rl.cli import main
 from lmc_rl.config import build_config
 from lmc_rl.envs import check_task
 from lmc_rl.evaluation import EvaluationEnvs, evaluate_members
+from lmc_rl.experiment import run_experiment
 from lmc_rl.lmc import interpolated_population, summarize_path
 from lmc_rl.runs import load_agent_state, load_run
 from lmc_rl.seeding import evaluation_seeds
-from lmc_rl.training import run_experiment
 
 
 @pytest.fixture(scope="module")

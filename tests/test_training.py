@@ -9,7 +9,7 @@ import pytest
 
 from lmc_rl import load_agent
 from lmc_rl.config import build_config
-from lmc_rl.training import run_experiment
+from lmc_rl.experiment import run_experiment
 
 
 def _run(tmp_path, tiny_run, **overrides):

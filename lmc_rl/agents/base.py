@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from lmc_rl.nn import BatchedMLP, member_mask
+from lmc_rl.optim import FlatTensors
 
 
 @dataclass(frozen=True)
@@ -117,10 +118,14 @@ class Agent(nn.Module, abc.ABC):
         return next(self.parameters()).device
 
 
-def polyak_update(target: nn.Module, source: nn.Module, tau: float, active: Tensor) -> None:
+def polyak_update(target: FlatTensors, source: FlatTensors, tau: float, active: Tensor) -> None:
     """``target <- (1 - tau) target + tau source`` for active members."""
     with torch.no_grad():
-        for t, s in zip(target.parameters(), source.parameters(), strict=True):
+        t, s = target.current(), source.current()
+        if bool(active.all()):
+            t.lerp_(s, tau)
+            return
+        for t, s in zip(target.tensors(), source.tensors(), strict=True):
             t.copy_(torch.where(member_mask(active, t), t.lerp(s, tau), t))
 
 

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from lmc_rl.agents.base import Agent, AgentSpec, Batch, Critic, per_member_mean, polyak_update
 from lmc_rl.nn import BatchedMLP
-from lmc_rl.optim import BatchedAdam
+from lmc_rl.optim import BatchedAdam, FlatTensors, parameter_slots
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -60,9 +60,12 @@ class SAC(Agent):
         )
         self.target_entropy = -float(spec.action_dim)
         lr = spec.learning_rate
-        self.actor_optim = BatchedAdam(list(self.actor.parameters()), n_members, lr)
-        self.critic_optim = BatchedAdam(list(self.critic.parameters()), n_members, lr)
-        self.ent_coef_optim = BatchedAdam([self.log_ent_coef], n_members, lr)
+        self.actor_optim = BatchedAdam(list(self.actor.parameters()), n_members, lr, self)
+        self.critic_optim = BatchedAdam(list(self.critic.parameters()), n_members, lr, self)
+        self.ent_coef_optim = BatchedAdam([self.log_ent_coef], n_members, lr, self)
+        self._critic_target_flat = FlatTensors(
+            parameter_slots(list(self.critic_target.parameters()), self)
+        )
 
     def reset_member(self, member: int, generator: torch.Generator) -> None:
         self.actor.net.reset_member(member, generator)
@@ -110,7 +113,7 @@ class SAC(Agent):
         actor_params = list(self.actor.parameters())
         self.actor_optim.step(torch.autograd.grad(actor_loss.sum(), actor_params), active)
 
-        polyak_update(self.critic_target, self.critic, spec.tau, active)
+        polyak_update(self._critic_target_flat, self.critic_optim.flat_params, spec.tau, active)
         return {
             "losses/critic_loss": critic_loss.detach(),
             "losses/actor_loss": actor_loss.detach(),

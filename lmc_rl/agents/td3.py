@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from lmc_rl.agents.base import Agent, AgentSpec, Batch, Critic, per_member_mean, polyak_update
 from lmc_rl.nn import BatchedMLP
-from lmc_rl.optim import BatchedAdam
+from lmc_rl.optim import BatchedAdam, FlatTensors, parameter_slots
 
 
 class DeterministicActor(nn.Module):
@@ -36,10 +36,13 @@ class TD3(Agent):
         self.actor_target = DeterministicActor(n_members, spec).requires_grad_(False)
         self.critic = Critic(n_members, self.n_critics, spec)
         self.critic_target = Critic(n_members, self.n_critics, spec).requires_grad_(False)
-        self.actor_optim = BatchedAdam(list(self.actor.parameters()), n_members, spec.learning_rate)
-        self.critic_optim = BatchedAdam(
-            list(self.critic.parameters()), n_members, spec.learning_rate
-        )
+        lr = spec.learning_rate
+        self.actor_optim = BatchedAdam(list(self.actor.parameters()), n_members, lr, self)
+        self.critic_optim = BatchedAdam(list(self.critic.parameters()), n_members, lr, self)
+        self._targets = [
+            FlatTensors(parameter_slots(list(target.parameters()), self))
+            for target in (self.actor_target, self.critic_target)
+        ]
         self.register_buffer("n_updates", torch.zeros(n_members))
 
     @property
@@ -96,7 +99,8 @@ class TD3(Agent):
             actor_loss = -per_member_mean(q_pi)
             actor_params = list(self.actor.parameters())
             self.actor_optim.step(torch.autograd.grad(actor_loss.sum(), actor_params), actor_active)
-            polyak_update(self.critic_target, self.critic, spec.tau, actor_active)
-            polyak_update(self.actor_target, self.actor, spec.tau, actor_active)
+            actor_target, critic_target = self._targets
+            polyak_update(critic_target, self.critic_optim.flat_params, spec.tau, actor_active)
+            polyak_update(actor_target, self.actor_optim.flat_params, spec.tau, actor_active)
             metrics["losses/actor_loss"] = actor_loss.detach()
         return metrics

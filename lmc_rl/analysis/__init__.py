@@ -7,12 +7,14 @@ seeds and buffer strategies, and tidy pandas frames for notebooks.
 """
 
 from lmc_rl.analysis.aggregate import aggregate_instability, analyze_many
+from lmc_rl.analysis.command import analyze
 from lmc_rl.analysis.loading import RunFrames, load_run_frames, load_runs
 from lmc_rl.analysis.single_run import analyze_run
 
 __all__ = [
     "RunFrames",
     "aggregate_instability",
+    "analyze",
     "analyze_many",
     "analyze_run",
     "load_run_frames",

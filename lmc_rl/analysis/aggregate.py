@@ -106,7 +106,7 @@ def analyze_many(paths: Sequence[str | Path], out: str | Path | None = None) -> 
     aggregate = aggregate_instability(forks)
     atomic_write_bytes(target / "aggregate.csv", aggregate.to_csv(index=False).encode())
     for (env, algo), _ in aggregate.groupby(["env", "algo"], sort=True):
-        figure = strategy_comparison_figure(aggregate, env, algo)
+        figure = strategy_comparison_figure(aggregate, forks, env, algo)
         name = f"instability_by_strategy_{_file_part(env)}_{_file_part(algo)}.png"
         save_figure(figure, target / name)
     return target

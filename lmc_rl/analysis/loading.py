@@ -44,6 +44,17 @@ FORK_METRIC_COLUMNS = (
     "num_eval_episodes",
     "alpha_points",
 )
+REQUIRED_FORK_KEYS = (
+    "fork_id",
+    "fork_point",
+    "fork_step",
+    "interpolation",
+    "instability",
+    "normalized_instability",
+    "endpoint_mean_reward",
+    "min_reward",
+    "min_alpha",
+)
 EVALUATION_COLUMNS = ("member", "step", "mean_return", "std_return", "n_episodes")
 
 
@@ -107,7 +118,7 @@ def read_run(results_dir: str | Path, total_steps: int | None = None) -> RunResu
         raise UserError(f"{flag}: the run has not finished training (status {status!r})")
     evaluations = _read_evaluations(results / "evaluations.csv", flag)
     fork_results = _read_fork_results(results, record, flag)
-    if status != "finished" and not fork_results:
+    if status != "finished" and not fork_results and record["config"].get("fork_points"):
         raise UserError(f"{flag}: the run was trained but not evaluated (status 'trained')")
     steps = int(total_steps if total_steps is not None else record["config"]["total_steps"])
     if steps <= 0:
@@ -166,7 +177,7 @@ def _read_fork_results(results: Path, record: dict[str, Any], flag: str) -> list
         for i in expected
     ]
     for fork in forks:
-        absent = [k for k in ("fork_point", "interpolation", "instability") if k not in fork]
+        absent = [k for k in REQUIRED_FORK_KEYS if k not in fork]
         if absent:
             raise UserError(
                 f"{flag}: forks/instability_{fork.get('fork_id')}.json lacks {', '.join(absent)}"

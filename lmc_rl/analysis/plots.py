@@ -89,9 +89,11 @@ def draw_learning_curves(ax: Axes, run: RunResults) -> None:
         style = "-" if info.get("child") == 1 else "--"
         color = fork_color(info["fork_point"])
         ax.plot(rows["step"], rows["mean_return"], ls=style, color=color, lw=1.4, marker=".")
+    # recorded steps, not a --total_steps override: these curves are in the run's own steps
     for fork in run.fork_results:
-        ax.axvline(run.fork_step(fork), color=fork_color(fork["fork_point"]), ls=":", lw=1)
-    ax.set_xlim(0, run.total_steps * 1.02)
+        ax.axvline(fork["fork_step"], color=fork_color(fork["fork_point"]), ls=":", lw=1)
+    last_step = evaluations["step"].max() if len(evaluations) else 0
+    ax.set_xlim(0, max(run.config.get("total_steps", 0), last_step) * 1.02)
     ax.set_xlabel("env step")
     ax.set_ylabel("mean evaluation return")
     ax.set_title("learning curves")
@@ -110,6 +112,19 @@ def draw_interpolation(
     ax: Axes, fork: dict[str, Any], band: bool = True, band_label: str | None = None, **line: Any
 ) -> None:
     """Mean return along the path of one fork, with its 95% CI band."""
+    if fork.get("diverged"):  # no path was evaluated: say why instead of drawing nothing
+        names = ", ".join(fork["diverged"])
+        ax.text(
+            0.5,
+            0.5,
+            f"diverged:\n{names}",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+            color="tab:red",
+        )
+        ax.set_xlim(-0.02, 1.02)
+        return
     path = pd.DataFrame(fork["interpolation"])
     color = line.pop("color", fork_color(fork["fork_point"]))
     marker = "o" if len(path) <= 21 else None
@@ -166,6 +181,10 @@ def interpolation_figure(run: RunResults, fork: dict[str, Any]) -> Figure:
     fig = Figure(figsize=(7, 4.6), layout="constrained")
     ax = fig.subplots()
     draw_interpolation(ax, fork, label="mean return", band_label="95% CI")
+    if fork.get("diverged"):
+        ax.set_title(f"{_fork_label(run, fork)}\nnot evaluated: a child diverged")
+        fig.suptitle(run.title)
+        return fig
     ax.axhline(
         fork["endpoint_mean_reward"], color="0.3", ls="--", lw=1, label="mean of the endpoints"
     )
@@ -189,13 +208,20 @@ def all_interpolations_figure(run: RunResults) -> Figure:
     """Every fork's path on one axis, coloured by fork point."""
     fig = Figure(figsize=(8, 5), layout="constrained")
     ax = fig.subplots()
+    bands = len(run.fork_results) <= 4  # more bands than that hide each other
     for fork in run.fork_results:
-        draw_interpolation(ax, fork, band=len(run.fork_results) <= 4, lw=1.6)
+        draw_interpolation(ax, fork, band=bands, lw=1.6)
     ax.set_xlabel(ALPHA_LABEL)
     ax.set_ylabel("mean return")
-    ax.set_title(f"{run.title}\ninterpolation paths of all forks", fontsize="medium")
+    what = "with 95% CI bands" if bands else "(CI bands: see interp_fork_*.png)"
+    ax.set_title(f"{run.title}\ninterpolation paths of all forks {what}", fontsize="medium")
     _fork_colorbar(fig, ax)
     return fig
+
+
+def _value(x: float | None) -> float:
+    """None (a diverged fork) as NaN, which plots as a gap."""
+    return float("nan") if x is None else float(x)
 
 
 def instability_figure(run: RunResults) -> Figure:
@@ -204,13 +230,16 @@ def instability_figure(run: RunResults) -> Figure:
     raw_ax, norm_ax = fig.subplots(2, 1, sharex=True)
     points = [f["fork_point"] for f in run.fork_results]
     draw_metric_by_fork_point(
-        raw_ax, points, [f["instability"] for f in run.fork_results], "instability (return)"
+        raw_ax,
+        points,
+        [_value(f["instability"]) for f in run.fork_results],
+        "instability (return)",
     )
     _step_axis(raw_ax, run.total_steps)
     draw_metric_by_fork_point(
         norm_ax,
         points,
-        [f["normalized_instability"] for f in run.fork_results],
+        [_value(f["normalized_instability"]) for f in run.fork_results],
         "normalized instability",
         threshold=run.config.get("stability_threshold"),
     )
@@ -226,8 +255,9 @@ def overview_figure(run: RunResults) -> Figure:
     forks = run.fork_results
     if not forks:
         fig = Figure(figsize=(8, 5), layout="constrained")
-        draw_learning_curves(fig.subplots(), run)
-        fig.legend(handles=LEARNING_CURVE_HANDLES[:1], loc="outside right upper")
+        ax = fig.subplots()
+        draw_learning_curves(ax, run)
+        ax.set_title("learning curve of the parent")
         fig.suptitle(f"{run.title}\n(no forks in this run)", fontsize="medium")
         return fig
     fig = Figure(figsize=(21, 7.5), layout="constrained")
@@ -241,29 +271,36 @@ def overview_figure(run: RunResults) -> Figure:
     grid = np.atleast_1d(middle.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False))
     for ax, fork in zip(grid.flat, forks, strict=False):
         draw_interpolation(ax, fork, lw=1.4)
+        if fork.get("diverged"):
+            ax.set_title(f"point {fork['fork_point']:g} · diverged", fontsize="small")
+            continue
         ax.axhline(fork["endpoint_mean_reward"], color="0.3", ls="--", lw=0.8)
         ax.set_title(
-            f"point {fork['fork_point']:g} · barrier {fork['instability']:.3g}",
+            f"point {fork['fork_point']:g} · instability {fork['instability']:.3g}",
             fontsize="small",
             color="black",
         )
         ax.tick_params(labelsize="small")
     for ax in grid.flat[len(forks) :]:
         ax.set_axis_off()
-    for ax in grid.flat:
+    for i, ax in enumerate(grid.flat):
         ax.label_outer()
+        if len(forks) - ncols <= i < len(forks):  # nothing below it: show its alpha ticks
+            ax.xaxis.set_tick_params(labelbottom=True)
     middle.suptitle("interpolation paths (band: 95% CI, dashed: endpoints' mean)")
     middle.supxlabel(ALPHA_LABEL)
     middle.supylabel("mean return")
 
     raw_ax, norm_ax, critic_ax = right.subplots(3, 1, sharex=True)
     points = [f["fork_point"] for f in forks]
-    draw_metric_by_fork_point(raw_ax, points, [f["instability"] for f in forks], "instability")
+    draw_metric_by_fork_point(
+        raw_ax, points, [_value(f["instability"]) for f in forks], "instability"
+    )
     _step_axis(raw_ax, run.total_steps)
     draw_metric_by_fork_point(
         norm_ax,
         points,
-        [f["normalized_instability"] for f in forks],
+        [_value(f["normalized_instability"]) for f in forks],
         "normalized",
         threshold=run.config.get("stability_threshold"),
     )
@@ -289,42 +326,52 @@ def overview_figure(run: RunResults) -> Figure:
 # comparison of runs
 
 
-def strategy_comparison_figure(aggregate: pd.DataFrame, env: str, algo: str) -> Figure:
+def strategy_comparison_figure(
+    aggregate: pd.DataFrame, forks: pd.DataFrame, env: str, algo: str
+) -> Figure:
     """Mean instability over seeds with its bootstrap 95% CI band against fork point, one
-    line per buffer strategy (and fork noise, where runs differ in it)."""
+    colour per buffer strategy (and fork noise, where runs differ in it); small dots are the
+    seeds themselves, so a handful of seeds is not hidden behind a band."""
     rows = aggregate[(aggregate["env"] == env) & (aggregate["algo"] == algo)]
+    seeds = forks[(forks["env"] == env) & (forks["algo"] == algo)]
     several_noises = rows["fork_noise"].nunique() > 1
     fig = Figure(figsize=(9, 6.5), layout="constrained")
     raw_ax, norm_ax = fig.subplots(2, 1, sharex=True)
     palette = colormaps["tab10"]
     groups = rows.groupby(["fork_buffer_strategy", "fork_noise"], sort=True)
     for i, ((strategy, noise), group) in enumerate(groups):
+        dodge = (i - (groups.ngroups - 1) / 2) * 0.006  # seeds of strategies side by side
         group = group.sort_values("fork_point")
-        seeds = int(group["n_seeds"].max())
-        label = f"{strategy}" + (f", noise {noise}" if several_noises else "") + f" (n={seeds})"
+        mine = seeds[(seeds["fork_buffer_strategy"] == strategy) & (seeds["fork_noise"] == noise)]
+        low, high = int(group["n_seeds"].min()), int(group["n_seeds"].max())
+        n = f"{low}" if low == high else f"{low}–{high}"
+        label = f"{strategy}" + (f", noise {noise}" if several_noises else "") + f" (n={n})"
         color = palette(i % 10)
-        for ax, prefix, ci in (
+        for ax, metric, ci in (
             (raw_ax, "instability", "instability"),
             (norm_ax, "normalized_instability", "normalized"),
         ):
             x = group["fork_point"]
-            ax.plot(x, _finite(group[f"{prefix}_mean"]), color=color, marker="o", label=label)
-            ax.fill_between(
-                x,
-                _finite(group[f"{ci}_ci_low"]),
-                _finite(group[f"{ci}_ci_high"]),
-                color=color,
-                alpha=0.2,
+            ci_low, ci_high = _finite(group[f"{ci}_ci_low"]), _finite(group[f"{ci}_ci_high"])
+            ax.plot(x, _finite(group[f"{metric}_mean"]), color=color, marker="o", label=label)
+            ax.fill_between(x, ci_low, ci_high, color=color, alpha=0.2, lw=0)
+            ax.vlines(x, ci_low, ci_high, color=color, lw=1, alpha=0.7)  # where no band joins
+            ax.scatter(
+                mine["fork_point"] + dodge, _finite(mine[metric]), color=color, s=10, alpha=0.6
             )
     for ax, ylabel in ((raw_ax, "instability (return)"), (norm_ax, "normalized instability")):
         ax.set_ylabel(ylabel)
         ax.set_xlim(0, 1)
+        ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
     norm_ax.set_xlabel(FORK_POINT_LABEL)
     handles, labels = raw_ax.get_legend_handles_labels()
+    handles.append(Line2D([], [], color="grey", marker="o", ms=3, ls="", alpha=0.6))
+    labels.append("one seed")
     fig.legend(handles, labels, loc="outside right upper", title="buffer strategy")
     fig.suptitle(
-        f"{env} · {algo}: instability by buffer strategy\nmean over seeds, band: bootstrap 95% CI",
+        f"{env} · {algo}: instability by buffer strategy\n"
+        "line: mean over seeds, band and bars: bootstrap 95% CI, dots: seeds",
         fontsize="medium",
     )
     return fig

@@ -89,13 +89,19 @@ def _fork_lines(run: RunResults) -> list[str]:
             _number(fork.get("min_reward")),
             _number(fork.get("min_alpha"), 2),
             _number(fork["instability"]),
-            _number(float(fork.get("normalized_instability", math.nan)), 3),
-            "yes" if fork.get("is_stable") else "no",
+            _number(fork.get("normalized_instability"), 3),
+            _stable_text(fork),
         ]
         if with_critic:
             row.append(_number((fork.get("critic") or {}).get("td_error_barrier")))
         rows.append(row)
     return _table(header, rows)
+
+
+def _stable_text(fork: dict) -> str:
+    if fork.get("diverged"):
+        return "diverged: " + ", ".join(f"{k} at step {v}" for k, v in fork["diverged"].items())
+    return "yes" if fork.get("is_stable") else "no"
 
 
 def report_markdown(run: RunResults, figures: Sequence[str]) -> str:
@@ -125,7 +131,12 @@ def report_markdown(run: RunResults, figures: Sequence[str]) -> str:
     else:
         lines.append("This run has no fork points: only its learning curves are shown.")
     lines += ["", "## Figures", ""]
+    per_fork = [name for name in figures if name.startswith("interp_fork_")]
     for name in figures:
-        heading = name.removesuffix(".png").replace("_", " ")
-        lines += [f"### {heading}", "", f"![{name}]({name})", ""]
+        if name not in per_fork:
+            heading = name.removesuffix(".png").replace("_", " ")
+            lines += [f"### {heading}", "", f"![{name}]({name})", ""]
+    if per_fork:
+        links = ", ".join(f"[{name}]({name})" for name in per_fork)
+        lines += ["### each fork's path", "", links, ""]
     return "\n".join(lines).rstrip() + "\n"

@@ -18,14 +18,17 @@ from lmc_rl.runs import atomic_write_bytes
 ANALYSIS_FOLDER = "fork_analysis"
 
 
-def analyze_run(results_dir: str | Path, total_steps: int | None = None) -> Path:
-    """Write a finished run's figures and report.md into results_dir/fork_analysis/; return it.
+def analyze_run(
+    results_dir: str | Path, total_steps: int | None = None, out: str | Path | None = None
+) -> Path:
+    """Write a finished run's figures and report.md into `out` (default
+    results_dir/fork_analysis/); return that folder.
 
     `total_steps` overrides the config's for fork steps (fork step = point × total_steps), as the
     prototype's flag did. A run without forks gets its learning curves and a report.
     """
     run = read_run(results_dir, total_steps)
-    out = run.results_dir / ANALYSIS_FOLDER
+    out = Path(out) if out is not None else run.results_dir / ANALYSIS_FOLDER
     figures = {"overview.png": overview_figure(run)}
     if run.fork_results:
         figures["all_interpolations.png"] = all_interpolations_figure(run)

@@ -7,7 +7,9 @@ single-agent steps. Both are measured here in one process, on the same task and 
 * population: a run with ten fork points is advanced until all ten forks have happened
   (21 live members), then ``--steps`` lockstep steps are timed;
 * one by one: a run without forks (one member, the same settings), timed for ``--steps`` steps;
-  training 21 members one after another takes 21 times as long per agent-step.
+  training 21 members one after another takes 21 times as long per agent-step;
+* Stable-Baselines3's SAC with the same hyperparameters (if installed), timed for ``--steps``
+  env steps after its warm-up, as the peer to beat.
 
 Usage::
 
@@ -60,6 +62,42 @@ def time_steps(trainer: Trainer, steps: int) -> float:
     return time.perf_counter() - started
 
 
+def sb3_rate(env: str, hidden: str, steps: int) -> float | None:
+    """SB3 SAC env-steps/s with one update per step, measured after learning_starts."""
+    try:
+        import gymnasium as gym
+        from stable_baselines3 import SAC
+        from stable_baselines3.common.callbacks import BaseCallback
+    except ImportError:
+        return None
+
+    class Clock(BaseCallback):
+        def __init__(self, start: int) -> None:
+            super().__init__()
+            self.start, self.started = start, None
+
+        def _on_step(self) -> bool:
+            if self.num_timesteps == self.start:
+                self.started = time.perf_counter()
+            return True
+
+    warmup = 520
+    model = SAC(
+        "MlpPolicy",
+        gym.make(env),
+        learning_starts=500,
+        batch_size=256,
+        train_freq=1,
+        gradient_steps=1,
+        seed=1,
+        device="cpu",
+        policy_kwargs={"net_arch": [int(h) for h in hidden.split(",")]},
+    )
+    clock = Clock(warmup)
+    model.learn(total_timesteps=warmup + steps, callback=clock)
+    return steps / (time.perf_counter() - clock.started)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--env", default="Hopper-v5")
@@ -82,12 +120,15 @@ def main() -> None:
             single.advance()
         seconds = time_steps(single, args.steps)
         rows.append(("one member at a time", 1, args.steps / seconds))
-    base = rows[1][2]
+    sb3 = sb3_rate(args.env, args.hidden_dims, args.steps)
+    if sb3 is not None:
+        rows.append(("Stable-Baselines3 SAC (same hyperparameters)", 1, sb3))
+    base = rows[-1][2]
     lines = [
         f"population throughput: {args.env}, SAC, hidden {args.hidden_dims}, train_freq 1, "
         f"batch 256, {args.steps} timed steps, torch threads {args.threads}",
         "",
-        "| mode | live members | agent-steps/s | vs one at a time |",
+        "| mode | live members | agent-steps/s | vs last row |",
         "|---|---|---|---|",
         *[f"| {name} | {k} | {rate:.1f} | {rate / base:.2f}x |" for name, k, rate in rows],
     ]

@@ -137,7 +137,7 @@ def evaluate_returns(
         bar.update(chunk_returns.size)
 
     bar = tqdm(
-        total=len(chunks) and sum(len(c.alphas) for c in chunks) * len(episode_seeds),
+        total=sum(len(c.alphas) for c in chunks) * len(episode_seeds),
         unit="episode",
         desc="instability evaluation",
         disable=not progress,

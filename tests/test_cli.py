@@ -96,3 +96,31 @@ def test_module_entry_point_runs():
         [sys.executable, "-m", "lmc_rl", "--help"], capture_output=True, text=True
     )
     assert result.returncode == 0 and "run" in result.stdout
+
+
+def test_check_trains_each_algorithm_and_seed_and_draws_one_figure(tmp_path, capsys):
+    argv = [
+        "check",
+        "--env",
+        "InvertedPendulum-v5",
+        "--total_steps",
+        "300",
+        "--seeds",
+        "1,2",
+        "--algos",
+        "SAC,DDPG",
+        "--output_dir",
+        str(tmp_path),
+        "--no_progress",
+    ]
+    assert main(argv) == 0
+    figure = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    assert figure.is_file() and figure.parent == tmp_path / "results" / "check_run"
+    runs = sorted(
+        p.name for p in (tmp_path / "results" / "check_run" / "InvertedPendulum-v5").iterdir()
+    )
+    assert runs == ["DDPG", "SAC"]
+    assert (
+        len(list((tmp_path / "results" / "check_run" / "InvertedPendulum-v5" / "SAC").iterdir()))
+        == 2
+    )

@@ -77,32 +77,29 @@ def _plot(runs: list, out: Path) -> None:
 
     fig, (ax_ret, ax_time) = plt.subplots(1, 2, figsize=(12, 4.5), constrained_layout=True)
     colors = {"SAC": "tab:blue", "TD3": "tab:green", "DDPG": "tab:orange"}
-    algos = sorted({c.algo for c, _, _ in runs})
+    styles = ["-", "--", ":", "-."]
+    seeds = sorted({c.seed for c, _, _ in runs})
     for config, paths, _ in runs:
         steps, returns = _read_curve(paths.evaluations_file)
         ax_ret.plot(
             steps,
             returns,
             color=colors.get(config.algo),
-            alpha=0.8,
+            alpha=0.85,
+            ls=styles[seeds.index(config.seed) % len(styles)],
             label=f"{config.algo} seed {config.seed}",
         )
     ax_ret.set(
         xlabel="environment steps",
         ylabel="mean evaluation return",
-        title=f"Learning curves on {runs[0][0].env}",
+        title=f"Learning curves on {runs[0][0].env} ({len(seeds)} seeds)",
     )
-    ax_ret.legend(fontsize=8, loc="best")
-    walls = [[w for c, _, w in runs if c.algo == a] for a in algos]
-    for i, (algo, times) in enumerate(zip(algos, walls, strict=True)):
-        ax_time.bar(
-            [i + j * 0.25 - 0.25 for j in range(len(times))],
-            times,
-            width=0.22,
-            color=colors.get(algo),
-            label=algo,
-        )
-    ax_time.set_xticks(range(len(algos)), algos)
+    ax_ret.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    labels = []
+    for i, (config, _, wall) in enumerate(runs):
+        ax_time.bar(i, wall, color=colors.get(config.algo))
+        labels.append(f"{config.algo}\nseed {config.seed}")
+    ax_time.set_xticks(range(len(runs)), labels, fontsize=8)
     ax_time.set(
         ylabel="wall-clock time per run (s)",
         title=f"Wall time, {runs[0][0].total_steps} steps per run",

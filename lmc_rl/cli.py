@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from lmc_rl.config import RunConfig, build_config, load_yaml_overrides
 from lmc_rl.errors import UserError
+from lmc_rl.sweep import add_sweep_parser, sweep_command
 
 
 class _Parser(argparse.ArgumentParser):
@@ -121,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--algos", default="SAC,DDPG", help="Algorithms (default: %(default)s).")
     check.add_argument("--output_dir", default=".", help="Where results/ goes (default: .).")
     check.add_argument("--no_progress", action="store_true", help="Hide the progress bars.")
+    add_sweep_parser(commands)
     return parser
 
 
@@ -194,16 +196,21 @@ def _check(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        {"run": _run, "evaluate": _evaluate, "analyze": _analyze, "check": _check}[args.command](
-            args
-        )
+        handlers = {
+            "run": _run,
+            "evaluate": _evaluate,
+            "analyze": _analyze,
+            "check": _check,
+            "sweep": sweep_command,
+        }
+        status = handlers[args.command](args)
     except UserError as err:
         print(f"lmc-rl: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("lmc-rl: interrupted", file=sys.stderr)
         return 130
-    return 0
+    return status or 0
 
 
 if __name__ == "__main__":

@@ -49,7 +49,12 @@ def resume_experiment(
         )
         return run.paths
     _check_same_run(run, overrides)
+    how = {k: overrides[k] for k in ("device", "eval_workers") if k in overrides}
     config = run.config.replace(device=record["config"].get("device", "auto"))
+    if how:  # where and how fast it runs may change on resume; results do not
+        from lmc_rl.config import parse_value
+
+        config = config.replace(**{k: parse_value(k, v) for k, v in how.items()})
     trainer = Trainer(config, run.paths, progress=progress)
     if record["status"] == "running":
         trainer.resume()

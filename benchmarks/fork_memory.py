@@ -75,6 +75,7 @@ def child(env: str, total_steps: int, naive: bool, out: str) -> None:
         }
     )
     trainer = training.Trainer(config, RunPaths.create(config), progress=False)
+    trainer.start()
     trainer.run()
     print(
         json.dumps(
@@ -90,13 +91,14 @@ def child(env: str, total_steps: int, naive: bool, out: str) -> None:
 
 def projected_bytes(obs_dim: int, action_dim: int, total_steps: int) -> dict[str, float]:
     """Replay bytes of a default 10-fork run: parent and children's own rows vs deep copies."""
-    row = (2 * obs_dim + action_dim + 2) * 4
-    parent = total_steps
+    deep_row = (2 * obs_dim + action_dim + 2) * 4  # obs and next_obs kept with each transition
+    shared_row = obs_dim * 4 + (action_dim + 2) * 4 + 2 * 8 + 2 * 4  # one obs, two row pointers,
+    parent = total_steps  # and a reference count per table
     own = sum(2 * (1 - p) * total_steps for p in DEFAULT_FORKS)
     copies = sum(2 * p * total_steps for p in DEFAULT_FORKS)
     return {
-        "shared_gb": (parent + own) * row / 1e9,
-        "deep_copy_gb": (parent + own + copies) * row / 1e9,
+        "shared_gb": (parent + own) * shared_row / 1e9,
+        "deep_copy_gb": (parent + own + copies) * deep_row / 1e9,
     }
 
 

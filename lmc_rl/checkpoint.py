@@ -72,7 +72,8 @@ def trainer_state(trainer: Trainer) -> dict[str, Any]:
         )
     return {
         "step": trainer.step,
-        "agent": {k: v.detach().cpu() for k, v in trainer.agent.state_dict().items()},
+        # clone: a view would pickle the whole flat tensor it belongs to, once per view
+        "agent": {k: v.detach().cpu().clone() for k, v in trainer.agent.state_dict().items()},
         "members": members,
         "views": [v.state() for v in views],
         "store": {

@@ -40,8 +40,8 @@ def trainer_for(env: str, hidden: str, fork_points: str, root: Path) -> Trainer:
             "env": env,
             "algo": "SAC",
             "seed": 1,
-            "total_steps": 100_000,
-            "learning_starts": 500,
+            "total_steps": 20_000,  # forks at steps 200 ... 2000
+            "learning_starts": 2000,  # updates start once all 21 members exist
             "train_freq": 1,
             "eval_freq": 10**9,
             "hidden_dims": hidden,

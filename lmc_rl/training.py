@@ -268,6 +268,12 @@ class Trainer:
     def run(self) -> None:
         cfg = self.config
         can_checkpoint = has_mujoco_state(self)
+        if not can_checkpoint and (self.checkpoint_steps or self.checkpoint_seconds):
+            print(
+                f"lmc-rl: {cfg.env} is not a MuJoCo task; its env state cannot be saved, so "
+                "this run writes no checkpoints and cannot be resumed",
+                file=sys.stderr,
+            )
         started = last_checkpoint = time.perf_counter()
         first_step = self.step
         bar = tqdm(

@@ -318,13 +318,15 @@ def run_job(args: tuple[Job, Path, bool]) -> RunResult:
     return result
 
 
-def make_jobs(suite: Suite, seeds: Sequence[int]) -> list[Job]:
+def make_jobs(
+    suite: Suite, seeds: Sequence[int], implementations: Sequence[str] = IMPLEMENTATIONS
+) -> list[Job]:
     """Every (experiment, seed, implementation), longest first so the pool ends evenly."""
     jobs = [
         Job(impl, algo, env, seed, steps, suite.hidden_dims)
         for algo, env, steps in suite.experiments
         for seed in seeds
-        for impl in IMPLEMENTATIONS
+        for impl in implementations
     ]
     return sorted(jobs, key=lambda j: -j.total_steps)
 
@@ -539,6 +541,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="Comma-separated seeds, replacing the suite's (issue: 1,2,3; smoke: 1).",
     )
     parser.add_argument(
+        "--implementations",
+        type=lambda text: [part.strip() for part in text.split(",") if part.strip()],
+        default=list(IMPLEMENTATIONS),
+        help="Comma-separated implementations to train: ours, sb3 (default both).",
+    )
+    parser.add_argument(
         "--workers",
         type=int,
         default=2,
@@ -558,6 +566,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.workers < 1:
         parser.error("--workers must be >= 1")
+    if not args.implementations or set(args.implementations) - set(IMPLEMENTATIONS):
+        parser.error(f"--implementations: choose from {', '.join(IMPLEMENTATIONS)}")
     return args
 
 
@@ -565,7 +575,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     suite = SUITES[args.suite]
     seeds = args.seeds or suite.seeds
-    jobs = make_jobs(suite, seeds)
+    jobs = make_jobs(suite, seeds, args.implementations)
     print(
         f"learning_quality --suite {args.suite}: {len(jobs)} runs, seeds {list(seeds)}, "
         f"{args.workers} worker(s), hidden {suite.hidden_dims}",

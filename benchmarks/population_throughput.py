@@ -9,7 +9,11 @@ single-agent steps. Both are measured here in one process, on the same task and 
 * one by one: a run without forks (one member, the same settings), timed for ``--steps`` steps;
   training 21 members one after another takes 21 times as long per agent-step;
 * Stable-Baselines3's SAC with the same hyperparameters (if installed), timed for ``--steps``
-  env steps after its warm-up, as the peer to beat.
+  env steps after its warm-up, as the peer to beat: once with torch's default fp32 matmul
+  library (MKL; what SB3 users get) and once with the library our updates use (oneDNN where
+  exact, see lmc_rl/matmul.py), so the ratio also shows what is ours and what is the library's.
+
+Threads default to torch's default (all cores), as ``lmc-rl run`` uses; SB3 gets the same.
 
 Usage::
 
@@ -27,6 +31,7 @@ from pathlib import Path
 import torch
 
 from lmc_rl.config import build_config
+from lmc_rl.matmul import matmuls_on
 from lmc_rl.runs import RunPaths
 from lmc_rl.training import Trainer
 
@@ -103,7 +108,12 @@ def main() -> None:
     parser.add_argument("--env", default="Hopper-v5")
     parser.add_argument("--hidden_dims", default="256,256")
     parser.add_argument("--steps", type=int, default=300, help="Timed lockstep steps.")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1).")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=torch.get_num_threads(),
+        help=f"torch threads, for every implementation (default {torch.get_num_threads()}).",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     rows = []
@@ -120,17 +130,24 @@ def main() -> None:
             single.advance()
         seconds = time_steps(single, args.steps)
         rows.append(("one member at a time", 1, args.steps / seconds))
-    sb3 = sb3_rate(args.env, args.hidden_dims, args.steps)
-    if sb3 is not None:
-        rows.append(("Stable-Baselines3 SAC (same hyperparameters)", 1, sb3))
-    base = rows[-1][2]
+        ours_library = population.update_matmuls
+    for library in dict.fromkeys(("mkl", ours_library)):
+        with matmuls_on(library):
+            sb3 = sb3_rate(args.env, args.hidden_dims, args.steps)
+        if sb3 is not None:
+            rows.append((f"Stable-Baselines3 SAC, same hyperparameters ({library})", 1, sb3))
+    base = rows[2][2] if len(rows) > 2 else float("nan")  # SB3 as its users run it (MKL)
     lines = [
         f"population throughput: {args.env}, SAC, hidden {args.hidden_dims}, train_freq 1, "
-        f"batch 256, {args.steps} timed steps, torch threads {args.threads}",
+        f"batch 256, {args.steps} timed steps, torch threads {args.threads}; ours on "
+        f"{ours_library} fp32 matmuls",
         "",
-        "| mode | live members | agent-steps/s | vs last row |",
-        "|---|---|---|---|",
-        *[f"| {name} | {k} | {rate:.1f} | {rate / base:.2f}x |" for name, k, rate in rows],
+        "| mode | live members | agent-steps/s | vs SB3 (mkl) | vs last row |",
+        "|---|---|---|---|---|",
+        *[
+            f"| {name} | {k} | {rate:.1f} | {rate / base:.2f}x | {rate / rows[-1][2]:.2f}x |"
+            for name, k, rate in rows
+        ],
     ]
     print("\n".join(lines))
     OUT.mkdir(exist_ok=True)

@@ -12,9 +12,15 @@ are comparable), at Hopper-v5 sizes (obs 11, action 3), batch 256 and 256x256 ne
   its shape and batch count on this machine; ``floor ms = sum of those matmul times / K``.
   Elementwise work, Adam, autograd bookkeeping and Python overhead come on top of it.
 
+All three are timed under each fp32 matmul library (``--libraries``): MKL, torch's default, and
+oneDNN's AVX-512 kernels, which ``lmc-rl run`` takes for updates where they are exact fp32 and
+keep members independent (lmc_rl/matmul.py).
+SB3 is timed under both too, so each ratio compares like with like. Importing lmc_rl first gives
+SB3 the same malloc tuning as ours (lmc_rl/allocator.py).
+
 Usage::
 
-    python benchmarks/update_speed.py                     # SAC, TD3, DDPG at K = 1 and 8
+    python benchmarks/update_speed.py                     # SAC, TD3, DDPG at K = 1, 2, 8, 21
     python benchmarks/update_speed.py --iters 5 --repeats 2 --warmup 2   # quick check
 
 Results are printed and written to ``<out>/update_speed.{csv,md}``.
@@ -32,6 +38,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+
+import lmc_rl  # noqa: F401  (malloc tuning for every implementation timed in this process)
+from lmc_rl.matmul import matmuls_on, onednn_is_exact_fp32
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "out"
 OBS_DIM, ACTION_DIM = 11, 3  # Hopper-v5
@@ -271,6 +280,7 @@ def matmul_floor(algo: str, k: int, b: int, timing: dict, cache: dict) -> tuple[
 
 
 COLUMNS = (
+    ("library", "fp32 matmul"),
     ("algo", "algo"),
     ("K", "K"),
     ("ours_ms_per_update", "ms / update (population)"),
@@ -278,6 +288,7 @@ COLUMNS = (
     ("sb3_ms_per_update", "SB3 ms / update"),
     ("ratio_ours_member_over_sb3", "ratio ours/SB3 (per member)"),
     ("floor_ms_per_member", "matmul floor ms / member"),
+    ("ratio_ours_over_floor", "ratio ours/floor"),
     ("mflop_per_member", "MFLOP / member-update"),
     ("floor_gflops", "bmm GFLOP/s at floor"),
     ("sb3_sample_ms", "SB3 sample ms (in SB3 time)"),
@@ -325,11 +336,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--members",
-        default="1,8",
-        help="Comma-separated population sizes K to time (default 1,8).",
+        default="1,2,8,21",
+        help="Comma-separated population sizes K to time (default 1,2,8,21).",
     )
     parser.add_argument(
         "--algos", default=",".join(ALGOS), help="Comma-separated algorithms (default all)."
+    )
+    parser.add_argument(
+        "--libraries",
+        default="mkl,onednn",
+        help="fp32 matmul libraries to time under, comma separated (default mkl,onednn; "
+        "onednn is skipped where it is not exact fp32).",
     )
     parser.add_argument("--batch-size", type=int, default=256, help="Minibatch per member.")
     parser.add_argument(
@@ -355,6 +372,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.members = parse_list(int, args.members)
     args.algos = [a.upper() for a in parse_list(str, args.algos)]
+    args.libraries = parse_list(str, args.libraries)
+    if unknown := set(args.libraries) - {"mkl", "onednn"}:
+        parser.error(f"--libraries: unknown {sorted(unknown)} (choose from mkl, onednn)")
     if not args.members or min(args.members) < 1:
         parser.error("--members: need positive integers")
     if unknown := set(args.algos) - set(ALGOS):
@@ -362,6 +382,42 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if min(args.iters, args.repeats) < 1 or args.warmup < 0:
         parser.error("--iters and --repeats must be >= 1, --warmup >= 0")
     return args
+
+
+def time_library(library: str, args: argparse.Namespace, timing: dict) -> list[dict]:
+    """Rows of every algorithm and K with fp32 matmuls on ``library``."""
+    rows, bmm_cache, b = [], {}, args.batch_size
+    for algo in args.algos:
+        sb3_ms, sample_ms = (
+            (float("nan"), float("nan")) if args.no_sb3 else time_sb3(algo, b, timing)
+        )
+        print(f"  [{library}] SB3 {algo}: {sb3_ms:.3f} ms/update (sampling {sample_ms:.3f} ms)")
+        for k in args.members:
+            ours_ms = time_ours(algo, k, b, timing)
+            floor_ms, mflop = matmul_floor(algo, k, b, timing, bmm_cache)
+            rows.append(
+                {
+                    "library": library,
+                    "algo": algo,
+                    "K": k,
+                    "ours_ms_per_update": ours_ms,
+                    "ours_ms_per_member": ours_ms / k,
+                    "sb3_ms_per_update": sb3_ms,
+                    "ratio_ours_member_over_sb3": ours_ms / k / sb3_ms,
+                    "floor_ms_per_member": floor_ms,
+                    "ratio_ours_over_floor": ours_ms / k / floor_ms,
+                    "mflop_per_member": mflop,
+                    "floor_gflops": mflop / floor_ms,  # MFLOP per ms = GFLOP/s
+                    "sb3_sample_ms": sample_ms,
+                }
+            )
+            print(
+                f"  [{library}] ours {algo} K={k}: {ours_ms:.3f} ms/update, "
+                f"{ours_ms / k:.3f} ms/member, floor {floor_ms:.3f} ms/member "
+                f"({mflop:.0f} MFLOP)",
+                flush=True,
+            )
+    return rows
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -377,33 +433,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     load_before = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"load average {load_before} on {os.cpu_count()} CPUs", flush=True)
-    rows, bmm_cache = [], {}
-    for algo in args.algos:
-        sb3_ms, sample_ms = (
-            (float("nan"), float("nan")) if args.no_sb3 else time_sb3(algo, b, timing)
-        )
-        print(f"  SB3 {algo}: {sb3_ms:.3f} ms/update (sampling {sample_ms:.3f} ms)", flush=True)
-        for k in args.members:
-            ours_ms = time_ours(algo, k, b, timing)
-            floor_ms, mflop = matmul_floor(algo, k, b, timing, bmm_cache)
-            row = {
-                "algo": algo,
-                "K": k,
-                "ours_ms_per_update": ours_ms,
-                "ours_ms_per_member": ours_ms / k,
-                "sb3_ms_per_update": sb3_ms,
-                "ratio_ours_member_over_sb3": ours_ms / k / sb3_ms,
-                "floor_ms_per_member": floor_ms,
-                "mflop_per_member": mflop,
-                "floor_gflops": mflop / floor_ms,  # MFLOP per ms = GFLOP/s
-                "sb3_sample_ms": sample_ms,
-            }
-            print(
-                f"  ours {algo} K={k}: {ours_ms:.3f} ms/update, {ours_ms / k:.3f} ms/member, "
-                f"floor {floor_ms:.3f} ms/member ({mflop:.0f} MFLOP)",
-                flush=True,
-            )
-            rows.append(row)
+    rows = []
+    for library in args.libraries:
+        if library == "onednn" and not onednn_is_exact_fp32():
+            print("  onednn skipped: not exact fp32 on this machine", flush=True)
+            continue
+        with matmuls_on(library):
+            rows += time_library(library, args, timing)
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     header = (
         f"# update_speed\n\nLoad average before/after: {load_before} / {load} on "

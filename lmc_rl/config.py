@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from lmc_rl.errors import UserError
+from lmc_rl.matmul import CPU_MATMUL_CHOICES
 
 ALGOS = ("SAC", "TD3", "DDPG")
 BUFFER_STRATEGIES = ("copy", "fresh", "shared", "split")
@@ -95,6 +96,12 @@ class RunConfig:
     experiment_name: str = _f("base", "Name of the results folder grouping runs.")
     output_dir: str = _f(".", "Folder under which results/ and model_weights/ are written.")
     device: str = _f("auto", "Torch device: auto (MPS > CUDA > CPU), cpu, cuda, cuda:N or mps.")
+    cpu_matmul: str = _f(
+        "auto",
+        "fp32 matmul library of CPU gradient updates: auto (oneDNN's AVX-512 kernels where a "
+        "start-up probe shows they compute exact fp32 and every layer is large enough to keep "
+        "members independent; about 2x MKL on AMD CPUs; else MKL) or mkl.",
+    )
 
     def replace(self, **changes: Any) -> RunConfig:
         return dataclasses.replace(self, **changes)
@@ -262,6 +269,11 @@ def validate(config: RunConfig) -> RunConfig:
     if config.seed is not None and not 0 <= config.seed < 2**63:
         raise UserError(f"--seed: must be a non-negative integer, got {config.seed}")
     _validate_device(config.device)
+    if config.cpu_matmul not in CPU_MATMUL_CHOICES:
+        raise UserError(
+            f"--cpu_matmul: unknown choice {config.cpu_matmul!r} "
+            f"(choose from {', '.join(CPU_MATMUL_CHOICES)})"
+        )
     from lmc_rl.envs import check_task  # imported here: gymnasium is slow to import
 
     check_task(config.env)

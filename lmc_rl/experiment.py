@@ -29,6 +29,7 @@ def run_experiment(config: RunConfig, progress: bool = True) -> RunPaths:
         "members": trainer.members_record(),
         "learning_rate": trainer.spec.learning_rate,
         "device": str(trainer.device),
+        "update_matmul_library": trainer.update_matmuls if trainer.device.type == "cpu" else None,
         "code_fingerprint": code_fingerprint(),
     }
     write_run_config(paths, config, record)

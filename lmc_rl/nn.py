@@ -63,6 +63,13 @@ class BatchedMLP(nn.Module):
             layer.reset_member(member, generator)
 
 
+def linear_layer_sizes(module: nn.Module) -> list[tuple[int, int]]:
+    """``(in, out)`` of every BatchedLinear inside ``module``."""
+    return [
+        (m.in_features, m.out_features) for m in module.modules() if isinstance(m, BatchedLinear)
+    ]
+
+
 def member_mask(mask: Tensor, like: Tensor) -> Tensor:
     """View a ``[K]`` mask so that it broadcasts against a tensor with leading member dim."""
     return mask.reshape(mask.shape[0], *([1] * (like.dim() - 1)))

@@ -30,6 +30,8 @@ from lmc_rl.config import RunConfig, checkpoint_schedule, resolve_device
 from lmc_rl.envs import MemberEnvs, TaskSpec, check_task
 from lmc_rl.evaluation import EvaluationEnvs, evaluate_members
 from lmc_rl.forking import Fork, child_streams, child_views, fork_schedule
+from lmc_rl.matmul import matmuls_on, update_library
+from lmc_rl.nn import linear_layer_sizes
 from lmc_rl.replay import ReplayStore, ReplayView, to_batch
 from lmc_rl.runs import EvaluationLog, RunPaths, atomic_write_bytes, save_agent
 from lmc_rl.seeding import MemberStreams, evaluation_seeds, parent_streams, stream_seed
@@ -96,6 +98,9 @@ class Trainer:
         self.agent: Agent = make_agent(config.algo, 1, self.spec)
         self.agent.init_members([streams.seeds["init"]])
         self.agent.to(self.device)
+        self.update_matmuls = update_library(
+            config.cpu_matmul, config.batch_size, linear_layer_sizes(self.agent)
+        )
         parent_view = ReplayView(self.store, config.buffer_size)
         start = config.learning_starts
         self.members = [Member("parent", streams, parent_view, start, start)]
@@ -176,7 +181,10 @@ class Trainer:
                     rows[i] = member.view.sample_rows(member.streams.batch, cfg.batch_size)
                     noise[i] = member.streams.batch.standard_normal(noise_shape, dtype=np.float32)
             batch = to_batch(self.store.gather(rows), self.device)
-            metrics = self.agent.update(batch, torch.from_numpy(noise).to(self.device), active_t)
+            with matmuls_on(self.update_matmuls):
+                metrics = self.agent.update(
+                    batch, torch.from_numpy(noise).to(self.device), active_t
+                )
             self.scalars.add_metrics([m.name for m in self.members], active, metrics, self.step)
             finite = np.ones(len(self.members), dtype=bool)
             for value in metrics.values():

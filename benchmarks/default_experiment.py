@@ -1,0 +1,224 @@
+"""Projected wall time of the seed's default experiment on this machine, from measured rates.
+
+Why: the default experiment (InvertedDoublePendulum-v5, SAC, 200k steps, train_freq 2, ten forks
+at 0.01 ... 0.8, periodic evaluation of every member, 101 alphas x 100 episodes per fork) takes
+hours; a researcher should know how many before starting it. Running it whole is not a benchmark,
+so this script counts its work exactly from the default config and times each kind of work here:
+
+* training: ``Trainer.advance`` (collect, sample, update) timed at every population size K the
+  run passes through (1, 3, ..., 21), on a population that forks early, with the default threads
+  and the update matmul library ``lmc-rl run`` picks; the run's steps at each K times that cost
+  (steps before learning_starts are costed as if they updated: a slight overestimate);
+* periodic evaluation: ``evaluate_members`` env-steps/s of a 21-member population, in-process as
+  training does it; every episode counted at the full 1000 steps (an upper bound);
+* instability evaluation: ``evaluate_returns`` env-steps/s over all cores, the way ``lmc-rl run``
+  evaluates forks; 10 x 101 x 100 episodes counted at 1000 steps (an upper bound).
+
+The policies timed are barely trained, so their episodes are short and resets weigh more per step
+than for trained policies: the evaluation rates are, if anything, pessimistic.
+
+Usage::
+
+    python benchmarks/default_experiment.py                 # ~2 minutes
+    python benchmarks/default_experiment.py --steps_per_k 20  # quicker, noisier
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lmc_rl.config import build_config
+from lmc_rl.envs import check_task
+from lmc_rl.evaluation import EvaluationEnvs, evaluate_members
+from lmc_rl.experiment import run_experiment
+from lmc_rl.forking import fork_schedule
+from lmc_rl.instability import ENVS_PER_MEMBER, child_files, evaluate_returns
+from lmc_rl.lmc import interpolated_population, interpolation_alphas
+from lmc_rl.runs import RunPaths, load_agent_state, load_run
+from lmc_rl.seeding import evaluation_seeds
+from lmc_rl.training import Trainer
+
+OUT = Path(__file__).resolve().parent / "out"
+EPISODE_STEPS = 1000  # the default max_episode_steps: the most an episode can last
+
+
+def count_work(config) -> dict[str, float]:
+    """Env steps at each population size, updates, and evaluation env steps (upper bounds)."""
+    fork_steps = sorted(f.step for f in fork_schedule(config))
+    steps = np.arange(1, config.total_steps + 1)
+    members = 1 + 2 * np.searchsorted(fork_steps, steps, side="left")  # live before the fork
+    work: dict[str, float] = {}
+    for k in np.unique(members):
+        work[f"steps_at_K{k}"] = float((members == k).sum())
+    evals = steps[steps % config.eval_freq == 0]
+    eval_members = 1 + 2 * np.searchsorted(fork_steps, evals, side="right")
+    work["periodic_eval_env_steps"] = float(
+        eval_members.sum() * config.num_eval_episodes_periodic * EPISODE_STEPS
+    )
+    work["instability_env_steps"] = float(
+        len(fork_steps) * config.alpha_points * config.num_eval_episodes * EPISODE_STEPS
+    )
+    work["agent_steps"] = float((members).sum())
+    updates = (steps > config.learning_starts) & (steps % config.train_freq == 0)
+    work["member_updates"] = float((members * updates).sum())
+    return work
+
+
+def time_training(root: Path, steps_per_k: int) -> tuple[dict[int, float], Trainer]:
+    """Seconds per ``advance`` (one env step of every member, an update every other step) by K."""
+    config = build_config(
+        {
+            "env": "InvertedDoublePendulum-v5",
+            "seed": 1,
+            "total_steps": 1_000_000,
+            "learning_starts": 256,
+            "fork_points": ",".join(f"{(256 + (i + 1) * steps_per_k) / 1e6}" for i in range(10)),
+            "eval_freq": 10**9,
+            "output_dir": str(root),
+            "checkpoint_every": "none",
+        }
+    )
+    trainer = Trainer(config, RunPaths.create(config), progress=False)
+    trainer.start()
+    while trainer.step < config.learning_starts:
+        trainer.advance()
+    seconds: dict[int, list[float]] = {}
+    while len(trainer.members) < 21 or len(seconds.get(21, [])) < steps_per_k:
+        k = len(trainer.members)
+        started = time.perf_counter()
+        trainer.advance()
+        seconds.setdefault(k, []).append(time.perf_counter() - started)
+    return {k: float(np.median(v)) for k, v in seconds.items()}, trainer
+
+
+def counted_steps(pool) -> list[int]:
+    """Make every env of ``pool`` count its steps into the returned one-element list."""
+    counted = [0]
+    for env in pool.envs:
+        step = env.step
+
+        def counting_step(action, _step=step):
+            counted[0] += 1
+            return _step(action)
+
+        env.step = counting_step
+    return counted
+
+
+def time_periodic_evaluation(trainer: Trainer, episodes: int) -> float:
+    """Env-steps/s of the trainer's in-process evaluation of all its members."""
+    from lmc_rl.evaluation import evaluate_members
+
+    trainer.eval_pool.take(len(trainer.members) * min(ENVS_PER_MEMBER, episodes))
+    counted = counted_steps(trainer.eval_pool)
+    started = time.perf_counter()
+    evaluate_members(trainer.agent, trainer.eval_pool, evaluation_seeds(1, episodes))
+    return counted[0] / (time.perf_counter() - started)
+
+
+def time_instability_evaluation(
+    root: Path, alphas: int, episodes: int, workers: int
+) -> tuple[float, float]:
+    """Env-steps/s of the fork evaluation in one process and over ``workers`` processes.
+
+    The episodes are the same in both (same children, alphas and reset seeds), so the steps
+    counted in the one-process pass are the steps of the multi-process one.
+    """
+    config = build_config(
+        {
+            "env": "InvertedDoublePendulum-v5",
+            "seed": 1,
+            "total_steps": 3000,
+            "learning_starts": 1000,
+            "fork_points": "0.5",
+            "eval_freq": 10**9,
+            "alpha_points": 2,
+            "num_eval_episodes": 1,
+            "output_dir": str(root),
+            "checkpoint_every": "none",
+        }
+    )
+    run = load_run(run_experiment(config, progress=False).results)
+    fork = fork_schedule(run.config)[0]
+    seeds = evaluation_seeds(2, episodes)
+    grid = interpolation_alphas(alphas)
+    children = [load_agent_state(f)[0] for f in child_files(run, fork)]
+    pool = EvaluationEnvs(check_task(run.config.env), run.config.max_episode_steps)
+    pool.take(alphas * min(ENVS_PER_MEMBER, episodes))
+    counted = counted_steps(pool)
+    started = time.perf_counter()
+    evaluate_members(interpolated_population(*children, grid), pool, seeds, ENVS_PER_MEMBER)
+    one_process_s = time.perf_counter() - started
+    pool.close()
+    started = time.perf_counter()
+    evaluate_returns(run, [fork], grid, seeds, workers=workers, progress=False)
+    return counted[0] / one_process_s, counted[0] / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps_per_k", type=int, default=60, help="Timed steps per size K.")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    args = parser.parse_args()
+    config = build_config({"env": "InvertedDoublePendulum-v5", "seed": 1})
+    work = count_work(config)
+    with tempfile.TemporaryDirectory() as tmp:
+        per_step, trainer = time_training(Path(tmp) / "train", args.steps_per_k)
+        periodic_rate = time_periodic_evaluation(trainer, 10)
+        library = trainer.update_matmuls
+        trainer.envs.close()
+        trainer.eval_pool.close()
+        one_rate, fork_rate = time_instability_evaluation(Path(tmp) / "eval", 32, 20, args.workers)
+    training_s = sum(work[f"steps_at_K{k}"] * s for k, s in per_step.items())
+    periodic_s = work["periodic_eval_env_steps"] / periodic_rate
+    instability_s = work["instability_env_steps"] / fork_rate
+    rows = [
+        (
+            "training (collect + update)",
+            f"{work['agent_steps']:.3g} agent-steps, {work['member_updates']:.3g} member-updates",
+            training_s,
+        ),
+        (
+            "periodic evaluation (upper bound)",
+            f"{work['periodic_eval_env_steps']:.3g} env steps at {periodic_rate:,.0f}/s",
+            periodic_s,
+        ),
+        (
+            "instability evaluation (upper bound)",
+            f"{work['instability_env_steps']:.3g} env steps "
+            f"at {fork_rate:,.0f}/s on {args.workers} processes (1 process: {one_rate:,.0f}/s)",
+            instability_s,
+        ),
+    ]
+    total = sum(r[2] for r in rows)
+    lines = [
+        f"default experiment projection: InvertedDoublePendulum-v5, SAC, 200k steps, train_freq 2,"
+        f" 10 forks, 101 alphas x 100 episodes; torch threads {torch.get_num_threads()}, update "
+        f"matmuls on {library}",
+        "",
+        "| K | seconds per lockstep step (median) | steps of the run at this K |",
+        "|---|---|---|",
+        *[
+            f"| {k} | {s * 1e3:.1f} ms | {work[f'steps_at_K{k}']:.0f} |"
+            for k, s in sorted(per_step.items())
+        ],
+        "",
+        "| phase | work | projected time |",
+        "|---|---|---|",
+        *[f"| {name} | {what} | {s / 3600:.2f} h |" for name, what, s in rows],
+        f"| **total** | | **{total / 3600:.2f} h** |",
+    ]
+    print("\n".join(lines))
+    OUT.mkdir(exist_ok=True)
+    (OUT / "default_experiment.md").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()

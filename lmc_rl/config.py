@@ -43,7 +43,9 @@ class RunConfig:
     learning_starts: int = _f(10_000, "Steps of uniform random actions before the first update.")
     train_freq: int = _f(2, "Env steps between two rounds of gradient updates.")
     gradient_steps: int = _f(1, "Gradient updates per round.")
-    eval_freq: int = _f(1000, "Env steps between periodic evaluations of every member.")
+    eval_freq: int = _f(
+        1000, "Env steps between periodic evaluations of every member (and at the final step)."
+    )
     num_eval_episodes_periodic: int = _f(10, "Episodes per periodic evaluation.")
     max_episode_steps: int = _f(1000, "Time limit of an episode (truncation, which bootstraps).")
     # --- forking and instability analysis

@@ -254,8 +254,8 @@ class Trainer:
         """One env step of every member, then updates, evaluation and forking as scheduled."""
         self._collect()
         self._update()
-        if self.step % self.config.eval_freq == 0:
-            self._evaluate()
+        if self.step % self.config.eval_freq == 0 or self.step == self.config.total_steps:
+            self._evaluate()  # and always at the end: every run records its final returns
         if self.step in self.forks:
             self._fork(self.forks[self.step])
 

@@ -49,9 +49,14 @@ def test_same_seed_gives_identical_evaluations(tmp_path, tiny_run):
     assert other.evaluations_file.read_text() != first.evaluations_file.read_text()
 
 
-def test_eval_freq_is_honoured(tmp_path, tiny_run):
-    _, paths = _run(tmp_path, tiny_run, eval_freq="200")
-    assert [int(r["step"]) for r in _evaluations(paths)] == [200, 400, 600]
+@pytest.mark.parametrize(
+    "eval_freq, steps", [("200", [200, 400, 600]), ("250", [250, 500, 600]), ("10000", [600])]
+)
+def test_eval_freq_is_honoured_and_the_final_step_is_always_evaluated(
+    tmp_path, tiny_run, eval_freq, steps
+):
+    _, paths = _run(tmp_path, tiny_run, eval_freq=eval_freq)
+    assert sorted({int(r["step"]) for r in _evaluations(paths)}) == steps
 
 
 def test_saved_agent_loads_as_a_policy_acting_within_bounds(tmp_path, tiny_run):

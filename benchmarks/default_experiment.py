@@ -9,17 +9,15 @@ so this script counts its work exactly from the default config and times each ki
   run passes through (1, 3, ..., 21), on a population that forks early, with the default threads
   and the update matmul library ``lmc-rl run`` picks; the run's steps at each K times that cost
   (steps before learning_starts are costed as if they updated: a slight overestimate);
-* periodic evaluation: ``evaluate_members`` env-steps/s of a 21-member population, in-process as
-  training does it; every episode counted at the full 1000 steps (an upper bound);
-* instability evaluation: ``evaluate_returns`` env-steps/s over all cores, the way ``lmc-rl run``
-  evaluates forks; 10 x 101 x 100 episodes counted at 1000 steps (an upper bound).
-
-The policies timed are barely trained, so their episodes are short and resets weigh more per step
-than for trained policies: the evaluation rates are, if anything, pessimistic.
+* periodic evaluation: ``evaluate_members`` env-steps/s in one process, as training does it, on
+  interpolated policies of two children trained 16k steps (long episodes, as in a real run);
+  every episode counted at the full 1000 steps (an upper bound);
+* instability evaluation: ``evaluate_returns`` env-steps/s over all cores on the same policies,
+  the way ``lmc-rl run`` evaluates forks; 10 x 101 x 100 episodes at 1000 steps (an upper bound).
 
 Usage::
 
-    python benchmarks/default_experiment.py                 # ~2 minutes
+    python benchmarks/default_experiment.py                 # ~5 minutes
     python benchmarks/default_experiment.py --steps_per_k 20  # quicker, noisier
 """
 
@@ -33,11 +31,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from eval_throughput import make_run  # benchmarks/ is on sys.path when run as a script
 
 from lmc_rl.config import build_config
 from lmc_rl.envs import check_task
 from lmc_rl.evaluation import EvaluationEnvs, evaluate_members
-from lmc_rl.experiment import run_experiment
 from lmc_rl.forking import fork_schedule
 from lmc_rl.instability import ENVS_PER_MEMBER, child_files, evaluate_returns
 from lmc_rl.lmc import interpolated_population, interpolation_alphas
@@ -95,7 +93,7 @@ def time_training(root: Path, steps_per_k: int) -> tuple[dict[int, float], Train
         started = time.perf_counter()
         trainer.advance()
         seconds.setdefault(k, []).append(time.perf_counter() - started)
-    return {k: float(np.median(v)) for k, v in seconds.items()}, trainer
+    return {k: float(np.mean(v)) for k, v in seconds.items()}, trainer  # half the steps update
 
 
 def counted_steps(pool) -> list[int]:
@@ -112,40 +110,16 @@ def counted_steps(pool) -> list[int]:
     return counted
 
 
-def time_periodic_evaluation(trainer: Trainer, episodes: int) -> float:
-    """Env-steps/s of the trainer's in-process evaluation of all its members."""
-    from lmc_rl.evaluation import evaluate_members
-
-    trainer.eval_pool.take(len(trainer.members) * min(ENVS_PER_MEMBER, episodes))
-    counted = counted_steps(trainer.eval_pool)
-    started = time.perf_counter()
-    evaluate_members(trainer.agent, trainer.eval_pool, evaluation_seeds(1, episodes))
-    return counted[0] / (time.perf_counter() - started)
-
-
-def time_instability_evaluation(
-    root: Path, alphas: int, episodes: int, workers: int
+def time_evaluation(
+    results_dir: Path, alphas: int, episodes: int, workers: int
 ) -> tuple[float, float]:
-    """Env-steps/s of the fork evaluation in one process and over ``workers`` processes.
+    """Env-steps/s of evaluating interpolated policies of trained children, in one process (as
+    periodic evaluation runs inside training) and over ``workers`` processes (as forks are).
 
     The episodes are the same in both (same children, alphas and reset seeds), so the steps
     counted in the one-process pass are the steps of the multi-process one.
     """
-    config = build_config(
-        {
-            "env": "InvertedDoublePendulum-v5",
-            "seed": 1,
-            "total_steps": 3000,
-            "learning_starts": 1000,
-            "fork_points": "0.5",
-            "eval_freq": 10**9,
-            "alpha_points": 2,
-            "num_eval_episodes": 1,
-            "output_dir": str(root),
-            "checkpoint_every": "none",
-        }
-    )
-    run = load_run(run_experiment(config, progress=False).results)
+    run = load_run(results_dir)
     fork = fork_schedule(run.config)[0]
     seeds = evaluation_seeds(2, episodes)
     grid = interpolation_alphas(alphas)
@@ -166,16 +140,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps_per_k", type=int, default=60, help="Timed steps per size K.")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--train_steps", type=int, default=16_000, help="Training of the evaluated children."
+    )
+    parser.add_argument(
+        "--results_dir",
+        type=Path,
+        help="A finished InvertedDoublePendulum-v5 run whose fork 1 children are evaluated "
+        "(default: train one for --train_steps).",
+    )
     args = parser.parse_args()
     config = build_config({"env": "InvertedDoublePendulum-v5", "seed": 1})
     work = count_work(config)
     with tempfile.TemporaryDirectory() as tmp:
         per_step, trainer = time_training(Path(tmp) / "train", args.steps_per_k)
-        periodic_rate = time_periodic_evaluation(trainer, 10)
         library = trainer.update_matmuls
         trainer.envs.close()
         trainer.eval_pool.close()
-        one_rate, fork_rate = time_instability_evaluation(Path(tmp) / "eval", 32, 20, args.workers)
+        trained = args.results_dir or make_run(
+            "InvertedDoublePendulum-v5", Path(tmp) / "eval", args.train_steps
+        )
+        periodic_rate, fork_rate = time_evaluation(trained, 32, 20, args.workers)
     training_s = sum(work[f"steps_at_K{k}"] * s for k, s in per_step.items())
     periodic_s = work["periodic_eval_env_steps"] / periodic_rate
     instability_s = work["instability_env_steps"] / fork_rate
@@ -193,7 +178,7 @@ def main() -> None:
         (
             "instability evaluation (upper bound)",
             f"{work['instability_env_steps']:.3g} env steps "
-            f"at {fork_rate:,.0f}/s on {args.workers} processes (1 process: {one_rate:,.0f}/s)",
+            f"at {fork_rate:,.0f}/s on {args.workers} processes",
             instability_s,
         ),
     ]
@@ -203,7 +188,7 @@ def main() -> None:
         f" 10 forks, 101 alphas x 100 episodes; torch threads {torch.get_num_threads()}, update "
         f"matmuls on {library}",
         "",
-        "| K | seconds per lockstep step (median) | steps of the run at this K |",
+        "| K | time per lockstep step (mean) | steps of the run at this K |",
         "|---|---|---|",
         *[
             f"| {k} | {s * 1e3:.1f} ms | {work[f'steps_at_K{k}']:.0f} |"

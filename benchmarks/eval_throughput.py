@@ -13,7 +13,7 @@ It also reports the share of the 1-process batched time spent in policy inferenc
 
 Usage::
 
-    python benchmarks/eval_throughput.py                         # IDP, untrained 256x256 children
+    python benchmarks/eval_throughput.py                         # IDP, children trained 16k steps
     python benchmarks/eval_throughput.py --results_dir RUN       # a finished run's fork 1
     python benchmarks/eval_throughput.py --alphas 3 --episodes 4 # quick check
 """
@@ -35,7 +35,7 @@ from lmc_rl.envs import ActionScaler, check_task
 from lmc_rl.evaluation import EvaluationEnvs, evaluate_members
 from lmc_rl.experiment import run_experiment
 from lmc_rl.forking import fork_schedule
-from lmc_rl.instability import evaluate_returns
+from lmc_rl.instability import ENVS_PER_MEMBER, evaluate_returns
 from lmc_rl.lmc import interpolated_population, interpolation_alphas
 from lmc_rl.runs import load_agent_state, load_run
 from lmc_rl.seeding import evaluation_seeds
@@ -43,16 +43,18 @@ from lmc_rl.seeding import evaluation_seeds
 OUT = Path(__file__).resolve().parent / "out"
 
 
-def make_run(env: str, root: Path) -> Path:
-    """A short run with one fork, to get two children saved the way real runs save them."""
+def make_run(env: str, root: Path, total_steps: int) -> Path:
+    """A run with one fork whose children are trained enough for long episodes (as in a real
+    analysis; untrained children fall at once and the timing would be of resets)."""
     config = build_config(
         {
             "env": env,
             "seed": 1,
-            "total_steps": 400,
-            "learning_starts": 100,
+            "total_steps": total_steps,
+            "learning_starts": 1000,
+            "train_freq": 1,
             "eval_freq": 10**9,
-            "fork_points": "0.5",
+            "fork_points": "0.6",
             "alpha_points": 2,
             "num_eval_episodes": 1,
             "eval_workers": 1,
@@ -84,9 +86,10 @@ def prototype_loop(children, alphas, seeds, env_id: str, max_steps: int) -> tupl
 
 
 def batched_one_process(children, alphas, seeds, env_id: str, max_steps: int):
-    """evaluate_members on one population, timing policy inference separately."""
+    """evaluate_members on one population: (seconds, inference seconds, env steps taken)."""
     pool = EvaluationEnvs(check_task(env_id), max_steps)
     population = interpolated_population(*children, alphas)
+    counted = count_steps(pool, len(alphas) * min(ENVS_PER_MEMBER, len(seeds)))
     inference = [0.0]
     act = population.act
 
@@ -98,8 +101,22 @@ def batched_one_process(children, alphas, seeds, env_id: str, max_steps: int):
 
     population.act = timed_act
     started = time.perf_counter()
-    evaluate_members(population, pool, seeds)
-    return time.perf_counter() - started, inference[0]
+    evaluate_members(population, pool, seeds, ENVS_PER_MEMBER)
+    return time.perf_counter() - started, inference[0], counted[0]
+
+
+def count_steps(pool: EvaluationEnvs, n_envs: int) -> list[int]:
+    """Make the pool's first ``n_envs`` envs count their steps into the returned list."""
+    counted = [0]
+    for env in pool.take(n_envs):
+        step = env.step
+
+        def counting_step(action, _step=step):
+            counted[0] += 1
+            return _step(action)
+
+        env.step = counting_step
+    return counted
 
 
 def raw_rate(env_id: str, steps: int = 20_000) -> float:
@@ -121,13 +138,35 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--env", default="InvertedDoublePendulum-v5")
     parser.add_argument("--results_dir", help="A finished run; its fork 1 is evaluated.")
-    parser.add_argument("--alphas", type=int, default=11)
-    parser.add_argument("--episodes", type=int, default=10)
+    parser.add_argument(
+        "--train_steps",
+        type=int,
+        default=16_000,
+        help="Training steps of the run made when no --results_dir is given (default 16000: "
+        "SAC then balances InvertedDoublePendulum for whole episodes).",
+    )
+    parser.add_argument(
+        "--alphas",
+        type=int,
+        default=32,
+        help="Interpolated policies (default 32: two chunks of 16, one per worker).",
+    )
+    parser.add_argument("--episodes", type=int, default=40, help="Episodes per policy.")
+    parser.add_argument(
+        "--prototype_alphas",
+        type=int,
+        default=4,
+        help="Policies the (slow) prototype loop runs; its rate is per env step (default 4).",
+    )
     parser.add_argument("--workers", type=int, default=os.cpu_count())
     args = parser.parse_args()
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
-        results_dir = Path(args.results_dir) if args.results_dir else make_run(args.env, Path(tmp))
+        results_dir = (
+            Path(args.results_dir)
+            if args.results_dir
+            else make_run(args.env, Path(tmp), args.train_steps)
+        )
         run = load_run(results_dir)
         fork = fork_schedule(run.config)[0]
         files = [run.paths.weights / f"fork{c}_{fork.fork_id}.pt" for c in (1, 2)]
@@ -136,16 +175,17 @@ def main() -> None:
         alphas = interpolation_alphas(args.alphas)
         seeds = evaluation_seeds(run.config.seed, args.episodes)
 
-        proto_steps, proto_s = prototype_loop(children, alphas, seeds, env_id, max_steps)
-        one_s, inference_s = batched_one_process(children, alphas, seeds, env_id, max_steps)
+        proto_alphas = alphas[:: max(1, len(alphas) // args.prototype_alphas)]
+        proto_steps, proto_s = prototype_loop(children, proto_alphas, seeds, env_id, max_steps)
+        # the same policies and episodes in every batched mode: the same env steps
+        one_s, inference_s, n = batched_one_process(children, alphas, seeds, env_id, max_steps)
         started = time.perf_counter()
         evaluate_returns(run, [fork], alphas, seeds, workers=args.workers, progress=False)
         many_s = time.perf_counter() - started
         raw = raw_rate(env_id)
 
-    n = proto_steps  # same policies and starts: the same number of env steps in every mode
     rows = [
-        ("prototype loop (1 policy, 1 episode at a time)", 1, n / proto_s),
+        ("prototype loop (1 policy, 1 episode at a time)", 1, proto_steps / proto_s),
         ("batched population, 1 process", 1, n / one_s),
         (f"batched population, {args.workers} processes", args.workers, n / many_s),
         ("raw gymnasium, random actions, no policy (per core)", 1, raw),
@@ -153,7 +193,8 @@ def main() -> None:
     base = rows[0][2]
     lines = [
         f"evaluation throughput: {env_id}, fork 1 of {results_dir.name}, {args.alphas} alphas x "
-        f"{args.episodes} episodes = {n} env steps; torch threads 1",
+        f"{args.episodes} episodes = {n} env steps (prototype loop: {len(proto_alphas)} of the "
+        "alphas); torch threads 1",
         "",
         "| mode | processes | env-steps/s | vs prototype |",
         "|---|---|---|---|",

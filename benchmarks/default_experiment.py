@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from eval_throughput import make_run  # benchmarks/ is on sys.path when run as a script
+from eval_throughput import count_steps, make_run  # benchmarks/ is on sys.path as a script
 
 from lmc_rl.config import build_config
 from lmc_rl.envs import check_task
@@ -96,20 +96,6 @@ def time_training(root: Path, steps_per_k: int) -> tuple[dict[int, float], Train
     return {k: float(np.mean(v)) for k, v in seconds.items()}, trainer  # half the steps update
 
 
-def counted_steps(pool) -> list[int]:
-    """Make every env of ``pool`` count its steps into the returned one-element list."""
-    counted = [0]
-    for env in pool.envs:
-        step = env.step
-
-        def counting_step(action, _step=step):
-            counted[0] += 1
-            return _step(action)
-
-        env.step = counting_step
-    return counted
-
-
 def time_evaluation(
     results_dir: Path, alphas: int, episodes: int, workers: int
 ) -> tuple[float, float]:
@@ -125,8 +111,7 @@ def time_evaluation(
     grid = interpolation_alphas(alphas)
     children = [load_agent_state(f)[0] for f in child_files(run, fork)]
     pool = EvaluationEnvs(check_task(run.config.env), run.config.max_episode_steps)
-    pool.take(alphas * min(ENVS_PER_MEMBER, episodes))
-    counted = counted_steps(pool)
+    counted = count_steps(pool, alphas * min(ENVS_PER_MEMBER, episodes))
     started = time.perf_counter()
     evaluate_members(interpolated_population(*children, grid), pool, seeds, ENVS_PER_MEMBER)
     one_process_s = time.perf_counter() - started

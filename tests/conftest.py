@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from lmc_rl.agents import AgentSpec
+from lmc_rl.agents import AgentSpec, Batch
 
 
 @pytest.fixture(autouse=True)
@@ -30,3 +30,20 @@ def tiny_run() -> dict[str, str]:
         "batch_size": "32",
         "fork_points": "none",
     }
+
+
+def _random_batch(k: int, spec: AgentSpec, batch_size: int = 16, seed: int = 0) -> Batch:
+    g = torch.Generator().manual_seed(seed)
+    return Batch(
+        obs=torch.randn(k, batch_size, spec.obs_dim, generator=g),
+        action=torch.rand(k, batch_size, spec.action_dim, generator=g) * 2 - 1,
+        reward=torch.randn(k, batch_size, generator=g),
+        next_obs=torch.randn(k, batch_size, spec.obs_dim, generator=g),
+        terminated=(torch.rand(k, batch_size, generator=g) < 0.2).float(),
+    )
+
+
+@pytest.fixture
+def random_batch():
+    """``random_batch(k, spec, batch_size=16, seed=0)``: random transitions for K members."""
+    return _random_batch

@@ -9,29 +9,18 @@ import torch
 from lmc_rl.agents import ALGORITHMS, Batch, make_agent
 
 
-def _batch(k, spec, batch_size=16, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return Batch(
-        obs=torch.randn(k, batch_size, spec.obs_dim, generator=g),
-        action=torch.rand(k, batch_size, spec.action_dim, generator=g) * 2 - 1,
-        reward=torch.randn(k, batch_size, generator=g),
-        next_obs=torch.randn(k, batch_size, spec.obs_dim, generator=g),
-        terminated=(torch.rand(k, batch_size, generator=g) < 0.2).float(),
-    )
-
-
 def _rows(batch, i):
     return Batch(**{k: v[i : i + 1] for k, v in vars(batch).items()})
 
 
 @pytest.mark.parametrize("algo", sorted(ALGORITHMS))
-def test_batched_update_of_three_members_equals_three_single_updates(algo, tiny_spec):
+def test_batched_update_of_three_members_equals_three_single_updates(algo, tiny_spec, random_batch):
     population = make_agent(algo, 3, tiny_spec)
     population.init_members([11, 22, 33])
     singles = [population.take([i]) for i in range(3)]
     active = torch.ones(3, dtype=torch.bool)
     for step in range(4):  # several steps so optimizer moments and delays matter
-        batch = _batch(3, tiny_spec, seed=step)
+        batch = random_batch(3, tiny_spec, seed=step)
         noise = torch.randn(
             3,
             *population.update_noise_shape(16),
@@ -48,13 +37,13 @@ def test_batched_update_of_three_members_equals_three_single_updates(algo, tiny_
 
 
 @pytest.mark.parametrize("algo", sorted(ALGORITHMS))
-def test_masked_member_keeps_its_complete_state(algo, tiny_spec):
+def test_masked_member_keeps_its_complete_state(algo, tiny_spec, random_batch):
     population = make_agent(algo, 2, tiny_spec)
     population.init_members([1, 2])
     before = {k: v.clone() for k, v in population.state_dict().items()}
     noise = torch.randn(2, *population.update_noise_shape(16))
     for _ in range(2):
-        population.update(_batch(2, tiny_spec), noise, torch.tensor([True, False]))
+        population.update(random_batch(2, tiny_spec), noise, torch.tensor([True, False]))
     changed = [k for k, v in population.state_dict().items() if not torch.equal(v[0], before[k][0])]
     assert changed, "the active member should have learned"
     for key, value in population.state_dict().items():
@@ -71,10 +60,12 @@ def test_members_are_initialised_from_their_own_seed_regardless_of_k(tiny_spec):
     assert not torch.equal(b.actor.net.layers[0].weight[0], b.actor.net.layers[0].weight[2])
 
 
-def test_take_copies_the_full_learner_state(tiny_spec):
+def test_take_copies_the_full_learner_state(tiny_spec, random_batch):
     agent = make_agent("SAC", 2, tiny_spec)
     agent.init_members([1, 2])
-    agent.update(_batch(2, tiny_spec), torch.randn(2, 2, 16, 2), torch.ones(2, dtype=torch.bool))
+    agent.update(
+        random_batch(2, tiny_spec), torch.randn(2, 2, 16, 2), torch.ones(2, dtype=torch.bool)
+    )
     twins = agent.take([1, 1])
     for key, value in twins.state_dict().items():
         assert torch.equal(value[0], agent.state_dict()[key][1]), key
@@ -108,30 +99,34 @@ def test_sac_log_prob_is_finite_for_saturated_actions(tiny_spec):
     assert torch.isfinite(log_prob).all()
 
 
-def test_fixed_temperature_stays_fixed(tiny_spec):
+def test_fixed_temperature_stays_fixed(tiny_spec, random_batch):
     spec = tiny_spec.__class__(**{**tiny_spec.to_dict(), "ent_coef": "0.2"})
     agent = make_agent("SAC", 1, spec)
     agent.init_members([0])
-    agent.update(_batch(1, spec), torch.randn(1, 2, 16, 2), torch.ones(1, dtype=torch.bool))
+    agent.update(random_batch(1, spec), torch.randn(1, 2, 16, 2), torch.ones(1, dtype=torch.bool))
     assert math.isclose(float(agent.log_ent_coef.exp()), 0.2, rel_tol=1e-6)
 
 
-def test_auto_temperature_moves_toward_target_entropy(tiny_spec):
+def test_auto_temperature_moves_toward_target_entropy(tiny_spec, random_batch):
     agent = make_agent("SAC", 1, tiny_spec)
     agent.init_members([0])
     before = float(agent.log_ent_coef.detach())
-    agent.update(_batch(1, tiny_spec), torch.randn(1, 2, 16, 2), torch.ones(1, dtype=torch.bool))
+    agent.update(
+        random_batch(1, tiny_spec), torch.randn(1, 2, 16, 2), torch.ones(1, dtype=torch.bool)
+    )
     assert float(agent.log_ent_coef.detach()) != before
 
 
-def test_td3_updates_actor_every_second_critic_update(tiny_spec):
+def test_td3_updates_actor_every_second_critic_update(tiny_spec, random_batch):
     agent = make_agent("TD3", 1, tiny_spec)
     agent.init_members([0])
     weight = agent.actor.net.layers[0].weight
     history = []
     for _ in range(4):
         before = weight.clone()
-        agent.update(_batch(1, tiny_spec), torch.randn(1, 16, 2), torch.ones(1, dtype=torch.bool))
+        agent.update(
+            random_batch(1, tiny_spec), torch.randn(1, 16, 2), torch.ones(1, dtype=torch.bool)
+        )
         history.append(not torch.equal(before, weight))
     assert history == [False, True, False, True]
 

@@ -17,17 +17,6 @@ SPEC = AgentSpec(obs_dim=5, action_dim=2, hidden_dims=(32, 32), learning_rate=1e
 BATCH = 160
 
 
-def _batch(k: int, seed: int = 1) -> Batch:
-    g = torch.Generator().manual_seed(seed)
-    return Batch(
-        obs=torch.randn(k, BATCH, SPEC.obs_dim, generator=g),
-        action=torch.rand(k, BATCH, SPEC.action_dim, generator=g) * 2 - 1,
-        reward=torch.randn(k, BATCH, generator=g),
-        next_obs=torch.randn(k, BATCH, SPEC.obs_dim, generator=g),
-        terminated=(torch.rand(k, BATCH, generator=g) < 0.1).float(),
-    )
-
-
 def _trained_state(algo: str, library: str, batch: Batch, seeds: list[int]) -> dict:
     k = len(seeds)
     agent = make_agent(algo, k, SPEC)
@@ -61,9 +50,9 @@ def test_onednn_only_for_layers_large_enough_to_keep_members_independent():
 
 @needs_onednn
 @pytest.mark.parametrize("algo", ["SAC", "TD3", "DDPG"])
-def test_updates_agree_across_libraries_to_fp32_tolerance(algo):
+def test_updates_agree_across_libraries_to_fp32_tolerance(algo, random_batch):
     """Both libraries compute fp32; they differ only in the order of additions."""
-    batch, seeds = _batch(3), [11, 12, 13]
+    batch, seeds = random_batch(3, SPEC, BATCH), [11, 12, 13]
     mkl, onednn = (_trained_state(algo, lib, batch, seeds) for lib in ("mkl", "onednn"))
     for name, value in mkl.items():
         torch.testing.assert_close(onednn[name], value, rtol=1e-4, atol=1e-5, msg=name)
@@ -71,12 +60,9 @@ def test_updates_agree_across_libraries_to_fp32_tolerance(algo):
 
 @needs_onednn
 @pytest.mark.parametrize("algo", ["SAC", "TD3", "DDPG"])
-def test_on_onednn_a_member_updates_bitwise_the_same_whoever_shares_its_batch(algo):
-    batch = _batch(5)
-    alone = Batch(
-        *(getattr(batch, f)[:1] for f in ("obs", "action", "reward", "next_obs")),
-        terminated=batch.terminated[:1],
-    )
+def test_on_onednn_a_member_updates_bitwise_the_same_whoever_shares_its_batch(algo, random_batch):
+    batch = random_batch(5, SPEC, BATCH)
+    alone = Batch(**{name: rows[:1] for name, rows in vars(batch).items()})
     together = _trained_state(algo, "onednn", batch, [11, 12, 13, 14, 15])
     single = _trained_state(algo, "onednn", alone, [11])
     for name, value in single.items():

@@ -26,9 +26,9 @@ TRIM_THRESHOLD = 1024 * 1024 * 1024
 
 def keep_freed_memory() -> bool:
     """Tune glibc malloc to reuse freed blocks; True if applied (False off glibc, harmlessly)."""
-    if os.environ.get("LMC_RL_KEEP_FREED_MEMORY", "1") == "0" or not sys.platform.startswith(
-        "linux"
-    ):
+    if os.environ.get("LMC_RL_KEEP_FREED_MEMORY", "1") == "0":
+        return False
+    if not sys.platform.startswith("linux"):
         return False
     try:
         mallopt = ctypes.CDLL("libc.so.6").mallopt

@@ -48,6 +48,7 @@ BAD_INPUTS = [
     (["--alpha", "hot"], "hot"),
     (["--hidden_dims", "64,x"], "x"),
     (["--device", "tpu"], "tpu"),
+    (["--cpu_matmul", "bf16"], "bf16"),
     (["--no_such_flag", "1"], "no_such_flag"),
 ]
 

@@ -59,8 +59,12 @@ def test_updates_agree_across_libraries_to_fp32_tolerance(algo, random_batch):
 
 
 @needs_onednn
+@pytest.mark.parametrize("threads", [1, 2])  # runs use every core (with MKL, 2 threads differ)
 @pytest.mark.parametrize("algo", ["SAC", "TD3", "DDPG"])
-def test_on_onednn_a_member_updates_bitwise_the_same_whoever_shares_its_batch(algo, random_batch):
+def test_on_onednn_a_member_updates_bitwise_the_same_whoever_shares_its_batch(
+    algo, threads, random_batch
+):
+    torch.set_num_threads(threads)  # the autouse fixture sets 1 again for the next test
     batch = random_batch(5, SPEC, BATCH)
     alone = Batch(**{name: rows[:1] for name, rows in vars(batch).items()})
     together = _trained_state(algo, "onednn", batch, [11, 12, 13, 14, 15])

@@ -58,11 +58,14 @@ def onednn_is_exact_fp32() -> bool:
     """Does torch's oneDNN route compute fp32 matmuls without rounding on this machine?"""
     if not torch.backends.mkldnn.is_available():
         return False
-    before = torch.backends.mkldnn.matmul.fp32_precision
+    try:
+        before = torch.backends.mkldnn.matmul.fp32_precision
+    except AttributeError:  # torch before 2.9 has no such setting: MKL it is
+        return False
     try:
         _set_onednn(True)
         return all(_exact(*shape) for shape in _PROBE_SHAPES)
-    except (AttributeError, RuntimeError):  # an older torch without this setting
+    except RuntimeError:
         return False
     finally:
         torch.backends.mkldnn.matmul.fp32_precision = before

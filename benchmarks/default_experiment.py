@@ -56,14 +56,14 @@ def count_work(config) -> dict[str, float]:
     for k in np.unique(members):
         work[f"steps_at_K{k}"] = float((members == k).sum())
     evals = steps[steps % config.eval_freq == 0]
-    eval_members = 1 + 2 * np.searchsorted(fork_steps, evals, side="right")
+    eval_members = 1 + 2 * np.searchsorted(fork_steps, evals, side="left")  # evaluated, then forked
     work["periodic_eval_env_steps"] = float(
         eval_members.sum() * config.num_eval_episodes_periodic * EPISODE_STEPS
     )
     work["instability_env_steps"] = float(
         len(fork_steps) * config.alpha_points * config.num_eval_episodes * EPISODE_STEPS
     )
-    work["agent_steps"] = float((members).sum())
+    work["agent_steps"] = float(members.sum())
     updates = (steps > config.learning_starts) & (steps % config.train_freq == 0)
     work["member_updates"] = float((members * updates).sum())
     return work

@@ -37,8 +37,9 @@ ONEDNN_MIN_SIZE = 16 * 16 * 16
 _PROBE_SHAPES = ((1, 256, 256, 256), (16, 256, 14, 256), (16, 256, 256, 1), (42, 256, 11, 6))
 
 
-def _set_onednn(enabled: bool) -> None:
-    torch.backends.mkldnn.matmul.fp32_precision = "bf16" if enabled else "none"
+def _allow_onednn() -> None:
+    """torch's switch that sends fp32 matmuls to oneDNN (with bf16 allowed, see above)."""
+    torch.backends.mkldnn.matmul.fp32_precision = "bf16"
 
 
 def _exact(g: int, m: int, k: int, n: int) -> bool:
@@ -63,7 +64,7 @@ def onednn_is_exact_fp32() -> bool:
     except AttributeError:  # torch before 2.9 has no such setting: MKL it is
         return False
     try:
-        _set_onednn(True)
+        _allow_onednn()
         return all(_exact(*shape) for shape in _PROBE_SHAPES)
     except RuntimeError:
         return False
@@ -86,7 +87,7 @@ def matmuls_on(library: str) -> Iterator[None]:
         yield
         return
     before = torch.backends.mkldnn.matmul.fp32_precision
-    _set_onednn(True)
+    _allow_onednn()
     try:
         yield
     finally:

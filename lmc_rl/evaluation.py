@@ -14,6 +14,13 @@ import torch
 from lmc_rl.agents.base import Agent
 from lmc_rl.envs import ActionScaler, TaskSpec, make_env
 
+ENVS_PER_MEMBER = 10
+
+
+def evaluation_rows(n_episodes: int, envs_per_member: int = ENVS_PER_MEMBER) -> int:
+    """Rows per member in each forward pass of an evaluation of ``n_episodes`` episodes."""
+    return min(envs_per_member, n_episodes)
+
 
 class EvaluationEnvs:
     """A pool of task instances kept between evaluations (creating MuJoCo envs is not free)."""
@@ -40,13 +47,13 @@ def evaluate_members(
     agent: Agent,
     pool: EvaluationEnvs,
     episode_seeds: np.ndarray,
-    envs_per_member: int = 10,
+    envs_per_member: int = ENVS_PER_MEMBER,
     members: list[int] | None = None,
 ) -> np.ndarray:
     """Returns ``[len(members), n_episodes]`` undiscounted episode returns."""
     members = list(range(agent.n_members)) if members is None else members
     n_members, n_episodes = len(members), len(episode_seeds)
-    n_slots = min(envs_per_member, n_episodes)
+    n_slots = evaluation_rows(n_episodes, envs_per_member)
     envs = pool.take(n_members * n_slots)
     device = next(agent.parameters()).device
     obs_dim = pool.task.obs_dim

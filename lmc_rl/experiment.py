@@ -30,6 +30,7 @@ def run_experiment(config: RunConfig, progress: bool = True) -> RunPaths:
         "learning_rate": trainer.spec.learning_rate,
         "device": str(trainer.device),
         "update_matmul_library": trainer.update_matmuls if trainer.device.type == "cpu" else None,
+        "member_independence": trainer.independence.to_dict(),
         "code_fingerprint": code_fingerprint(),
     }
     write_run_config(paths, config, record)

@@ -1,4 +1,17 @@
-"""Layers whose parameters carry a leading member dimension, so one matmul serves every member."""
+"""Layers whose parameters carry a leading member dimension, so one matmul serves every member.
+
+A member's result must not depend on who shares its batch, bit for bit. CPU matmul kernels pick
+their code path by shape, alignment and thread count: measured with torch 2.13 on AVX-512, a
+member's output row comes out with other last bits depending on its position in the batch when a
+layer's width is not a multiple of 4 floats (e.g. SAC's Hopper head, 6 wide), when a lone matrix
+is multiplied (one member) rather than a batch, and with 2 threads at 10 rows. So every matmul
+here runs on an aligned layout: layer widths (inner and output dims) are padded with zeros to a
+multiple of ``WIDTH_ALIGNMENT`` floats (64 bytes) and row counts above one to a multiple of
+``ROW_ALIGNMENT``, inside the computation only (parameters keep their true shapes). The zero
+padding adds exact zeros and is sliced off, so it changes no value beyond the matmul's own
+rounding, and its gradients are zero. ``lmc_rl.independence`` verifies this layout on the running
+machine (library, thread count) instead of trusting it.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +19,32 @@ import math
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
+
+WIDTH_ALIGNMENT = 16  # floats: one AVX-512 register, one 64-byte cache line
+ROW_ALIGNMENT = 4
+
+
+def aligned_width(n: int) -> int:
+    """``n`` rounded up to a multiple of ``WIDTH_ALIGNMENT``."""
+    return -(-n // WIDTH_ALIGNMENT) * WIDTH_ALIGNMENT
+
+
+def aligned_rows(n: int) -> int:
+    """Rows a matmul runs on for ``n`` real rows: one row stays one, more round up."""
+    return n if n == 1 else -(-n // ROW_ALIGNMENT) * ROW_ALIGNMENT
+
+
+def _pad_last(x: Tensor, to: int) -> Tensor:
+    return x if x.shape[-1] == to else F.pad(x, (0, to - x.shape[-1]))
+
+
+def align_input(x: Tensor, in_features: int) -> Tensor:
+    """``[..., rows, in]`` zero-padded to aligned rows and an aligned width."""
+    rows = x.shape[-2]
+    x = _pad_last(x, aligned_width(in_features))
+    return x if aligned_rows(rows) == rows else F.pad(x, (0, 0, 0, aligned_rows(rows) - rows))
 
 
 class BatchedLinear(nn.Module):
@@ -25,13 +63,19 @@ class BatchedLinear(nn.Module):
         self.bias = nn.Parameter(torch.zeros(*self.lead, 1, out_features))
 
     def forward(self, x: Tensor) -> Tensor:
-        batch = x.shape[-2]
-        y = torch.baddbmm(
-            self.bias.reshape(-1, 1, self.out_features),
-            x.reshape(-1, batch, self.in_features),
-            self.weight.reshape(-1, self.in_features, self.out_features),
-        )
-        return y.reshape(*self.lead, batch, self.out_features)
+        y = self.forward_aligned(align_input(x, self.in_features))
+        return y[..., : x.shape[-2], : self.out_features]
+
+    def forward_aligned(self, x: Tensor) -> Tensor:
+        """The layer on inputs already padded to ``[*lead, aligned rows, aligned in]``."""
+        n_in, n_out = aligned_width(self.in_features), aligned_width(self.out_features)
+        weight = self.weight.reshape(-1, self.in_features, self.out_features)
+        weight = _pad_last(weight, n_out)
+        if n_in != self.in_features:
+            weight = F.pad(weight, (0, 0, 0, n_in - self.in_features))
+        bias = _pad_last(self.bias.reshape(-1, 1, self.out_features), n_out)
+        y = torch.baddbmm(bias, x.reshape(-1, x.shape[-2], n_in), weight)
+        return y.reshape(*self.lead, x.shape[-2], n_out)
 
     def reset_member(self, member: int, generator: torch.Generator) -> None:
         """Initialise one member as ``nn.Linear`` would (uniform in +-1/sqrt(fan_in))."""
@@ -43,7 +87,11 @@ class BatchedLinear(nn.Module):
 
 
 class BatchedMLP(nn.Module):
-    """A ReLU multilayer perceptron for every member, computed with one bmm per layer."""
+    """A ReLU multilayer perceptron for every member, computed with one bmm per layer.
+
+    Activations stay in the aligned layout from the first layer to the last (padded hidden units
+    are exact zeros, padded rows are sliced off at the end).
+    """
 
     def __init__(self, lead: Sequence[int], sizes: Sequence[int]) -> None:
         super().__init__()
@@ -54,9 +102,11 @@ class BatchedMLP(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         *hidden, last = self.layers
+        rows = x.shape[-2]
+        x = align_input(x, self.layers[0].in_features)
         for layer in hidden:
-            x = torch.relu(layer(x))
-        return last(x)
+            x = torch.relu(layer.forward_aligned(x))
+        return last.forward_aligned(x)[..., :rows, : last.out_features]
 
     def reset_member(self, member: int, generator: torch.Generator) -> None:
         for layer in self.layers:

@@ -16,8 +16,6 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from lmc_rl.nn import member_mask
-
 
 class FlatTensors:
     """Makes tensors (parameters or buffers of modules) views of one flat tensor, and tells
@@ -91,32 +89,33 @@ class BatchedAdam(nn.Module):
 
     @torch.no_grad()
     def step(self, grads: Sequence[Tensor], active: Tensor) -> None:
-        """One Adam step for members where ``active`` (bool ``[K]``) is set; others untouched."""
-        beta1, beta2 = self.betas
-        self.step_count.add_(active.to(self.step_count.dtype))
-        step = self.step_count.clamp(min=1.0)
-        if bool(active.all()) and bool((step == step[0]).all()):
-            self._step_all(grads, float(step[0]))
-            return
-        step_size = self.lr / (1.0 - beta1**step)
-        bias2_sqrt = (1.0 - beta2**step).sqrt()
-        for i, (p, g) in enumerate(zip(self.params, grads, strict=True)):
-            m = getattr(self, f"exp_avg_{i}")
-            v = getattr(self, f"exp_avg_sq_{i}")
-            keep = member_mask(active, p)
-            m_new = m.lerp(g, 1.0 - beta1)
-            v_new = (v * beta2).addcmul_(g, g, value=1.0 - beta2)
-            denom = (v_new.sqrt() / member_mask(bias2_sqrt, p)).add_(self.eps)
-            p_new = p - member_mask(step_size, p) * (m_new / denom)
-            m.copy_(torch.where(keep, m_new, m))
-            v.copy_(torch.where(keep, v_new, v))
-            p.copy_(torch.where(keep, p_new, p))
+        """One Adam step for members where ``active`` (bool ``[K]``) is set; others untouched.
 
-    def _step_all(self, grads: Sequence[Tensor], step: float) -> None:
-        """Every member active at the same step: torch.optim.Adam's formula on flat tensors."""
+        Every active member gets the bits it would get alone: members are grouped by step count
+        and each group runs ``adam_step`` with that count's Python scalars, the same expression
+        and the same scalar precision as the all-members case.
+        """
+        self.step_count.add_(active.to(self.step_count.dtype))
+        if bool(active.all()) and bool((self.step_count == self.step_count[0]).all()):
+            p, m, v = (f.current() for f in (self._flat_params, self._flat_avg, self._flat_avg_sq))
+            g = torch.cat([grad.reshape(-1) for grad in grads])
+            self._adam_step(p, m, v, g, float(self.step_count[0]))
+            return
+        steps = self.step_count.cpu()
+        for step in torch.unique(steps[active.cpu()]).tolist():
+            rows = torch.nonzero(active.cpu() & (steps == step)).flatten().to(active.device)
+            for i, (p, g) in enumerate(zip(self.params, grads, strict=True)):
+                m = getattr(self, f"exp_avg_{i}")
+                v = getattr(self, f"exp_avg_sq_{i}")
+                p_rows, m_rows, v_rows = (t.index_select(0, rows) for t in (p, m, v))
+                self._adam_step(p_rows, m_rows, v_rows, g.index_select(0, rows), step)
+                for t, new in ((p, p_rows), (m, m_rows), (v, v_rows)):
+                    t.index_copy_(0, rows, new)
+
+    def _adam_step(self, p: Tensor, m: Tensor, v: Tensor, g: Tensor, step: float) -> None:
+        """torch.optim.Adam's formula, in place, for tensors of members at one step count."""
         beta1, beta2 = self.betas
-        p, m, v = self._flat_params.current(), self._flat_avg.current(), self._flat_avg_sq.current()
-        g = torch.cat([grad.reshape(-1) for grad in grads])
+        step = max(step, 1.0)
         m.lerp_(g, 1.0 - beta1)
         v.mul_(beta2).addcmul_(g, g, value=1.0 - beta2)
         denom = (v.sqrt() / (1.0 - beta2**step) ** 0.5).add_(self.eps)

@@ -28,8 +28,9 @@ from lmc_rl.checkpoint import (
 )
 from lmc_rl.config import RunConfig, checkpoint_schedule, resolve_device
 from lmc_rl.envs import MemberEnvs, TaskSpec, check_task
-from lmc_rl.evaluation import EvaluationEnvs, evaluate_members
+from lmc_rl.evaluation import EvaluationEnvs, evaluate_members, evaluation_rows
 from lmc_rl.forking import Fork, child_streams, child_views, fork_schedule
+from lmc_rl.independence import unverified_warning, verified_route
 from lmc_rl.matmul import matmuls_on, update_library
 from lmc_rl.nn import linear_layer_sizes
 from lmc_rl.replay import ReplayStore, ReplayView, to_batch
@@ -98,9 +99,22 @@ class Trainer:
         self.agent: Agent = make_agent(config.algo, 1, self.spec)
         self.agent.init_members([streams.seeds["init"]])
         self.agent.to(self.device)
-        self.update_matmuls = update_library(
-            config.cpu_matmul, config.batch_size, linear_layer_sizes(self.agent)
+        eval_rows = {
+            evaluation_rows(n)
+            for n in (config.num_eval_episodes_periodic, config.num_eval_episodes)
+        }
+        self.independence = verified_route(
+            config.algo,
+            self.spec,
+            config.batch_size,
+            sorted(eval_rows),
+            update_library(config.cpu_matmul, config.batch_size, linear_layer_sizes(self.agent)),
+            self.device,
         )
+        self.update_matmuls = self.independence.update_library
+        warning = unverified_warning(self.independence)
+        if warning:
+            print(warning, file=sys.stderr)
         parent_view = ReplayView(self.store, config.buffer_size)
         start = config.learning_starts
         self.members = [Member("parent", streams, parent_view, start, start)]

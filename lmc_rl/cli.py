@@ -1,4 +1,4 @@
-"""Command line: ``lmc-rl run | check``. Parsing only; the work lives in the other modules."""
+"""Command line: ``lmc-rl run | evaluate | analyze | check | sweep | doctor``; parsing only."""
 
 from __future__ import annotations
 
@@ -122,6 +122,15 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--algos", default="SAC,DDPG", help="Algorithms (default: %(default)s).")
     check.add_argument("--output_dir", default=".", help="Where results/ goes (default: .).")
     check.add_argument("--no_progress", action="store_true", help="Hide the progress bars.")
+    doctor = commands.add_parser(
+        "doctor",
+        help="Check on this machine that a member never depends on who shares its batch.",
+        description="Run the agent a run with these flags would train, at its real sizes, "
+        "alone and in populations of 2, 3, 5, 8 and 21 identical members (acting, evaluation, "
+        "updates with masked and out-of-step members) and report, per phase, the matmul "
+        "library and whether the bits agree. Exit status 1 if a phase is not verified.",
+    )
+    _add_config_flags(doctor)
     add_sweep_parser(commands)
     return parser
 
@@ -193,6 +202,34 @@ def _check(args: argparse.Namespace) -> None:
     print(out)
 
 
+def _doctor(args: argparse.Namespace) -> int:
+    from lmc_rl.agents import ALGORITHMS
+    from lmc_rl.config import resolve_device
+    from lmc_rl.envs import check_task
+    from lmc_rl.evaluation import evaluation_rows
+    from lmc_rl.independence import format_report, verified_route
+    from lmc_rl.matmul import update_library
+    from lmc_rl.nn import linear_layer_sizes
+    from lmc_rl.training import agent_spec
+
+    config = config_from_args(args)
+    task = check_task(config.env)
+    spec = agent_spec(config, task, ALGORITHMS[config.algo].default_learning_rate)
+    layers = linear_layer_sizes(ALGORITHMS[config.algo](1, spec))
+    episodes = (config.num_eval_episodes_periodic, config.num_eval_episodes)
+    report = verified_route(
+        config.algo,
+        spec,
+        config.batch_size,
+        sorted({evaluation_rows(n) for n in episodes}),
+        update_library(config.cpu_matmul, config.batch_size, layers),
+        resolve_device(config.device),
+    )
+    hidden = "x".join(map(str, config.hidden_dims))
+    print(format_report(report, f"{config.env} {config.algo}, {hidden}, batch {config.batch_size}"))
+    return 0 if report.verified else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
@@ -202,6 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "analyze": _analyze,
             "check": _check,
             "sweep": sweep_command,
+            "doctor": _doctor,
         }
         status = handlers[args.command](args)
     except UserError as err:

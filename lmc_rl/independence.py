@@ -183,3 +183,19 @@ def unverified_warning(report: IndependenceReport) -> str | None:
         f"({report.device}, {report.threads} threads): a member's last bits may depend on "
         "which members share its batch (run `lmc-rl doctor` for details)"
     )
+
+
+def format_report(report: IndependenceReport, title: str) -> str:
+    """A small table for people: each phase, its matmul library and whether it is verified."""
+    sizes = ",".join(map(str, report.population_sizes))
+    acting_library = "mkl" if report.device == "cpu" else report.device
+    lines = [
+        title,
+        f"device {report.device}, {report.threads} threads; torch {torch.__version__}",
+        f"{'phase':<11} {'matmul library':<15} member-independent (1 vs {sizes} members)",
+    ]
+    for phase in PHASES:
+        library = report.update_library if phase == "updates" else acting_library
+        verdict = "verified" if getattr(report, phase) else "NOT verified"
+        lines.append(f"{phase:<11} {library:<15} {verdict}")
+    return "\n".join(lines)

@@ -1,0 +1,139 @@
+"""A member gets the same bits alone as in any population, at the sizes users run.
+
+Real sizes: every supported task's observation and action dimensions, 256x256 networks, batch
+256, 10 evaluation rows, with 1 and 2 threads; populations of 2, 3, 5, 8 and 21 members, some of
+them masked or at other step counts.
+"""
+
+import json
+
+import pytest
+import torch
+
+from lmc_rl import nn as batched_nn
+from lmc_rl.agents import AgentSpec, make_agent
+from lmc_rl.config import build_config
+from lmc_rl.envs import SUPPORTED_TASKS, check_task
+from lmc_rl.experiment import run_experiment
+from lmc_rl.independence import check_member_independence
+from lmc_rl.matmul import update_library
+from lmc_rl.nn import linear_layer_sizes
+from lmc_rl.optim import BatchedAdam
+from lmc_rl.runs import load_agent_state
+
+
+def _task_dims() -> dict[tuple[int, int], str]:
+    """One task per distinct (obs_dim, action_dim): tasks with equal dims run the same code."""
+    dims: dict[tuple[int, int], str] = {}
+    for env_id in SUPPORTED_TASKS:
+        task = check_task(env_id)
+        dims.setdefault((task.obs_dim, task.action_dim), env_id)
+    return dims
+
+
+TASK_DIMS = _task_dims()
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("algo", ["SAC", "TD3", "DDPG"])
+@pytest.mark.parametrize("dims", list(TASK_DIMS), ids=list(TASK_DIMS.values()))
+def test_acting_evaluation_and_updates_do_not_depend_on_the_population(dims, algo, threads):
+    torch.set_num_threads(threads)  # the autouse fixture sets 1 again for the next test
+    spec = AgentSpec(*dims, hidden_dims=(256, 256), learning_rate=3e-4)
+    library = update_library("auto", 256, linear_layer_sizes(make_agent(algo, 1, spec)))
+    report = check_member_independence(algo, spec, 256, [10], library)
+    assert report.verified, report.failed_phases()
+
+
+def test_the_check_fails_on_the_unaligned_layout_it_replaced(monkeypatch):
+    """Without padding, SAC's 6-wide Hopper head gives members other bits by their row."""
+    monkeypatch.setattr(batched_nn, "aligned_width", lambda n: n)
+    monkeypatch.setattr(batched_nn, "aligned_rows", lambda n: n)
+    spec = AgentSpec(11, 3, hidden_dims=(256, 256), learning_rate=3e-4)
+    report = check_member_independence("SAC", spec, 256, [10], "mkl", sizes=(8,))
+    assert not report.acting
+
+
+def test_masked_and_out_of_step_members_get_the_adam_bits_they_would_get_alone():
+    """300 steps with a changing mask: every member equals its own single-member optimizer."""
+    k, shape = 8, (64, 96)
+    g = torch.Generator().manual_seed(0)
+    grads = torch.randn(300, k, *shape, generator=g)
+    masks = torch.rand(300, k, generator=g) < 0.7
+    masks[:, 0] = True  # member 0 always active, beside others masked or out of step
+
+    def adam(n):
+        owner = torch.nn.Module()
+        owner.w = torch.nn.Parameter(torch.ones(n, *shape))
+        return owner, BatchedAdam([owner.w], n, 3e-4, owner)
+
+    owner, optim = adam(k)
+    for step in range(300):
+        optim.step([grads[step]], masks[step])
+    for member in range(k):
+        alone_owner, alone = adam(1)
+        for step in range(300):
+            alone.step([grads[step, member : member + 1]], masks[step, member : member + 1])
+        assert torch.equal(owner.w[member], alone_owner.w[0]), member
+        assert torch.equal(optim.exp_avg_sq_0[member], alone.exp_avg_sq_0[0]), member
+
+
+# -- end to end, 256x256 ------------------------------------------------------------------
+
+REAL_RUN = {
+    "total_steps": "300",
+    "learning_starts": "60",
+    "batch_size": "256",
+    "hidden_dims": "256,256",
+    "eval_freq": "300",
+    "num_eval_episodes_periodic": "2",
+    "max_episode_steps": "50",
+    "alpha_points": "3",
+    "num_eval_episodes": "2",
+    "eval_workers": "1",
+    "seed": "5",
+}
+
+
+def _run(tmp_path, **flags):
+    config = build_config({**REAL_RUN, "output_dir": str(tmp_path), **flags})
+    return run_experiment(config, progress=False)
+
+
+def _state(paths, name):
+    agent, _ = load_agent_state(paths.weights / name)
+    return agent.state_dict()
+
+
+def _same(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[key], b[key]) for key in a)
+
+
+@pytest.mark.parametrize(
+    ("env", "algo"),
+    [("Hopper-v5", "SAC"), ("Walker2d-v5", "TD3"), ("HalfCheetah-v5", "DDPG")],
+)
+def test_fork_noise_none_gives_identical_children_and_zero_instability(tmp_path, env, algo):
+    paths = _run(tmp_path, env=env, algo=algo, fork_points="0.5", fork_noise="none")
+    assert _same(_state(paths, "fork1_1.pt"), _state(paths, "fork2_1.pt"))
+    result = json.loads((paths.results / "forks" / "instability_1.json").read_text())
+    assert result["instability"] == 0.0
+    assert len({point["mean_reward"] for point in result["interpolation"]}) == 1
+
+
+@pytest.fixture(scope="module")
+def parents_without_forks(tmp_path_factory):
+    root = tmp_path_factory.mktemp("alone")
+    return {
+        algo: _state(_run(root / algo, env=env, algo=algo, fork_points="none"), "final.pt")
+        for env, algo in (("Hopper-v5", "SAC"), ("Walker2d-v5", "TD3"))
+    }
+
+
+@pytest.mark.parametrize("strategy", ["copy", "fresh", "shared", "split"])
+@pytest.mark.parametrize(("env", "algo"), [("Hopper-v5", "SAC"), ("Walker2d-v5", "TD3")])
+def test_a_fork_leaves_the_parent_bitwise_unchanged(
+    tmp_path, parents_without_forks, env, algo, strategy
+):
+    paths = _run(tmp_path, env=env, algo=algo, fork_points="0.5", fork_buffer_strategy=strategy)
+    assert _same(_state(paths, "final.pt"), parents_without_forks[algo])

@@ -7,10 +7,12 @@ command-line flags. Every field is a YAML key and a flag of the same name.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import secrets
 import types
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,15 +20,19 @@ from typing import Any
 import yaml
 
 from lmc_rl.errors import UserError
-from lmc_rl.matmul import CPU_MATMUL_CHOICES
 
 ALGOS = ("SAC", "TD3", "DDPG")
+# Adam step size when --learning_rate is not given (SAC: Haarnoja et al.; TD3/DDPG: Fujimoto et al.)
+DEFAULT_LEARNING_RATES = {"SAC": 3e-4, "TD3": 1e-3, "DDPG": 1e-3}
 BUFFER_STRATEGIES = ("copy", "fresh", "shared", "split")
 NOISE_SOURCES = ("env", "action", "batch")
 DEFAULT_FORK_POINTS = (0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 
 
 def _f(default: Any, help: str, **extra: Any) -> Any:
+    """A config field with its help text; ``affects_results=False`` marks where and how fast a
+    run executes (a resume may change it; a sweep finds a run regardless of it), and
+    ``none_means`` says in help texts what a default of None stands for."""
     return field(default=default, metadata={"help": help, **extra})
 
 
@@ -37,7 +43,11 @@ class RunConfig:
     # --- task and algorithm
     env: str = _f("InvertedDoublePendulum-v5", "Gymnasium task id with a Box action space.")
     algo: str = _f("SAC", "Algorithm: SAC, TD3 or DDPG.")
-    seed: int | None = _f(None, "Run seed; drawn at random (1..1000000) and recorded if not given.")
+    seed: int | None = _f(
+        None,
+        "Run seed; drawn at random (1..1000000) and recorded if not given.",
+        none_means="random",
+    )
     # --- schedule (all counted in environment steps of one agent)
     total_steps: int = _f(200_000, "Environment steps each agent is trained for.")
     learning_starts: int = _f(10_000, "Steps of uniform random actions before the first update.")
@@ -67,7 +77,9 @@ class RunConfig:
     stability_threshold: float = _f(
         0.05, "A fork is stable if its normalized instability is at most this (Frankle: 0.02)."
     )
-    eval_workers: int = _f(0, "Processes for the instability evaluation (0: one per core).")
+    eval_workers: int = _f(
+        0, "Processes for the instability evaluation (0: one per core).", affects_results=False
+    )
     # --- learner
     buffer_size: int = _f(1_000_000, "Replay capacity of each agent (FIFO).")
     batch_size: int = _f(256, "Minibatch size of an update.")
@@ -75,6 +87,7 @@ class RunConfig:
     learning_rate: float | None = _f(
         None,
         "Adam step size of actor and critics; default per algorithm (SAC 3e-4, TD3/DDPG 1e-3).",
+        none_means="per algorithm",
     )
     gamma: float = _f(0.99, "Discount factor.")
     tau: float = _f(0.005, "Polyak coefficient of target network updates.")
@@ -84,7 +97,9 @@ class RunConfig:
         aliases=("--alpha",),
     )
     noise_std: float = _f(
-        0.1, "TD3/DDPG Gaussian exploration noise, as a fraction of the action range."
+        0.1,
+        "TD3/DDPG Gaussian exploration noise std, in the normalised [-1, 1] action space (so "
+        "half the action range is 1).",
     )
     policy_delay: int = _f(2, "TD3: critic updates per actor and target update.")
     target_policy_noise: float = _f(0.2, "TD3: std of target policy smoothing noise.")
@@ -96,8 +111,21 @@ class RunConfig:
         "'none'; checkpoints are also written at every fork. Resume with --resume.",
     )
     experiment_name: str = _f("base", "Name of the results folder grouping runs.")
-    output_dir: str = _f(".", "Folder under which results/ and model_weights/ are written.")
-    device: str = _f("auto", "Torch device: auto (MPS > CUDA > CPU), cpu, cuda, cuda:N or mps.")
+    output_dir: str = _f(
+        ".", "Folder under which results/ and model_weights/ are written.", affects_results=False
+    )
+    device: str = _f(
+        "auto",
+        "Torch device: auto (MPS > CUDA > CPU), cpu, cuda, cuda:N or mps.",
+        affects_results=False,
+    )
+    threads: int = _f(
+        0,
+        "CPU threads of torch's maths (torch.set_num_threads; 0: torch's default, one per core). "
+        "A different count may change the last bits of results; the count used is recorded in "
+        "config.json.",
+        affects_results=False,
+    )
     cpu_matmul: str = _f(
         "auto",
         "fp32 matmul library of CPU gradient updates: auto (oneDNN's AVX-512 kernels where a "
@@ -108,12 +136,38 @@ class RunConfig:
     def replace(self, **changes: Any) -> RunConfig:
         return dataclasses.replace(self, **changes)
 
+    def results_identity(self) -> RunConfig:
+        """What decides a run's results: this config with every field that only says where and
+        how fast it runs (``affects_results=False``) set to its default."""
+        return self.replace(
+            **{f.name: f.default for f in dataclasses.fields(self) if f.name in PLACEMENT_FIELDS}
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
 
 def _jsonable(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
+
+
+# Fields that say where and how fast a run executes, not what it computes.
+PLACEMENT_FIELDS = tuple(
+    f.name for f in dataclasses.fields(RunConfig) if f.metadata.get("affects_results") is False
+)
+
+
+def learning_rate_of(config: RunConfig) -> float:
+    """The run's Adam step size: --learning_rate, else its algorithm's default."""
+    if config.learning_rate is not None:
+        return config.learning_rate
+    return DEFAULT_LEARNING_RATES[config.algo.upper()]
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``choices``, or an empty string."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -193,10 +247,12 @@ def load_yaml_overrides(path: str | Path) -> dict[str, Any]:
         raise UserError(
             f"--config: {path} must hold a mapping of config keys, not {type(data).__name__}"
         )
-    known = set(field_names()) | {"alpha"}
+    known = [*field_names(), "alpha"]
     for key in data:
         if key not in known:
-            raise UserError(f"--config: {path} has unknown key {key!r}")
+            raise UserError(
+                f"--config: {path} has unknown key {key!r}{did_you_mean(str(key), known)}"
+            )
     return {("ent_coef" if k == "alpha" else k): v for k, v in data.items()}
 
 
@@ -232,6 +288,8 @@ def validate(config: RunConfig) -> RunConfig:
             raise UserError(f"--{name}: must be >= 1, got {getattr(config, name)}")
     if config.eval_workers < 0:
         raise UserError(f"--eval_workers: must be >= 0, got {config.eval_workers}")
+    if config.threads < 0:
+        raise UserError(f"--threads: must be >= 0, got {config.threads}")
     if config.stability_threshold < 0:
         raise UserError(f"--stability_threshold: must be >= 0, got {config.stability_threshold}")
     if config.learning_starts < 0:
@@ -271,6 +329,8 @@ def validate(config: RunConfig) -> RunConfig:
     if config.seed is not None and not 0 <= config.seed < 2**63:
         raise UserError(f"--seed: must be a non-negative integer, got {config.seed}")
     _validate_device(config.device)
+    from lmc_rl.matmul import CPU_MATMUL_CHOICES  # imported here: torch is slow to import
+
     if config.cpu_matmul not in CPU_MATMUL_CHOICES:
         raise UserError(
             f"--cpu_matmul: unknown choice {config.cpu_matmul!r} "

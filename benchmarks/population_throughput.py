@@ -71,7 +71,7 @@ def sb3_rate(env: str, hidden: str, steps: int) -> float | None:
     """SB3 SAC env-steps/s with one update per step, measured after learning_starts."""
     try:
         import gymnasium as gym
-        from stable_baselines3 import SAC
+        from sb3_models import sb3_model
         from stable_baselines3.common.callbacks import BaseCallback
     except ImportError:
         return None
@@ -87,16 +87,16 @@ def sb3_rate(env: str, hidden: str, steps: int) -> float | None:
             return True
 
     warmup = 520
-    model = SAC(
-        "MlpPolicy",
+    model = sb3_model(
+        "SAC",
         gym.make(env),
+        hidden_dims=tuple(int(h) for h in hidden.split(",")),
+        seed=1,
+        buffer_size=1_000_000,
         learning_starts=500,
         batch_size=256,
         train_freq=1,
         gradient_steps=1,
-        seed=1,
-        device="cpu",
-        policy_kwargs={"net_arch": [int(h) for h in hidden.split(",")]},
     )
     clock = Clock(warmup)
     model.learn(total_timesteps=warmup + steps, callback=clock)

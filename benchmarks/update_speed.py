@@ -108,48 +108,21 @@ def sb3_model(algo: str, batch_size: int, buffer_transitions: int):
     """SB3 model on Hopper-v5 whose replay buffer already holds random transitions."""
     import gymnasium as gym
     import numpy as np
-    from stable_baselines3 import DDPG, SAC, TD3
+    from sb3_models import sb3_model
     from stable_baselines3.common.logger import Logger
 
-    env = gym.make("Hopper-v5")
-    common = dict(
+    model = sb3_model(
+        algo,
+        gym.make("Hopper-v5"),
+        hidden_dims=tuple(HIDDEN),
+        seed=0,
         buffer_size=buffer_transitions,
         learning_starts=0,
         batch_size=batch_size,
-        tau=0.005,
-        gamma=0.99,
-        seed=0,
-        device="cpu",
-        verbose=0,
+        train_freq=1,
+        gradient_steps=1,
+        policy_delay=POLICY_DELAY,
     )
-    if algo == "SAC":
-        model = SAC(
-            "MlpPolicy",
-            env,
-            learning_rate=3e-4,
-            ent_coef="auto",
-            policy_kwargs=dict(net_arch=list(HIDDEN), n_critics=2),
-            **common,
-        )
-    elif algo == "TD3":
-        model = TD3(
-            "MlpPolicy",
-            env,
-            learning_rate=1e-3,
-            policy_delay=POLICY_DELAY,
-            target_policy_noise=0.2,
-            target_noise_clip=0.5,
-            policy_kwargs=dict(net_arch=list(HIDDEN), n_critics=2),
-            **common,
-        )
-    else:
-        model = DDPG(
-            "MlpPolicy",
-            env,
-            learning_rate=1e-3,
-            policy_kwargs=dict(net_arch=list(HIDDEN), n_critics=1),
-            **common,
-        )
     # Fill the buffer directly: random observations, actions in SB3's [-1, 1] storage space.
     rng = np.random.default_rng(0)
     buf = model.replay_buffer

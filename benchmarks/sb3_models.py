@@ -54,7 +54,7 @@ def sb3_model(
         return SAC(
             "MlpPolicy",
             env,
-            ent_coef=settings["ent_coef"],
+            ent_coef="auto" if settings["ent_coef"] is None else settings["ent_coef"],
             target_entropy="auto",  # -|A|, as ours
             target_update_interval=1,
             policy_kwargs=dict(net_arch=net_arch, n_critics=2),

@@ -31,8 +31,9 @@ DEFAULT_FORK_POINTS = (0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 
 def _f(default: Any, help: str, **extra: Any) -> Any:
     """A config field with its help text; ``affects_results=False`` marks where and how fast a
-    run executes (a resume may change it; a sweep finds a run regardless of it), and
-    ``none_means`` says in help texts what a default of None stands for."""
+    run executes (a resume may change it; a sweep finds a run regardless of it), ``none_means``
+    says in help texts what a value of None stands for (and, for ``ent_coef``, is the word that
+    gives it), and ``aliases`` are further flag names (and YAML keys, without the dashes)."""
     return field(default=default, metadata={"help": help, **extra})
 
 
@@ -91,10 +92,12 @@ class RunConfig:
     )
     gamma: float = _f(0.99, "Discount factor.")
     tau: float = _f(0.005, "Polyak coefficient of target network updates.")
-    ent_coef: str = _f(
-        "auto",
-        "SAC temperature: 'auto' (learned, target entropy -|A|) or a fixed number. Alias: --alpha.",
+    ent_coef: float | None = _f(
+        None,
+        "SAC temperature: auto (learned, target entropy -|A|) or a fixed number > 0. "
+        "Alias: --alpha.",
         aliases=("--alpha",),
+        none_means="auto",
     )
     noise_std: float = _f(
         0.1,
@@ -155,6 +158,12 @@ def _jsonable(value: Any) -> Any:
 PLACEMENT_FIELDS = tuple(
     f.name for f in dataclasses.fields(RunConfig) if f.metadata.get("affects_results") is False
 )
+# Other names of a field, as YAML keys (the prototype's ``alpha`` for ``ent_coef``).
+KEY_ALIASES = {
+    alias.lstrip("-"): f.name
+    for f in dataclasses.fields(RunConfig)
+    for alias in f.metadata.get("aliases", ())
+}
 
 
 def learning_rate_of(config: RunConfig) -> float:
@@ -209,9 +218,15 @@ def parse_value(name: str, raw: Any) -> Any:
     args = typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):  # X | None
         inner = next(a for a in args if a is not type(None))
-        if raw is None or str(raw).strip().lower() in ("none", "null", ""):
+        word = _FIELDS[name].metadata.get("none_means", "none")
+        if raw is None or str(raw).strip().lower() in ("none", "null", "", word):
             return None
-        return _parse_scalar(inner, name, raw)
+        try:
+            return _parse_scalar(inner, name, raw)
+        except UserError:
+            if " " in word or word == "none":
+                raise
+            raise UserError(f"--{name}: expected {word!r} or a number, got {raw!r}") from None
     if origin is tuple:
         inner = args[0]
         if raw is None or (isinstance(raw, str) and raw.strip().lower() in ("none", "")):
@@ -219,6 +234,9 @@ def parse_value(name: str, raw: Any) -> Any:
         items = raw if isinstance(raw, list | tuple) else str(raw).split(",")
         return tuple(_parse_scalar(inner, name, item) for item in items if str(item).strip())
     return _parse_scalar(hint, name, raw)
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
 
 
 def _field_types() -> dict[str, Any]:
@@ -247,13 +265,13 @@ def load_yaml_overrides(path: str | Path) -> dict[str, Any]:
         raise UserError(
             f"--config: {path} must hold a mapping of config keys, not {type(data).__name__}"
         )
-    known = [*field_names(), "alpha"]
+    known = [*field_names(), *KEY_ALIASES]
     for key in data:
         if key not in known:
             raise UserError(
                 f"--config: {path} has unknown key {key!r}{did_you_mean(str(key), known)}"
             )
-    return {("ent_coef" if k == "alpha" else k): v for k, v in data.items()}
+    return {KEY_ALIASES.get(k, k): v for k, v in data.items()}
 
 
 def build_config(overrides: dict[str, Any]) -> RunConfig:
@@ -309,15 +327,10 @@ def validate(config: RunConfig) -> RunConfig:
     for name in ("noise_std", "target_policy_noise", "target_noise_clip"):
         if getattr(config, name) < 0:
             raise UserError(f"--{name}: must be >= 0, got {getattr(config, name)}")
-    if config.ent_coef.lower() != "auto":
-        try:
-            value = float(config.ent_coef)
-        except ValueError:
-            value = -1.0
-        if not (math.isfinite(value) and value > 0):
-            raise UserError(
-                f"--ent_coef/--alpha: expected 'auto' or a number > 0, got {config.ent_coef!r}"
-            )
+    if config.ent_coef is not None and config.ent_coef <= 0:
+        raise UserError(
+            f"--ent_coef/--alpha: expected 'auto' or a number > 0, got {config.ent_coef!r}"
+        )
     if config.fork_buffer_strategy not in BUFFER_STRATEGIES:
         raise UserError(
             f"--fork_buffer_strategy: unknown strategy {config.fork_buffer_strategy!r} "

@@ -43,7 +43,7 @@ def agent_spec(config: RunConfig, task: TaskSpec) -> AgentSpec:
         learning_rate=learning_rate_of(config),
         gamma=config.gamma,
         tau=config.tau,
-        ent_coef=config.ent_coef,
+        ent_coef="auto" if config.ent_coef is None else str(config.ent_coef),
         noise_std=config.noise_std,
         policy_delay=config.policy_delay,
         target_policy_noise=config.target_policy_noise,

@@ -87,7 +87,7 @@ def test_flags_override_yaml_which_overrides_defaults(tmp_path, capsys, tiny_run
     results_dir = capsys.readouterr().out.strip().splitlines()[-1]
     record = json.loads((Path(results_dir) / "config.json").read_text())
     assert record["config"]["batch_size"] == 16  # from YAML
-    assert record["config"]["ent_coef"] == "0.3"  # the prototype's --alpha key
+    assert record["config"]["ent_coef"] == 0.3  # the prototype's --alpha key
     assert record["config"]["total_steps"] == 600  # the flag wins
     assert record["config"]["gamma"] == 0.99  # the default
 

@@ -172,16 +172,16 @@ def _read_fork_results(results: Path, record: dict[str, Any], flag: str) -> list
     if not expected:
         return []
     evaluate_hint = f"run `lmc-rl evaluate --results_dir {results}` first"
-    files = sorted((results / "forks").glob("instability_*.json"))
+    paths = RunPaths(results, results)
+    files = sorted(paths.forks_dir.glob("instability_*.json"))
     if not files:
         raise UserError(f"{flag}: no forks/instability_*.json; {evaluate_hint}")
-    missing = [i for i in expected if not (results / "forks" / f"instability_{i}.json").is_file()]
+    missing = [i for i in expected if not paths.instability_file(i).is_file()]
     if missing:
         names = ", ".join(f"forks/instability_{i}.json" for i in missing)
         raise UserError(f"{flag}: missing {names}; {evaluate_hint}")
     forks = [
-        _read_json(results / "forks" / f"instability_{i}.json", flag, "vanished while reading")
-        for i in expected
+        _read_json(paths.instability_file(i), flag, "vanished while reading") for i in expected
     ]
     for fork in forks:
         absent = [k for k in REQUIRED_FORK_KEYS if k not in fork]

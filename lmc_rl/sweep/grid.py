@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from lmc_rl.config import (
+    KEY_ALIASES,
     NOISE_SOURCES,
     RunConfig,
     build_config,
@@ -72,7 +73,7 @@ def axes_from_yaml(path: str | Path) -> dict[str, list[Any]]:
         return {}
     if not isinstance(data, dict):
         raise UserError(f"--grid: {path} must hold a mapping of config keys to values or lists")
-    aliases = {"seeds": "seed", "alpha": "ent_coef"}
+    aliases = {"seeds": "seed", **KEY_ALIASES}
     axes = {}
     for key, value in data.items():
         name = aliases.get(key, key)

@@ -87,8 +87,9 @@ class RunConfig:
     hidden_dims: tuple[int, ...] = _f((256, 256), "Hidden layer widths of actor and critics.")
     learning_rate: float | None = _f(
         None,
-        "Adam step size of actor and critics; default per algorithm (SAC 3e-4, TD3/DDPG 1e-3).",
-        none_means="per algorithm",
+        "Adam step size of actor and critics.",
+        none_means="per algorithm: "
+        + ", ".join(f"{algo} {lr:g}" for algo, lr in DEFAULT_LEARNING_RATES.items()),
     )
     gamma: float = _f(0.99, "Discount factor.")
     tau: float = _f(0.005, "Polyak coefficient of target network updates.")

@@ -37,8 +37,9 @@ def add_sweep_parser(subparsers: Any) -> None:
         "sweep",
         help="Run a grid of experiments (locally or on Ray) and compare them.",
         description="Run every combination of the given values as an ordinary run under "
-        "--output_dir, then compare them (aggregate.csv and figures). Any run flag takes several "
-        f"values separated by '{GRID_SEPARATOR}' (quote it); --env, --algo, --seeds and "
+        "--output_dir, then compare them (aggregate.csv, figures and report.md). Any run flag "
+        f"takes several values separated by '{GRID_SEPARATOR}' (quote it); --env, --algo, "
+        "--seeds and "
         "--fork_buffer_strategy also take comma lists. Running the same sweep again skips "
         "finished runs and resumes unfinished ones. Exit status: 0 if every run finished, 1 if "
         "any failed, 2 for a bad flag or grid.",

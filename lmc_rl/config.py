@@ -33,7 +33,8 @@ def _f(default: Any, help: str, **extra: Any) -> Any:
     """A config field with its help text; ``affects_results=False`` marks where and how fast a
     run executes (a resume may change it; a sweep finds a run regardless of it), ``none_means``
     says in help texts what a value of None stands for (and, for ``ent_coef``, is the word that
-    gives it), and ``aliases`` are further flag names (and YAML keys, without the dashes)."""
+    gives it), ``aliases`` are further flag names (and YAML keys, without the dashes), and
+    ``at_least`` is the smallest valid value (checked by ``validate``)."""
     return field(default=default, metadata={"help": help, **extra})
 
 
@@ -50,15 +51,21 @@ class RunConfig:
         none_means="random",
     )
     # --- schedule (all counted in environment steps of one agent)
-    total_steps: int = _f(200_000, "Environment steps each agent is trained for.")
-    learning_starts: int = _f(10_000, "Steps of uniform random actions before the first update.")
-    train_freq: int = _f(2, "Env steps between two rounds of gradient updates.")
-    gradient_steps: int = _f(1, "Gradient updates per round.")
-    eval_freq: int = _f(
-        1000, "Env steps between periodic evaluations of every member (and at the final step)."
+    total_steps: int = _f(200_000, "Environment steps each agent is trained for.", at_least=1)
+    learning_starts: int = _f(
+        10_000, "Steps of uniform random actions before the first update.", at_least=0
     )
-    num_eval_episodes_periodic: int = _f(10, "Episodes per periodic evaluation.")
-    max_episode_steps: int = _f(1000, "Time limit of an episode (truncation, which bootstraps).")
+    train_freq: int = _f(2, "Env steps between two rounds of gradient updates.", at_least=1)
+    gradient_steps: int = _f(1, "Gradient updates per round.", at_least=1)
+    eval_freq: int = _f(
+        1000,
+        "Env steps between periodic evaluations of every member (and at the final step).",
+        at_least=1,
+    )
+    num_eval_episodes_periodic: int = _f(10, "Episodes per periodic evaluation.", at_least=1)
+    max_episode_steps: int = _f(
+        1000, "Time limit of an episode (truncation, which bootstraps).", at_least=1
+    )
     # --- forking and instability analysis
     fork_points: tuple[float, ...] = _f(
         DEFAULT_FORK_POINTS,
@@ -72,18 +79,23 @@ class RunConfig:
         "list of env (reset seeds), action (exploration), batch (minibatches and update noise).",
     )
     num_eval_episodes: int = _f(
-        100, "Episodes per interpolated policy in the instability analysis."
+        100, "Episodes per interpolated policy in the instability analysis.", at_least=1
     )
-    alpha_points: int = _f(101, "Evenly spaced interpolation coefficients in [0, 1].")
+    alpha_points: int = _f(101, "Evenly spaced interpolation coefficients in [0, 1].", at_least=2)
     stability_threshold: float = _f(
-        0.05, "A fork is stable if its normalized instability is at most this (Frankle: 0.02)."
+        0.05,
+        "A fork is stable if its normalized instability is at most this (Frankle: 0.02).",
+        at_least=0,
     )
     eval_workers: int = _f(
-        0, "Processes for the instability evaluation (0: one per core).", affects_results=False
+        0,
+        "Processes for the instability evaluation (0: one per core).",
+        affects_results=False,
+        at_least=0,
     )
     # --- learner
-    buffer_size: int = _f(1_000_000, "Replay capacity of each agent (FIFO).")
-    batch_size: int = _f(256, "Minibatch size of an update.")
+    buffer_size: int = _f(1_000_000, "Replay capacity of each agent (FIFO).", at_least=1)
+    batch_size: int = _f(256, "Minibatch size of an update.", at_least=1)
     hidden_dims: tuple[int, ...] = _f((256, 256), "Hidden layer widths of actor and critics.")
     learning_rate: float | None = _f(
         None,
@@ -104,10 +116,11 @@ class RunConfig:
         0.1,
         "TD3/DDPG Gaussian exploration noise std, in the normalised [-1, 1] action space (so "
         "half the action range is 1).",
+        at_least=0,
     )
-    policy_delay: int = _f(2, "TD3: critic updates per actor and target update.")
-    target_policy_noise: float = _f(0.2, "TD3: std of target policy smoothing noise.")
-    target_noise_clip: float = _f(0.5, "TD3: clip of target policy smoothing noise.")
+    policy_delay: int = _f(2, "TD3: critic updates per actor and target update.", at_least=1)
+    target_policy_noise: float = _f(0.2, "TD3: std of target policy smoothing noise.", at_least=0)
+    target_noise_clip: float = _f(0.5, "TD3: clip of target policy smoothing noise.", at_least=0)
     # --- where and how
     checkpoint_every: str = _f(
         "15m",
@@ -129,6 +142,7 @@ class RunConfig:
         "A different count may change the last bits of results; the count used is recorded in "
         "config.json.",
         affects_results=False,
+        at_least=0,
     )
     cpu_matmul: str = _f(
         "auto",
@@ -290,31 +304,10 @@ def validate(config: RunConfig) -> RunConfig:
             f"--algo: unknown algorithm {config.algo!r} (choose from {', '.join(ALGOS)})"
         )
     config = config.replace(algo=algo)
-    positive = [
-        "total_steps",
-        "train_freq",
-        "gradient_steps",
-        "eval_freq",
-        "num_eval_episodes_periodic",
-        "max_episode_steps",
-        "num_eval_episodes",
-        "buffer_size",
-        "batch_size",
-        "policy_delay",
-    ]
-    for name in positive:
-        if getattr(config, name) < 1:
-            raise UserError(f"--{name}: must be >= 1, got {getattr(config, name)}")
-    if config.eval_workers < 0:
-        raise UserError(f"--eval_workers: must be >= 0, got {config.eval_workers}")
-    if config.threads < 0:
-        raise UserError(f"--threads: must be >= 0, got {config.threads}")
-    if config.stability_threshold < 0:
-        raise UserError(f"--stability_threshold: must be >= 0, got {config.stability_threshold}")
-    if config.learning_starts < 0:
-        raise UserError(f"--learning_starts: must be >= 0, got {config.learning_starts}")
-    if config.alpha_points < 2:
-        raise UserError(f"--alpha_points: must be >= 2, got {config.alpha_points}")
+    for f in dataclasses.fields(config):
+        least = f.metadata.get("at_least")
+        if least is not None and getattr(config, f.name) < least:
+            raise UserError(f"--{f.name}: must be >= {least}, got {getattr(config, f.name)}")
     if not config.hidden_dims or min(config.hidden_dims) < 1:
         raise UserError(
             f"--hidden_dims: need one or more positive widths, got {config.hidden_dims}"
@@ -325,9 +318,6 @@ def validate(config: RunConfig) -> RunConfig:
         raise UserError(f"--gamma: must lie in [0, 1], got {config.gamma}")
     if not 0.0 < config.tau <= 1.0:
         raise UserError(f"--tau: must lie in (0, 1], got {config.tau}")
-    for name in ("noise_std", "target_policy_noise", "target_noise_clip"):
-        if getattr(config, name) < 0:
-            raise UserError(f"--{name}: must be >= 0, got {getattr(config, name)}")
     if config.ent_coef is not None and config.ent_coef <= 0:
         raise UserError(
             f"--ent_coef/--alpha: expected 'auto' or a number > 0, got {config.ent_coef!r}"

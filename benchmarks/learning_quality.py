@@ -241,9 +241,13 @@ def run_sb3(job: Job) -> tuple[list[int], list[float]]:
 
 
 def init_worker() -> None:
-    """One torch thread per worker: workers run side by side on a small, shared machine."""
+    """One torch thread per worker: workers run side by side on a small, shared machine; and
+    the malloc tuning of lmc-rl (lmc_rl/allocator.py), for both implementations."""
     import torch
 
+    from lmc_rl.allocator import keep_freed_memory
+
+    keep_freed_memory()
     torch.set_num_threads(1)
 
 

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import torch
 
+from lmc_rl.allocator import keep_freed_memory
 from lmc_rl.config import build_config
 from lmc_rl.matmul import matmuls_on
 from lmc_rl.runs import RunPaths
@@ -104,6 +105,7 @@ def sb3_rate(env: str, hidden: str, steps: int) -> float | None:
 
 
 def main() -> None:
+    keep_freed_memory()  # as the lmc-rl command does (lmc_rl/allocator.py)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--env", default="Hopper-v5")
     parser.add_argument("--hidden_dims", default="256,256")

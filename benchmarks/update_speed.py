@@ -15,8 +15,8 @@ are comparable), at Hopper-v5 sizes (obs 11, action 3), batch 256 and 256x256 ne
 All three are timed under each fp32 matmul library (``--libraries``): MKL, torch's default, and
 oneDNN's AVX-512 kernels, which ``lmc-rl run`` takes for updates where they are exact fp32 and
 keep members independent (lmc_rl/matmul.py).
-SB3 is timed under both too, so each ratio compares like with like. Importing lmc_rl first gives
-SB3 the same malloc tuning as ours (lmc_rl/allocator.py).
+SB3 is timed under both too, so each ratio compares like with like. The malloc tuning of
+``lmc-rl`` (lmc_rl/allocator.py) is applied first, for every implementation timed here.
 
 Usage::
 
@@ -39,7 +39,7 @@ from pathlib import Path
 
 import torch
 
-import lmc_rl  # noqa: F401  (malloc tuning for every implementation timed in this process)
+from lmc_rl.allocator import keep_freed_memory
 from lmc_rl.matmul import matmuls_on, onednn_is_exact_fp32
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "out"
@@ -394,6 +394,7 @@ def time_library(library: str, args: argparse.Namespace, timing: dict) -> list[d
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    keep_freed_memory()  # as the lmc-rl command does (lmc_rl/allocator.py)
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -33,6 +33,7 @@ def use_threads(config: RunConfig) -> int:
 def run_experiment(config: RunConfig, progress: bool = True) -> RunPaths:
     """Train the parent and its forks to total_steps, then measure every fork's instability."""
     paths = RunPaths.create(config)
+    threads = use_threads(config)  # before the Trainer: its start-up probe runs torch maths
     trainer = Trainer(config, paths, progress=progress)
     record = {
         "status": RunStatus.RUNNING.value,
@@ -40,7 +41,7 @@ def run_experiment(config: RunConfig, progress: bool = True) -> RunPaths:
         "learning_rate": trainer.spec.learning_rate,
         "device": str(trainer.device),
         "update_matmul_library": trainer.update_matmuls if trainer.device.type == "cpu" else None,
-        "torch_threads": use_threads(config),
+        "torch_threads": threads,
         "code_fingerprint": code_fingerprint(),
     }
     write_run_config(paths, config, record)
@@ -70,8 +71,8 @@ def resume_experiment(
     how = {k: parse_value(k, overrides[k]) for k in PLACEMENT_FIELDS if k in overrides}
     how.pop("output_dir", None)  # the run stays where it is
     config = run.config.replace(**{"device": record["config"].get("device", "auto"), **how})
-    trainer = Trainer(config, run.paths, progress=progress)
     record["torch_threads"] = use_threads(config)
+    trainer = Trainer(config, run.paths, progress=progress)
     if record["status"] == RunStatus.RUNNING:
         trainer.resume()
     else:

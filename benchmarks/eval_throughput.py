@@ -171,7 +171,7 @@ def main() -> None:
         )
         run = load_run(results_dir)
         fork = fork_schedule(run.config)[0]
-        files = [run.paths.weights / f"fork{c}_{fork.fork_id}.pt" for c in (1, 2)]
+        files = [run.paths.child_weights(c, fork.fork_id) for c in (1, 2)]
         children = [load_agent_state(f)[0] for f in files]
         env_id, max_steps = run.config.env, run.config.max_episode_steps
         alphas = interpolation_alphas(args.alphas)

@@ -20,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from lmc_rl.allocator import keep_freed_memory
 from lmc_rl.checkpoint import load_checkpoint
 from lmc_rl.config import build_config
 from lmc_rl.runs import RunPaths
@@ -29,6 +30,7 @@ OUT = Path(__file__).resolve().parent / "out"
 
 
 def main() -> None:
+    keep_freed_memory()  # as the lmc-rl command does (lmc_rl/allocator.py)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--env", default="Hopper-v5")
     parser.add_argument("--total_steps", type=int, default=20_000)

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from eval_throughput import count_steps, make_run  # benchmarks/ is on sys.path as a script
 
+from lmc_rl.allocator import keep_freed_memory
 from lmc_rl.config import build_config
 from lmc_rl.envs import check_task
 from lmc_rl.evaluation import EvaluationEnvs, evaluate_members
@@ -122,6 +123,7 @@ def time_evaluation(
 
 
 def main() -> None:
+    keep_freed_memory()  # as the lmc-rl command does (lmc_rl/allocator.py)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps_per_k", type=int, default=60, help="Timed steps per size K.")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)

@@ -30,6 +30,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from lmc_rl.allocator import keep_freed_memory
 from lmc_rl.config import build_config
 from lmc_rl.envs import ActionScaler, check_task
 from lmc_rl.evaluation import EvaluationEnvs, evaluate_members
@@ -135,6 +136,7 @@ def raw_rate(env_id: str, steps: int = 20_000) -> float:
 
 
 def main() -> None:
+    keep_freed_memory()  # as the lmc-rl command does (lmc_rl/allocator.py)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--env", default="InvertedDoublePendulum-v5")
     parser.add_argument("--results_dir", help="A finished run; its fork 1 is evaluated.")
@@ -169,7 +171,7 @@ def main() -> None:
         )
         run = load_run(results_dir)
         fork = fork_schedule(run.config)[0]
-        files = [run.paths.weights / f"fork{c}_{fork.fork_id}.pt" for c in (1, 2)]
+        files = [run.paths.child_weights(c, fork.fork_id) for c in (1, 2)]
         children = [load_agent_state(f)[0] for f in files]
         env_id, max_steps = run.config.env, run.config.max_episode_steps
         alphas = interpolation_alphas(args.alphas)

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from lmc_rl.allocator import keep_freed_memory
+
 OUT = Path(__file__).resolve().parent / "out"
 DEFAULT_FORKS = (0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 
@@ -103,6 +105,7 @@ def projected_bytes(obs_dim: int, action_dim: int, total_steps: int) -> dict[str
 
 
 def main() -> None:
+    keep_freed_memory()  # as the lmc-rl command does (lmc_rl/allocator.py)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--env", default="Humanoid-v5")
     parser.add_argument("--total_steps", type=int, default=20_000)

@@ -36,6 +36,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from sb3_models import LIBRARY_DEFAULTS, sb3_model
+
 DEFAULT_OUT = Path(__file__).resolve().parent / "out"
 
 # Best achievable episode return within 1000 steps (InvertedDoublePendulum: alive bonus 10 minus
@@ -47,27 +49,18 @@ IMPLEMENTATIONS = ("ours", "sb3")
 
 @dataclass(frozen=True)
 class Shared:
-    """Hyperparameters given identically to both implementations."""
+    """Hyperparameters given identically to both implementations: SB3's usual schedule (an
+    update every step after 1000 random ones); every other value is lmc_rl's default (gamma,
+    tau, learning rates, noise: see ``sb3_models.sb3_model``)."""
 
     learning_starts: int = 1000
     train_freq: int = 1
     gradient_steps: int = 1
-    batch_size: int = 256
-    buffer_size: int = 1_000_000
-    gamma: float = 0.99
-    tau: float = 0.005
-    sac_learning_rate: float = 3e-4
-    td3_learning_rate: float = 1e-3  # TD3 and DDPG
-    noise_std: float = 0.1  # TD3/DDPG Gaussian exploration noise, in the [-1, 1] action space
-    policy_delay: int = 2  # TD3 only; DDPG updates actor and targets every step
-    target_policy_noise: float = 0.2  # TD3 only
-    target_noise_clip: float = 0.5  # TD3 only
-    eval_freq: int = 1000
-    eval_episodes: int = 10
-    max_episode_steps: int = 1000
-
-    def learning_rate(self, algo: str) -> float:
-        return self.sac_learning_rate if algo == "SAC" else self.td3_learning_rate
+    batch_size: int = LIBRARY_DEFAULTS["batch_size"]
+    buffer_size: int = LIBRARY_DEFAULTS["buffer_size"]
+    eval_freq: int = LIBRARY_DEFAULTS["eval_freq"]
+    eval_episodes: int = LIBRARY_DEFAULTS["num_eval_episodes_periodic"]
+    max_episode_steps: int = LIBRARY_DEFAULTS["max_episode_steps"]
 
 
 SHARED = Shared()
@@ -145,15 +138,7 @@ def run_ours(job: Job, runs_root: Path, keep_runs: bool) -> tuple[list[int], lis
         "gradient_steps": s.gradient_steps,
         "batch_size": s.batch_size,
         "buffer_size": s.buffer_size,
-        "gamma": s.gamma,
-        "tau": s.tau,
         "hidden_dims": ",".join(map(str, job.hidden_dims)),
-        "learning_rate": s.learning_rate(job.algo),
-        "ent_coef": "auto",
-        "noise_std": s.noise_std,
-        "policy_delay": s.policy_delay,
-        "target_policy_noise": s.target_policy_noise,
-        "target_noise_clip": s.target_noise_clip,
         "eval_freq": s.eval_freq,
         "num_eval_episodes_periodic": s.eval_episodes,
         "max_episode_steps": s.max_episode_steps,
@@ -181,63 +166,23 @@ def read_parent_curve(path: Path) -> tuple[list[int], list[float]]:
     return steps, returns
 
 
-def sb3_model(job: Job):  # -> stable_baselines3 OffPolicyAlgorithm
-    """SB3's algorithm with every shared hyperparameter set explicitly (class defaults differ)."""
+def sb3_job_model(job: Job):  # -> stable_baselines3 OffPolicyAlgorithm
+    """SB3's algorithm for ``job`` with every shared hyperparameter set explicitly."""
     import gymnasium as gym
-    import numpy as np
-    from stable_baselines3 import DDPG, SAC, TD3
     from stable_baselines3.common.monitor import Monitor
-    from stable_baselines3.common.noise import NormalActionNoise
 
     s = SHARED
-    env = Monitor(gym.make(job.env, max_episode_steps=s.max_episode_steps))
-    common = dict(
-        learning_rate=s.learning_rate(job.algo),
+    return sb3_model(
+        job.algo,
+        Monitor(gym.make(job.env, max_episode_steps=s.max_episode_steps)),
+        hidden_dims=job.hidden_dims,
+        seed=job.seed,
         buffer_size=s.buffer_size,
         learning_starts=s.learning_starts,
         batch_size=s.batch_size,
-        tau=s.tau,
-        gamma=s.gamma,
         train_freq=s.train_freq,
         gradient_steps=s.gradient_steps,
-        seed=job.seed,
-        device="cpu",
-        verbose=0,
     )
-    net_arch = list(job.hidden_dims)
-    if job.algo == "SAC":
-        return SAC(
-            "MlpPolicy",
-            env,
-            ent_coef="auto",
-            target_entropy="auto",  # -|A|, as ours
-            target_update_interval=1,
-            policy_kwargs=dict(net_arch=net_arch, n_critics=2),
-            **common,
-        )
-    action_dim = env.action_space.shape[0]
-    # SB3 adds this noise to the action rescaled to [-1, 1], then clips: same as ours.
-    noise = NormalActionNoise(np.zeros(action_dim), s.noise_std * np.ones(action_dim))
-    if job.algo == "TD3":
-        return TD3(
-            "MlpPolicy",
-            env,
-            action_noise=noise,
-            policy_delay=s.policy_delay,
-            target_policy_noise=s.target_policy_noise,
-            target_noise_clip=s.target_noise_clip,
-            policy_kwargs=dict(net_arch=net_arch, n_critics=2),
-            **common,
-        )
-    if job.algo == "DDPG":  # DDPG fixes policy_delay=1 and no target smoothing itself
-        return DDPG(
-            "MlpPolicy",
-            env,
-            action_noise=noise,
-            policy_kwargs=dict(net_arch=net_arch, n_critics=1),
-            **common,
-        )
-    raise ValueError(f"unknown algo {job.algo}")
 
 
 def sb3_eval_callback(env_id: str, seed: int):  # -> BaseCallback
@@ -284,7 +229,7 @@ def sb3_eval_callback(env_id: str, seed: int):  # -> BaseCallback
 
 def run_sb3(job: Job) -> tuple[list[int], list[float]]:
     """Train with Stable-Baselines3 and return its evaluation curve."""
-    model = sb3_model(job)
+    model = sb3_job_model(job)
     callback = sb3_eval_callback(job.env, job.seed)
     model.learn(total_timesteps=job.total_steps, callback=callback, progress_bar=False)
     callback.eval_env.close()
@@ -296,9 +241,13 @@ def run_sb3(job: Job) -> tuple[list[int], list[float]]:
 
 
 def init_worker() -> None:
-    """One torch thread per worker: workers run side by side on a small, shared machine."""
+    """One torch thread per worker: workers run side by side on a small, shared machine; and
+    the malloc tuning of lmc-rl (lmc_rl/allocator.py), for both implementations."""
     import torch
 
+    from lmc_rl.allocator import keep_freed_memory
+
+    keep_freed_memory()
     torch.set_num_threads(1)
 
 
@@ -585,7 +534,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     results = run_all(jobs, args.workers, args.out / "runs", args.keep_runs)
     elapsed = time.perf_counter() - started
     header = (
-        f"# learning_quality --suite {args.suite}\n\nShared settings: {asdict(SHARED)}; "
+        f"# learning_quality --suite {args.suite}\n\nShared settings: {asdict(SHARED)}, "
+        "every other hyperparameter lmc_rl's default; "
         f"hidden {suite.hidden_dims}; seeds {list(seeds)}; {args.workers} worker(s) x 1 torch "
         f"thread; total wall {elapsed:.0f}s. 95% thresholds: "
         + ", ".join(f"{e} {SOLVED_FRACTION * m:.0f}" for e, m in ENV_MAX_RETURN.items())

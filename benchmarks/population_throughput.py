@@ -30,6 +30,7 @@ from pathlib import Path
 
 import torch
 
+from lmc_rl.allocator import keep_freed_memory
 from lmc_rl.config import build_config
 from lmc_rl.matmul import matmuls_on
 from lmc_rl.runs import RunPaths
@@ -71,7 +72,7 @@ def sb3_rate(env: str, hidden: str, steps: int) -> float | None:
     """SB3 SAC env-steps/s with one update per step, measured after learning_starts."""
     try:
         import gymnasium as gym
-        from stable_baselines3 import SAC
+        from sb3_models import sb3_model
         from stable_baselines3.common.callbacks import BaseCallback
     except ImportError:
         return None
@@ -87,16 +88,16 @@ def sb3_rate(env: str, hidden: str, steps: int) -> float | None:
             return True
 
     warmup = 520
-    model = SAC(
-        "MlpPolicy",
+    model = sb3_model(
+        "SAC",
         gym.make(env),
+        hidden_dims=tuple(int(h) for h in hidden.split(",")),
+        seed=1,
+        buffer_size=1_000_000,
         learning_starts=500,
         batch_size=256,
         train_freq=1,
         gradient_steps=1,
-        seed=1,
-        device="cpu",
-        policy_kwargs={"net_arch": [int(h) for h in hidden.split(",")]},
     )
     clock = Clock(warmup)
     model.learn(total_timesteps=warmup + steps, callback=clock)
@@ -104,6 +105,7 @@ def sb3_rate(env: str, hidden: str, steps: int) -> float | None:
 
 
 def main() -> None:
+    keep_freed_memory()  # as the lmc-rl command does (lmc_rl/allocator.py)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--env", default="Hopper-v5")
     parser.add_argument("--hidden_dims", default="256,256")

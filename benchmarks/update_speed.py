@@ -15,8 +15,8 @@ are comparable), at Hopper-v5 sizes (obs 11, action 3), batch 256 and 256x256 ne
 All three are timed under each fp32 matmul library (``--libraries``): MKL, torch's default, and
 oneDNN's AVX-512 kernels, which ``lmc-rl run`` takes for updates where they are exact fp32 and
 keep members independent (lmc_rl/matmul.py).
-SB3 is timed under both too, so each ratio compares like with like. Importing lmc_rl first gives
-SB3 the same malloc tuning as ours (lmc_rl/allocator.py).
+SB3 is timed under both too, so each ratio compares like with like. The malloc tuning of
+``lmc-rl`` (lmc_rl/allocator.py) is applied first, for every implementation timed here.
 
 Usage::
 
@@ -39,7 +39,7 @@ from pathlib import Path
 
 import torch
 
-import lmc_rl  # noqa: F401  (malloc tuning for every implementation timed in this process)
+from lmc_rl.allocator import keep_freed_memory
 from lmc_rl.matmul import matmuls_on, onednn_is_exact_fp32
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "out"
@@ -108,48 +108,21 @@ def sb3_model(algo: str, batch_size: int, buffer_transitions: int):
     """SB3 model on Hopper-v5 whose replay buffer already holds random transitions."""
     import gymnasium as gym
     import numpy as np
-    from stable_baselines3 import DDPG, SAC, TD3
+    from sb3_models import sb3_model
     from stable_baselines3.common.logger import Logger
 
-    env = gym.make("Hopper-v5")
-    common = dict(
+    model = sb3_model(
+        algo,
+        gym.make("Hopper-v5"),
+        hidden_dims=tuple(HIDDEN),
+        seed=0,
         buffer_size=buffer_transitions,
         learning_starts=0,
         batch_size=batch_size,
-        tau=0.005,
-        gamma=0.99,
-        seed=0,
-        device="cpu",
-        verbose=0,
+        train_freq=1,
+        gradient_steps=1,
+        policy_delay=POLICY_DELAY,
     )
-    if algo == "SAC":
-        model = SAC(
-            "MlpPolicy",
-            env,
-            learning_rate=3e-4,
-            ent_coef="auto",
-            policy_kwargs=dict(net_arch=list(HIDDEN), n_critics=2),
-            **common,
-        )
-    elif algo == "TD3":
-        model = TD3(
-            "MlpPolicy",
-            env,
-            learning_rate=1e-3,
-            policy_delay=POLICY_DELAY,
-            target_policy_noise=0.2,
-            target_noise_clip=0.5,
-            policy_kwargs=dict(net_arch=list(HIDDEN), n_critics=2),
-            **common,
-        )
-    else:
-        model = DDPG(
-            "MlpPolicy",
-            env,
-            learning_rate=1e-3,
-            policy_kwargs=dict(net_arch=list(HIDDEN), n_critics=1),
-            **common,
-        )
     # Fill the buffer directly: random observations, actions in SB3's [-1, 1] storage space.
     rng = np.random.default_rng(0)
     buf = model.replay_buffer
@@ -421,6 +394,7 @@ def time_library(library: str, args: argparse.Namespace, timing: dict) -> list[d
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    keep_freed_memory()  # as the lmc-rl command does (lmc_rl/allocator.py)
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -9,9 +9,10 @@ import csv
 import time
 from pathlib import Path
 
+from lmc_rl.atomic_files import atomic_write_bytes
 from lmc_rl.config import build_config
 from lmc_rl.errors import UserError
-from lmc_rl.runs import atomic_write_bytes
+from lmc_rl.layout import experiment_dir
 
 
 def run_check(
@@ -51,11 +52,8 @@ def run_check(
         started = time.perf_counter()
         paths = run_experiment(config, progress=progress)
         runs.append((config, paths, time.perf_counter() - started))
-    out = (
-        Path(output_dir)
-        / "results"
-        / "check_run"
-        / f"check_run_{env}_{time.strftime('%Y%m%d_%H%M%S')}.png"
+    out = experiment_dir(output_dir, "check_run") / (
+        f"check_run_{env}_{time.strftime('%Y%m%d_%H%M%S')}.png"
     )
     _plot(runs, out)
     return out

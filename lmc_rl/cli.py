@@ -1,64 +1,43 @@
-"""Command line: ``lmc-rl run | evaluate | analyze | check | sweep | doctor``; parsing only."""
+"""Command line: ``lmc-rl run | evaluate | analyze | sweep | check | doctor``. Parsing only; the
+work lives in the other modules, imported when a command runs (so ``--help`` imports no torch)."""
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
+from lmc_rl import __version__
 from lmc_rl.config import RunConfig, build_config, load_yaml_overrides
+from lmc_rl.config_flags import Parser, add_config_flags, config_overrides, unknown_flags_error
 from lmc_rl.errors import UserError
 from lmc_rl.sweep import add_sweep_parser, sweep_command
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line on stderr and exit status 2."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UserError(message)
-
-
-def _format_default(value: object) -> str:
-    if isinstance(value, tuple):
-        return ",".join(map(str, value)) if value else "none"
-    return "random" if value is None else str(value)
-
-
-def _add_config_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--config",
-        metavar="YAML",
-        help="YAML file of overrides (any key below); flags override it.",
-    )
-    for f in dataclasses.fields(RunConfig):
-        names = [f"--{f.name}", *f.metadata.get("aliases", ())]
-        parser.add_argument(
-            *names,
-            dest=f.name,
-            metavar=f.name.upper(),
-            default=argparse.SUPPRESS,
-            help=f"{f.metadata['help']} (default: {_format_default(f.default)})",
-        )
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = Parser(
         prog="lmc-rl",
         description=(
             "Linear mode connectivity for off-policy RL: train, fork, interpolate, "
             "measure instability."
         ),
     )
+    parser.add_argument("--version", action="version", version=f"lmc-rl {__version__}")
     commands = parser.add_subparsers(
-        dest="command", required=True, metavar="COMMAND", parser_class=_Parser
+        dest="command", required=True, metavar="COMMAND", parser_class=Parser
     )
     run = commands.add_parser(
         "run",
         help="Train a parent agent (and its forks) and save results.",
         description="Train one run. Every flag is also a YAML key.",
     )
-    _add_config_flags(run)
+    run.add_argument(
+        "--config",
+        metavar="YAML",
+        help="YAML file of overrides (any key below); flags override it.",
+    )
+    add_config_flags(run)
     run.add_argument(
         "--resume",
         metavar="RESULTS_DIR",
@@ -85,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="Figures and report of a run, or a comparison across runs.",
         description="One run directory: the prototype's plots, overview.png and report.md in "
         "DIR/fork_analysis/. Several directories or a folder of runs: instability by fork point "
-        "with bootstrap 95%% CIs across seeds, per env and buffer strategy, and aggregate.csv.",
+        "with bootstrap 95 % CIs across seeds, per env and buffer strategy, and aggregate.csv.",
     )
     analyze.add_argument(
         "--results_dir",
@@ -130,7 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
         "updates with masked and out-of-step members) and report, per phase, the matmul "
         "library and whether the bits agree. Exit status 1 if a phase is not verified.",
     )
-    _add_config_flags(doctor)
+    doctor.add_argument("--config", metavar="YAML", help="YAML file of run overrides.")
+    add_config_flags(doctor)
     add_sweep_parser(commands)
     return parser
 
@@ -138,27 +118,24 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     """Defaults <- YAML (--config) <- flags, validated."""
     overrides = load_yaml_overrides(args.config) if args.config else {}
-    for f in dataclasses.fields(RunConfig):
-        if hasattr(args, f.name):
-            overrides[f.name] = getattr(args, f.name)
+    overrides.update(config_overrides(args))
     return build_config(overrides)
 
 
+def print_path(path: str | Path) -> None:
+    """A command's result folder, the last line of its output: always an absolute path."""
+    print(Path(path).resolve())
+
+
 def _run(args: argparse.Namespace) -> None:
-    from lmc_rl.experiment import run_experiment
+    from lmc_rl.experiment import resume_experiment, run_experiment
 
     if args.resume:
-        from lmc_rl.experiment import resume_experiment
-
-        overrides = {
-            f.name: getattr(args, f.name)
-            for f in dataclasses.fields(RunConfig)
-            if hasattr(args, f.name)
-        }
+        overrides = config_overrides(args)
         paths = resume_experiment(args.resume, overrides, progress=not args.no_progress)
     else:
         paths = run_experiment(config_from_args(args), progress=not args.no_progress)
-    print(paths.results)
+    print_path(paths.results)
 
 
 def _evaluate(args: argparse.Namespace) -> None:
@@ -175,7 +152,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     if workers < 0:
         raise UserError(f"--eval_workers: must be >= 0, got {workers}")
     evaluate_run(run, alpha_points, episodes, workers, progress=not args.no_progress)
-    print(run.paths.results)
+    print_path(run.paths.results)
 
 
 def _analyze(args: argparse.Namespace) -> None:
@@ -185,7 +162,7 @@ def _analyze(args: argparse.Namespace) -> None:
     total_steps = parse_value("total_steps", args.total_steps) if args.total_steps else None
     if total_steps is not None and total_steps < 1:
         raise UserError(f"--total_steps: must be >= 1, got {total_steps}")
-    print(analyze(args.results_dir, total_steps, args.out))
+    print_path(analyze(args.results_dir, total_steps, args.out))
 
 
 def _check(args: argparse.Namespace) -> None:
@@ -199,7 +176,17 @@ def _check(args: argparse.Namespace) -> None:
         output_dir=args.output_dir,
         progress=not args.no_progress,
     )
-    print(out)
+    print_path(out)
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse the command line; a mistyped flag gets a "did you mean" from its command's flags."""
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        raise unknown_flags_error(commands.choices[args.command], unknown)
+    return args
 
 
 def _doctor(args: argparse.Namespace) -> int:
@@ -207,14 +194,16 @@ def _doctor(args: argparse.Namespace) -> int:
     from lmc_rl.config import resolve_device
     from lmc_rl.envs import check_task
     from lmc_rl.evaluation import evaluation_rows
+    from lmc_rl.experiment import use_threads
     from lmc_rl.independence import format_report, verified_route
     from lmc_rl.matmul import update_library
     from lmc_rl.nn import linear_layer_sizes
     from lmc_rl.training import agent_spec
 
     config = config_from_args(args)
+    use_threads(config)
     task = check_task(config.env)
-    spec = agent_spec(config, task, ALGORITHMS[config.algo].default_learning_rate)
+    spec = agent_spec(config, task)
     layers = linear_layer_sizes(ALGORITHMS[config.algo](1, spec))
     episodes = (config.num_eval_episodes_periodic, config.num_eval_episodes)
     report = verified_route(
@@ -231,8 +220,12 @@ def _doctor(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The ``lmc-rl`` entry point: exit status 0, 1 (a sweep's run failed), 2 (a user error)."""
+    from lmc_rl.allocator import keep_freed_memory
+
+    keep_freed_memory()  # this process trains or evaluates: see lmc_rl/allocator.py
     try:
-        args = build_parser().parse_args(argv)
+        args = _parse(argv)
         handlers = {
             "run": _run,
             "evaluate": _evaluate,

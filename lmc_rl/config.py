@@ -7,10 +7,12 @@ command-line flags. Every field is a YAML key and a flag of the same name.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import secrets
 import types
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,15 +20,21 @@ from typing import Any
 import yaml
 
 from lmc_rl.errors import UserError
-from lmc_rl.matmul import CPU_MATMUL_CHOICES
 
 ALGOS = ("SAC", "TD3", "DDPG")
+# Adam step size when --learning_rate is not given (SAC: Haarnoja et al.; TD3/DDPG: Fujimoto et al.)
+DEFAULT_LEARNING_RATES = {"SAC": 3e-4, "TD3": 1e-3, "DDPG": 1e-3}
 BUFFER_STRATEGIES = ("copy", "fresh", "shared", "split")
 NOISE_SOURCES = ("env", "action", "batch")
 DEFAULT_FORK_POINTS = (0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 
 
 def _f(default: Any, help: str, **extra: Any) -> Any:
+    """A config field with its help text; ``affects_results=False`` marks where and how fast a
+    run executes (a resume may change it; a sweep finds a run regardless of it), ``none_means``
+    says in help texts what a value of None stands for (and, for ``ent_coef``, is the word that
+    gives it), ``aliases`` are further flag names (and YAML keys, without the dashes), and
+    ``at_least`` is the smallest valid value (checked by ``validate``)."""
     return field(default=default, metadata={"help": help, **extra})
 
 
@@ -37,17 +45,27 @@ class RunConfig:
     # --- task and algorithm
     env: str = _f("InvertedDoublePendulum-v5", "Gymnasium task id with a Box action space.")
     algo: str = _f("SAC", "Algorithm: SAC, TD3 or DDPG.")
-    seed: int | None = _f(None, "Run seed; drawn at random (1..1000000) and recorded if not given.")
-    # --- schedule (all counted in environment steps of one agent)
-    total_steps: int = _f(200_000, "Environment steps each agent is trained for.")
-    learning_starts: int = _f(10_000, "Steps of uniform random actions before the first update.")
-    train_freq: int = _f(2, "Env steps between two rounds of gradient updates.")
-    gradient_steps: int = _f(1, "Gradient updates per round.")
-    eval_freq: int = _f(
-        1000, "Env steps between periodic evaluations of every member (and at the final step)."
+    seed: int | None = _f(
+        None,
+        "Run seed; drawn at random (1..1000000) and recorded if not given.",
+        none_means="random",
     )
-    num_eval_episodes_periodic: int = _f(10, "Episodes per periodic evaluation.")
-    max_episode_steps: int = _f(1000, "Time limit of an episode (truncation, which bootstraps).")
+    # --- schedule (all counted in environment steps of one agent)
+    total_steps: int = _f(200_000, "Environment steps each agent is trained for.", at_least=1)
+    learning_starts: int = _f(
+        10_000, "Steps of uniform random actions before the first update.", at_least=0
+    )
+    train_freq: int = _f(2, "Env steps between two rounds of gradient updates.", at_least=1)
+    gradient_steps: int = _f(1, "Gradient updates per round.", at_least=1)
+    eval_freq: int = _f(
+        1000,
+        "Env steps between periodic evaluations of every member (and at the final step).",
+        at_least=1,
+    )
+    num_eval_episodes_periodic: int = _f(10, "Episodes per periodic evaluation.", at_least=1)
+    max_episode_steps: int = _f(
+        1000, "Time limit of an episode (truncation, which bootstraps).", at_least=1
+    )
     # --- forking and instability analysis
     fork_points: tuple[float, ...] = _f(
         DEFAULT_FORK_POINTS,
@@ -61,34 +79,48 @@ class RunConfig:
         "list of env (reset seeds), action (exploration), batch (minibatches and update noise).",
     )
     num_eval_episodes: int = _f(
-        100, "Episodes per interpolated policy in the instability analysis."
+        100, "Episodes per interpolated policy in the instability analysis.", at_least=1
     )
-    alpha_points: int = _f(101, "Evenly spaced interpolation coefficients in [0, 1].")
+    alpha_points: int = _f(101, "Evenly spaced interpolation coefficients in [0, 1].", at_least=2)
     stability_threshold: float = _f(
-        0.05, "A fork is stable if its normalized instability is at most this (Frankle: 0.02)."
+        0.05,
+        "A fork is stable if its normalized instability is at most this (Frankle: 0.02).",
+        at_least=0,
     )
-    eval_workers: int = _f(0, "Processes for the instability evaluation (0: one per core).")
+    eval_workers: int = _f(
+        0,
+        "Processes for the instability evaluation (0: one per core).",
+        affects_results=False,
+        at_least=0,
+    )
     # --- learner
-    buffer_size: int = _f(1_000_000, "Replay capacity of each agent (FIFO).")
-    batch_size: int = _f(256, "Minibatch size of an update.")
+    buffer_size: int = _f(1_000_000, "Replay capacity of each agent (FIFO).", at_least=1)
+    batch_size: int = _f(256, "Minibatch size of an update.", at_least=1)
     hidden_dims: tuple[int, ...] = _f((256, 256), "Hidden layer widths of actor and critics.")
     learning_rate: float | None = _f(
         None,
-        "Adam step size of actor and critics; default per algorithm (SAC 3e-4, TD3/DDPG 1e-3).",
+        "Adam step size of actor and critics.",
+        none_means="per algorithm: "
+        + ", ".join(f"{algo} {lr:g}" for algo, lr in DEFAULT_LEARNING_RATES.items()),
     )
     gamma: float = _f(0.99, "Discount factor.")
     tau: float = _f(0.005, "Polyak coefficient of target network updates.")
-    ent_coef: str = _f(
-        "auto",
-        "SAC temperature: 'auto' (learned, target entropy -|A|) or a fixed number. Alias: --alpha.",
+    ent_coef: float | None = _f(
+        None,
+        "SAC temperature: auto (learned, target entropy -|A|) or a fixed number > 0. "
+        "Alias: --alpha.",
         aliases=("--alpha",),
+        none_means="auto",
     )
     noise_std: float = _f(
-        0.1, "TD3/DDPG Gaussian exploration noise, as a fraction of the action range."
+        0.1,
+        "TD3/DDPG Gaussian exploration noise std, in the normalised [-1, 1] action space (so "
+        "half the action range is 1).",
+        at_least=0,
     )
-    policy_delay: int = _f(2, "TD3: critic updates per actor and target update.")
-    target_policy_noise: float = _f(0.2, "TD3: std of target policy smoothing noise.")
-    target_noise_clip: float = _f(0.5, "TD3: clip of target policy smoothing noise.")
+    policy_delay: int = _f(2, "TD3: critic updates per actor and target update.", at_least=1)
+    target_policy_noise: float = _f(0.2, "TD3: std of target policy smoothing noise.", at_least=0)
+    target_noise_clip: float = _f(0.5, "TD3: clip of target policy smoothing noise.", at_least=0)
     # --- where and how
     checkpoint_every: str = _f(
         "15m",
@@ -96,8 +128,22 @@ class RunConfig:
         "'none'; checkpoints are also written at every fork. Resume with --resume.",
     )
     experiment_name: str = _f("base", "Name of the results folder grouping runs.")
-    output_dir: str = _f(".", "Folder under which results/ and model_weights/ are written.")
-    device: str = _f("auto", "Torch device: auto (MPS > CUDA > CPU), cpu, cuda, cuda:N or mps.")
+    output_dir: str = _f(
+        ".", "Folder under which results/ and model_weights/ are written.", affects_results=False
+    )
+    device: str = _f(
+        "auto",
+        "Torch device: auto (MPS > CUDA > CPU), cpu, cuda, cuda:N or mps.",
+        affects_results=False,
+    )
+    threads: int = _f(
+        0,
+        "CPU threads of torch's maths (torch.set_num_threads; 0: torch's default, one per core). "
+        "A different count may change the last bits of results; the count used is recorded in "
+        "config.json.",
+        affects_results=False,
+        at_least=0,
+    )
     cpu_matmul: str = _f(
         "auto",
         "fp32 matmul library of CPU gradient updates: auto (oneDNN's AVX-512 kernels where a "
@@ -108,12 +154,44 @@ class RunConfig:
     def replace(self, **changes: Any) -> RunConfig:
         return dataclasses.replace(self, **changes)
 
+    def results_identity(self) -> RunConfig:
+        """What decides a run's results: this config with every field that only says where and
+        how fast it runs (``affects_results=False``) set to its default."""
+        return self.replace(
+            **{f.name: f.default for f in dataclasses.fields(self) if f.name in PLACEMENT_FIELDS}
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
 
 def _jsonable(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
+
+
+# Fields that say where and how fast a run executes, not what it computes.
+PLACEMENT_FIELDS = tuple(
+    f.name for f in dataclasses.fields(RunConfig) if f.metadata.get("affects_results") is False
+)
+# Other names of a field, as YAML keys (the prototype's ``alpha`` for ``ent_coef``).
+KEY_ALIASES = {
+    alias.lstrip("-"): f.name
+    for f in dataclasses.fields(RunConfig)
+    for alias in f.metadata.get("aliases", ())
+}
+
+
+def learning_rate_of(config: RunConfig) -> float:
+    """The run's Adam step size: --learning_rate, else its algorithm's default."""
+    if config.learning_rate is not None:
+        return config.learning_rate
+    return DEFAULT_LEARNING_RATES[config.algo.upper()]
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``choices``, or an empty string."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -155,9 +233,15 @@ def parse_value(name: str, raw: Any) -> Any:
     args = typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):  # X | None
         inner = next(a for a in args if a is not type(None))
-        if raw is None or str(raw).strip().lower() in ("none", "null", ""):
+        word = _FIELDS[name].metadata.get("none_means", "none")
+        if raw is None or str(raw).strip().lower() in ("none", "null", "", word):
             return None
-        return _parse_scalar(inner, name, raw)
+        try:
+            return _parse_scalar(inner, name, raw)
+        except UserError:
+            if " " in word or word == "none":
+                raise
+            raise UserError(f"--{name}: expected {word!r} or a number, got {raw!r}") from None
     if origin is tuple:
         inner = args[0]
         if raw is None or (isinstance(raw, str) and raw.strip().lower() in ("none", "")):
@@ -165,6 +249,9 @@ def parse_value(name: str, raw: Any) -> Any:
         items = raw if isinstance(raw, list | tuple) else str(raw).split(",")
         return tuple(_parse_scalar(inner, name, item) for item in items if str(item).strip())
     return _parse_scalar(hint, name, raw)
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
 
 
 def _field_types() -> dict[str, Any]:
@@ -193,11 +280,13 @@ def load_yaml_overrides(path: str | Path) -> dict[str, Any]:
         raise UserError(
             f"--config: {path} must hold a mapping of config keys, not {type(data).__name__}"
         )
-    known = set(field_names()) | {"alpha"}
+    known = [*field_names(), *KEY_ALIASES]
     for key in data:
         if key not in known:
-            raise UserError(f"--config: {path} has unknown key {key!r}")
-    return {("ent_coef" if k == "alpha" else k): v for k, v in data.items()}
+            raise UserError(
+                f"--config: {path} has unknown key {key!r}{did_you_mean(str(key), known)}"
+            )
+    return {KEY_ALIASES.get(k, k): v for k, v in data.items()}
 
 
 def build_config(overrides: dict[str, Any]) -> RunConfig:
@@ -215,29 +304,10 @@ def validate(config: RunConfig) -> RunConfig:
             f"--algo: unknown algorithm {config.algo!r} (choose from {', '.join(ALGOS)})"
         )
     config = config.replace(algo=algo)
-    positive = [
-        "total_steps",
-        "train_freq",
-        "gradient_steps",
-        "eval_freq",
-        "num_eval_episodes_periodic",
-        "max_episode_steps",
-        "num_eval_episodes",
-        "buffer_size",
-        "batch_size",
-        "policy_delay",
-    ]
-    for name in positive:
-        if getattr(config, name) < 1:
-            raise UserError(f"--{name}: must be >= 1, got {getattr(config, name)}")
-    if config.eval_workers < 0:
-        raise UserError(f"--eval_workers: must be >= 0, got {config.eval_workers}")
-    if config.stability_threshold < 0:
-        raise UserError(f"--stability_threshold: must be >= 0, got {config.stability_threshold}")
-    if config.learning_starts < 0:
-        raise UserError(f"--learning_starts: must be >= 0, got {config.learning_starts}")
-    if config.alpha_points < 2:
-        raise UserError(f"--alpha_points: must be >= 2, got {config.alpha_points}")
+    for f in dataclasses.fields(config):
+        least = f.metadata.get("at_least")
+        if least is not None and getattr(config, f.name) < least:
+            raise UserError(f"--{f.name}: must be >= {least}, got {getattr(config, f.name)}")
     if not config.hidden_dims or min(config.hidden_dims) < 1:
         raise UserError(
             f"--hidden_dims: need one or more positive widths, got {config.hidden_dims}"
@@ -248,18 +318,10 @@ def validate(config: RunConfig) -> RunConfig:
         raise UserError(f"--gamma: must lie in [0, 1], got {config.gamma}")
     if not 0.0 < config.tau <= 1.0:
         raise UserError(f"--tau: must lie in (0, 1], got {config.tau}")
-    for name in ("noise_std", "target_policy_noise", "target_noise_clip"):
-        if getattr(config, name) < 0:
-            raise UserError(f"--{name}: must be >= 0, got {getattr(config, name)}")
-    if config.ent_coef.lower() != "auto":
-        try:
-            value = float(config.ent_coef)
-        except ValueError:
-            value = -1.0
-        if not (math.isfinite(value) and value > 0):
-            raise UserError(
-                f"--ent_coef/--alpha: expected 'auto' or a number > 0, got {config.ent_coef!r}"
-            )
+    if config.ent_coef is not None and config.ent_coef <= 0:
+        raise UserError(
+            f"--ent_coef/--alpha: expected 'auto' or a number > 0, got {config.ent_coef!r}"
+        )
     if config.fork_buffer_strategy not in BUFFER_STRATEGIES:
         raise UserError(
             f"--fork_buffer_strategy: unknown strategy {config.fork_buffer_strategy!r} "
@@ -271,6 +333,8 @@ def validate(config: RunConfig) -> RunConfig:
     if config.seed is not None and not 0 <= config.seed < 2**63:
         raise UserError(f"--seed: must be a non-negative integer, got {config.seed}")
     _validate_device(config.device)
+    from lmc_rl.matmul import CPU_MATMUL_CHOICES  # imported here: torch is slow to import
+
     if config.cpu_matmul not in CPU_MATMUL_CHOICES:
         raise UserError(
             f"--cpu_matmul: unknown choice {config.cpu_matmul!r} "

@@ -160,6 +160,11 @@ class MemberEnvs:
                 self.obs[member] = obs
         return StepResult(next_obs, reward, terminated, truncated, finished)
 
+    @property
+    def can_save_state(self) -> bool:
+        """Whether ``state()`` can capture these envs: only MuJoCo tasks expose their data."""
+        return all(hasattr(env.unwrapped, "data") for env in self.envs)
+
     def state(self) -> dict:
         """Everything needed to continue every member's episode bit for bit."""
         return {

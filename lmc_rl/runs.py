@@ -1,24 +1,12 @@
-"""Run directories, atomic result files, and saved agents that load back as policies.
-
-Layout (the prototype's names)::
-
-    {output_dir}/results/{experiment_name}/{env}/{algo}/seed_{seed}_{timestamp}/
-        config.json  evaluations.csv  tensorboard/
-    {output_dir}/model_weights/{experiment_name}/{env}/{algo}/seed_{seed}_{timestamp}/
-        final.pt
-"""
+"""A run's files with a format of their own: the evaluation log, config.json, and saved agents
+that load back as policies. Where each file lives: ``lmc_rl.layout``."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-import os
-import platform
-import tempfile
-import time
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -26,77 +14,14 @@ import numpy as np
 import torch
 
 from lmc_rl.agents import Agent, AgentSpec, make_agent
+from lmc_rl.atomic_files import atomic_write_bytes, atomic_write_json
 from lmc_rl.config import RunConfig
 from lmc_rl.envs import ActionScaler, TaskSpec
 from lmc_rl.errors import UserError
+from lmc_rl.layout import EVALUATION_COLUMNS, RunPaths, RunStatus, weights_dir_of
+from lmc_rl.provenance import library_versions
 
-EVALUATION_COLUMNS = ("member", "step", "mean_return", "std_return", "n_episodes")
 AGENT_FILE_FORMAT = "lmc-rl-agent/1"
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write via a temporary file, fsync and rename: readers see the old file or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2) + "\n").encode())
-
-
-def library_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for name in ("lmc-rl", "torch", "gymnasium", "mujoco", "numpy"):
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
-
-
-@dataclass(frozen=True)
-class RunPaths:
-    results: Path
-    weights: Path
-
-    @classmethod
-    def create(cls, config: RunConfig) -> RunPaths:
-        """Fresh, uniquely named directories for a new run."""
-        tail = Path(config.experiment_name) / config.env / config.algo
-        stamp = time.strftime("%Y%m%d_%H%M%S")
-        root = Path(config.output_dir)
-        for attempt in range(1000):
-            name = f"seed_{config.seed}_{stamp}" + (f"_{attempt}" if attempt else "")
-            results = root / "results" / tail / name
-            try:
-                results.mkdir(parents=True, exist_ok=False)
-            except FileExistsError:
-                continue
-            except OSError as err:
-                raise UserError(f"--output_dir: cannot create {results}: {err.strerror}") from None
-            return cls(results, root / "model_weights" / tail / name)
-        raise UserError(f"--output_dir: too many runs named seed_{config.seed}_{stamp}")
-
-    @property
-    def config_file(self) -> Path:
-        return self.results / "config.json"
-
-    @property
-    def evaluations_file(self) -> Path:
-        return self.results / "evaluations.csv"
-
-    @property
-    def tensorboard_dir(self) -> Path:
-        return self.results / "tensorboard"
 
 
 class EvaluationLog:
@@ -178,8 +103,8 @@ class Policy:
             noise = torch.from_numpy(
                 rng.standard_normal((*x.shape[:2], self.agent.spec.action_dim), dtype=np.float32)
             )
-        action = self.scaler.to_env(self.agent.act(x, noise)[0].numpy())
-        return action[0] if single else action
+        action = self.scaler.to_env(self.agent.act(x, noise)[0].numpy()).astype(np.float32)
+        return action[0] if single else action  # float32, as a MuJoCo task's Box holds
 
 
 def load_agent(path: str | Path) -> Policy:
@@ -228,44 +153,30 @@ class RunRecord:
 
     @property
     def finished(self) -> bool:
-        return self.record.get("status") == "finished"
+        return self.record.get("status") == RunStatus.FINISHED
 
 
-def load_run(results_dir: str | Path) -> RunRecord:
-    """Read a run's config.json; a UserError says what is missing or unreadable."""
+def load_run(results_dir: str | Path, flag: str = "--results_dir") -> RunRecord:
+    """Read a run's config.json; a UserError, naming ``flag``, says what is missing or
+    unreadable."""
     from lmc_rl.config import build_config
 
     results = Path(results_dir)
     if not results.is_dir():
-        raise UserError(f"--results_dir: {results} is not a directory")
-    config_file = results / "config.json"
+        raise UserError(f"{flag}: {results} is not a directory")
+    config_file = RunPaths(results, results).config_file
     try:
         record = json.loads(config_file.read_text())
         raw = dict(record["config"])
     except FileNotFoundError:
-        raise UserError(
-            f"--results_dir: {results} has no config.json (not a run directory?)"
-        ) from None
+        raise UserError(f"{flag}: {results} has no config.json (not a run directory?)") from None
     except (OSError, ValueError, KeyError, TypeError) as err:
-        raise UserError(
-            f"--results_dir: {config_file} is unreadable ({type(err).__name__})"
-        ) from None
+        raise UserError(f"{flag}: {config_file} is unreadable ({type(err).__name__})") from None
     raw["device"] = "cpu"  # analysis of a copied run must not depend on the machine it ran on
     raw["output_dir"] = "."
     try:
         config = build_config(raw)
     except UserError as err:
-        raise UserError(f"--results_dir: {config_file} holds an invalid config ({err})") from None
-    return RunRecord(config, RunPaths(results, _weights_dir(results, record)), record)
-
-
-def _weights_dir(results: Path, record: dict[str, Any]) -> Path:
-    """The run's model_weights folder: beside results/ as the layout puts it (so a copied tree
-    still works), else where config.json recorded it."""
-    parts = results.resolve().parts
-    if "results" in parts:
-        i = len(parts) - 1 - parts[::-1].index("results")
-        sibling = Path(*parts[:i], "model_weights", *parts[i + 1 :])
-        if sibling.is_dir():
-            return sibling
-    return Path(record.get("weights_dir", results / "model_weights"))
+        raise UserError(f"{flag}: {config_file} holds an invalid config ({err})") from None
+    weights = weights_dir_of(results, record.get("weights_dir"))
+    return RunRecord(config, RunPaths(results, weights), record)

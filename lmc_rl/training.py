@@ -9,64 +9,42 @@ become non-finite is marked diverged and stops; the others go on.
 from __future__ import annotations
 
 import io
-import math
 import sys
 import time
-from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from lmc_rl.agents import Agent, AgentSpec, make_agent
-from lmc_rl.checkpoint import (
-    CHECKPOINT_NAME,
-    has_mujoco_state,
-    load_checkpoint,
-    restore_trainer,
-    save_checkpoint,
-)
-from lmc_rl.config import RunConfig, checkpoint_schedule, resolve_device
+from lmc_rl.atomic_files import atomic_write_bytes
+from lmc_rl.checkpoint import load_checkpoint, save_checkpoint
+from lmc_rl.config import RunConfig, checkpoint_schedule, learning_rate_of, resolve_device
 from lmc_rl.envs import MemberEnvs, TaskSpec, check_task
 from lmc_rl.evaluation import EvaluationEnvs, evaluate_members, evaluation_rows
 from lmc_rl.forking import Fork, child_streams, child_views, fork_schedule
 from lmc_rl.independence import unverified_warning, verified_route
+from lmc_rl.layout import RunPaths
 from lmc_rl.matmul import matmuls_on, update_library
 from lmc_rl.nn import linear_layer_sizes
+from lmc_rl.population import Member, Population
 from lmc_rl.replay import ReplayStore, ReplayView, to_batch
-from lmc_rl.runs import EvaluationLog, RunPaths, atomic_write_bytes, save_agent
-from lmc_rl.seeding import MemberStreams, evaluation_seeds, parent_streams, stream_seed
+from lmc_rl.runs import EvaluationLog, save_agent
+from lmc_rl.seeding import evaluation_seeds, parent_streams, stream_seed
 from lmc_rl.training_log import ScalarLog
 
 
-@dataclass
-class Member:
-    """One learner of the population, named by its role."""
-
-    name: str
-    streams: MemberStreams
-    view: ReplayView
-    random_until: int  # env steps up to this one use uniform random actions
-    update_after: int  # gradient updates happen at env steps after this one
-    last_return: float = math.nan
-    fork: Fork | None = None  # the fork that created this member (None for the parent)
-    child: int | None = None
-    diverged_at: int | None = None  # env step at which losses or weights became non-finite
-
-    @property
-    def live(self) -> bool:
-        return self.diverged_at is None
-
-
-def agent_spec(config: RunConfig, task: TaskSpec, algo_default_lr: float) -> AgentSpec:
+def agent_spec(config: RunConfig, task: TaskSpec) -> AgentSpec:
+    """The learner's hyperparameters: the run config's, with the task's dimensions."""
     return AgentSpec(
         obs_dim=task.obs_dim,
         action_dim=task.action_dim,
         hidden_dims=tuple(config.hidden_dims),
-        learning_rate=config.learning_rate or algo_default_lr,
+        learning_rate=learning_rate_of(config),
         gamma=config.gamma,
         tau=config.tau,
-        ent_coef=config.ent_coef,
+        ent_coef="auto" if config.ent_coef is None else str(config.ent_coef),
         noise_std=config.noise_std,
         policy_delay=config.policy_delay,
         target_policy_noise=config.target_policy_noise,
@@ -86,14 +64,12 @@ class Trainer:
     """Holds the population and steps it to ``total_steps``."""
 
     def __init__(self, config: RunConfig, paths: RunPaths, progress: bool = True) -> None:
-        from lmc_rl.agents import ALGORITHMS
-
         self.config = config
         self.paths = paths
         self.progress = progress
         self.task = check_task(config.env)
         self.device = torch.device(resolve_device(config.device))
-        self.spec = agent_spec(config, self.task, ALGORITHMS[config.algo].default_learning_rate)
+        self.spec = agent_spec(config, self.task)
         self.store = ReplayStore(self.task.obs_dim, self.task.action_dim)
         streams = parent_streams(config.seed)
         self.agent: Agent = make_agent(config.algo, 1, self.spec)
@@ -117,7 +93,17 @@ class Trainer:
             print(warning, file=sys.stderr)
         parent_view = ReplayView(self.store, config.buffer_size)
         start = config.learning_starts
-        self.members = [Member("parent", streams, parent_view, start, start)]
+        self.members = Population(
+            [
+                Member(
+                    name="parent",
+                    streams=streams,
+                    view=parent_view,
+                    random_until=start,
+                    update_after=start,
+                )
+            ]
+        )
         self.envs = MemberEnvs(self.task, config.max_episode_steps, [streams.env])
         self.obs_rows: list[int] = []
         self.eval_pool = EvaluationEnvs(self.task, config.max_episode_steps)
@@ -126,13 +112,10 @@ class Trainer:
         self.scalars = ScalarLog(paths.tensorboard_dir)
         self.forks = {fork.step: fork for fork in fork_schedule(config)}
         self.checkpoint_steps, self.checkpoint_seconds = checkpoint_schedule(config)
-        self.checkpoint_file = paths.results / CHECKPOINT_NAME
+        self.checkpoint_file = paths.checkpoint_file
         self.step = 0
 
     # -- one env step of every member
-    def _live_rows(self) -> list[int]:
-        return [row for row, m in enumerate(self.members) if m.live]
-
     def _actions(self, rows: list[int]) -> np.ndarray:
         n, action_dim = len(self.members), self.task.action_dim
         actions = np.zeros((n, action_dim), dtype=np.float32)
@@ -153,9 +136,9 @@ class Trainer:
         return actions
 
     def _collect(self) -> None:
-        actions = self._actions(self._live_rows())
+        actions = self._actions(self.members.live_rows())
         self._mark_diverged(~np.isfinite(actions).all(axis=1))  # never step an env with NaN
-        rows = self._live_rows()
+        rows = self.members.live_rows()
         result = self.envs.step(actions[rows], rows)
         self.step += 1
         store = self.store
@@ -218,7 +201,7 @@ class Trainer:
 
     def _evaluate(self) -> None:
         self._mark_diverged(nonfinite_members(self.agent))
-        rows = self._live_rows()
+        rows = self.members.live_rows()
         returns = evaluate_members(self.agent, self.eval_pool, self.eval_seeds, members=rows)
         for row, member_returns in zip(rows, returns, strict=True):
             member = self.members[row]
@@ -231,9 +214,9 @@ class Trainer:
     def _fork(self, fork: Fork) -> None:
         """Append two children that copy the parent's complete state; they start new episodes."""
         cfg = self.config
-        parent = self.members[0]
+        parent = self.members.parent
         save_agent(
-            self.paths.weights / f"fork_{fork.fork_id}_start.pt",
+            self.paths.fork_start_weights(fork.fork_id),
             self.agent,
             0,
             self.task,
@@ -246,9 +229,9 @@ class Trainer:
         for child, (child_stream, view) in enumerate(zip(streams, views, strict=True), start=1):
             self.members.append(
                 Member(
-                    fork.child_name(child),
-                    child_stream,
-                    view,
+                    name=fork.child_name(child),
+                    streams=child_stream,
+                    view=view,
                     random_until=self.step if fresh else parent.random_until,
                     update_after=self.step + cfg.learning_starts if fresh else parent.update_after,
                     fork=fork,
@@ -278,18 +261,54 @@ class Trainer:
         if not self.checkpoint_file.exists():
             self.start()
             return
-        restore_trainer(self, load_checkpoint(self.checkpoint_file))
+        self.load_state_dict(load_checkpoint(self.checkpoint_file))
         self.scalars.purge_from(self.step + 1)
         print(f"lmc-rl: resuming training at step {self.step}", file=sys.stderr)
 
     def checkpoint(self) -> int:
         """Write the whole run state; returns its size in bytes."""
         self.scalars.flush()
-        return save_checkpoint(self, self.checkpoint_file)
+        return save_checkpoint(self.state_dict(), self.checkpoint_file)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything that decides the rest of the run, as plain data: every member's learner
+        state, the replay store and views (shared rows once), every random stream's exact
+        state, each member's env (MuJoCo's full ``mjData`` and the time-limit counter), the
+        step and the evaluation log."""
+        return {
+            "step": self.step,
+            # clone: a view would pickle the whole flat tensor it belongs to, once per view
+            "agent": {k: v.detach().cpu().clone() for k, v in self.agent.state_dict().items()},
+            **self.members.state_dict(),  # "members" and "views"
+            "store": {
+                "observations": self.store.observations.state(),
+                "transitions": self.store.transitions.state(),
+            },
+            "obs_rows": list(self.obs_rows),
+            "envs": self.envs.state(),
+            "evaluations": list(self.evaluations.rows),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Put this freshly constructed Trainer (same config) into a ``state_dict()``'s state."""
+        self.store.observations.load_state(state["store"]["observations"])
+        self.store.transitions.load_state(state["store"]["transitions"])
+        self.members = Population.from_state_dict(state, self.store, list(self.forks.values()))
+        agent = make_agent(self.config.algo, len(self.members), self.spec)
+        agent.load_state_dict(state["agent"])
+        self.agent = agent.to(self.device)
+        self.envs.close()
+        self.envs = MemberEnvs(
+            self.task, self.config.max_episode_steps, [m.streams.env for m in self.members]
+        )
+        self.envs.load_state(state["envs"])
+        self.obs_rows = list(state["obs_rows"])
+        self.evaluations.rows = [tuple(row) for row in state["evaluations"]]
+        self.step = state["step"]
 
     def run(self) -> None:
         cfg = self.config
-        can_checkpoint = has_mujoco_state(self)
+        can_checkpoint = self.envs.can_save_state
         if not can_checkpoint and (self.checkpoint_steps or self.checkpoint_seconds):
             print(
                 f"lmc-rl: {cfg.env} is not a MuJoCo task; its env state cannot be saved, so "
@@ -324,12 +343,12 @@ class Trainer:
                 self.checkpoint()
                 last_checkpoint = time.perf_counter()
             if self.step % 100 == 0 or self.step == cfg.total_steps:
-                live = len(self._live_rows())
+                live = len(self.members.live_rows())
                 rate = (self.step - first_step) * live / max(now - started, 1e-9)
                 bar.set_postfix(
                     members=live,
                     agent_steps_s=f"{rate:.0f}",
-                    last_return=f"{self.members[0].last_return:.1f}",
+                    last_return=f"{self.members.parent.last_return:.1f}",
                     refresh=False,
                 )
                 bar.update(self.step - bar.n)
@@ -347,11 +366,11 @@ class Trainer:
         """final.pt (parent) and fork1_{id}.pt / fork2_{id}.pt (children), at total_steps."""
         for row, member in enumerate(self.members):
             if member.fork is None:
-                name = "final.pt"
+                path = self.paths.final_weights
             else:
-                name = f"fork{member.child}_{member.fork.fork_id}.pt"
+                path = self.paths.child_weights(member.child, member.fork.fork_id)
             info = {"member": member.name, "step": self.step, "diverged_at": member.diverged_at}
-            save_agent(self.paths.weights / name, self.agent, row, self.task, info)
+            save_agent(path, self.agent, row, self.task, info)
 
     def save_critic_transitions(self, per_child: int = 512) -> None:
         """A fixed set of transitions from both children of each fork, for the critic barrier."""
@@ -363,15 +382,14 @@ class Trainer:
             rows = np.concatenate([m.view.sample_rows(rng, per_child) for m in children])
             buffer = io.BytesIO()
             np.savez(buffer, **self.store.gather(rows))
-            path = self.paths.results / "forks" / f"critic_transitions_{fork.fork_id}.npz"
-            atomic_write_bytes(path, buffer.getvalue())
+            atomic_write_bytes(self.paths.critic_transitions_file(fork.fork_id), buffer.getvalue())
 
     def diverged_record(self) -> dict[str, int]:
-        return {m.name: m.diverged_at for m in self.members if not m.live}
+        return self.members.diverged_record()
 
     def members_record(self) -> dict:
         """Every member's role and seeds, including children yet to be forked."""
-        record: dict = {"parent": {"seeds": self.members[0].streams.seeds}}
+        record: dict = {"parent": {"seeds": self.members.parent.streams.seeds}}
         for fork in self.forks.values():
             streams = child_streams(self.config.seed, fork.fork_id, self.config.fork_noise)
             for child, child_stream in enumerate(streams, start=1):

@@ -1,7 +1,8 @@
 """TensorBoard scalars, one event-file folder per member (tensorboard/{member}/).
 
-Update metrics are summed on the device and averaged when flushed, so logging costs no
-host-device synchronisation per update.
+Update metrics are copied to the host after every update (one ``[K]`` vector per metric: the
+training loop reads them then anyway, to detect non-finite losses) and summed there; they are
+averaged and written to TensorBoard only when flushed.
 """
 
 from __future__ import annotations

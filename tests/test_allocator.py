@@ -11,11 +11,14 @@ import pytest
 from lmc_rl.allocator import keep_freed_memory
 
 # Page faults of 10 SAC updates (K=4, 256x256, batch 256: megabytes of activations each) after
-# 10 warm-up updates, in a fresh interpreter with glibc's defaults or with the tuning.
+# 10 warm-up updates, in a fresh interpreter with glibc's defaults or with the tuning (which the
+# entry point and worker processes apply; importing lmc_rl does not).
 UPDATES = """
 import resource
 import torch
 from lmc_rl.agents import AgentSpec, Batch, make_agent
+from lmc_rl.allocator import keep_freed_memory
+keep_freed_memory()  # as the lmc-rl command does; a no-op with LMC_RL_KEEP_FREED_MEMORY=0
 torch.set_num_threads(1)
 k, b = 4, 256
 agent = make_agent("SAC", k, AgentSpec(obs_dim=11, action_dim=3))

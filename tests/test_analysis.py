@@ -250,7 +250,7 @@ def test_load_run_frames_are_tidy_with_the_run_identity(tmp_path):
     for frame in (frames.evaluations, frames.interpolation, frames.forks):
         assert identity <= set(frame.columns)
         assert (frame["seed"] == 7).all()
-    assert {"fork_id", "fork_point", "alpha", "mean_reward", "ci95_low", "ci95_high"} <= set(
+    assert {"fork_id", "fork_point", "alpha", "mean_return", "ci95_low", "ci95_high"} <= set(
         frames.interpolation.columns
     )
     assert frames.forks["instability"].tolist() == [10.0, 2.0]
@@ -387,3 +387,32 @@ def test_analyze_reports_on_one_run_and_compares_a_folder_of_runs(tmp_path):
     assert (analyze(runs, out=tmp_path / "cmp") / "aggregate.csv").is_file()
     with pytest.raises(UserError, match="--total_steps applies to the analysis of a single run"):
         analyze(runs, total_steps=100)
+
+
+def test_loaded_tables_name_a_return_mean_return_in_evaluations_and_interpolation(tmp_path):
+    frames = load_run_frames(write_fake_run(tmp_path))
+    assert "mean_return" in frames.evaluations.columns
+    assert {"mean_return", "std_return", "sem_return"} <= set(frames.interpolation.columns)
+    assert "mean_reward" not in frames.interpolation.columns
+
+
+def test_a_comparison_writes_a_report_and_warns_of_runs_evaluated_differently(tmp_path, capsys):
+    write_fake_run(tmp_path / "results", seed=1)
+    other = write_fake_run(tmp_path / "results", seed=2)
+    fork_file = other / "forks" / "instability_1.json"
+    fork = json.loads(fork_file.read_text())
+    fork_file.write_text(json.dumps({**fork, "num_eval_episodes": 50}))
+    out = analyze_many([tmp_path / "results"], out=tmp_path / "cmp")
+    report = (out / "report.md").read_text()
+    assert "num_eval_episodes ['4', '50']" in report
+    assert "](instability_by_strategy_Pendulum-v5_SAC.png)" in report
+    err = capsys.readouterr().err
+    assert err.count("warning:") == 1 and "num_eval_episodes" in err
+
+
+def test_a_comparison_of_runs_evaluated_alike_has_no_warning(tmp_path, capsys):
+    for seed in (1, 2):
+        write_fake_run(tmp_path / "results", seed=seed)
+    out = analyze_many([tmp_path / "results"], out=tmp_path / "cmp")
+    assert "Warnings" not in (out / "report.md").read_text()
+    assert "warning" not in capsys.readouterr().err

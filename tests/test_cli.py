@@ -87,7 +87,7 @@ def test_flags_override_yaml_which_overrides_defaults(tmp_path, capsys, tiny_run
     results_dir = capsys.readouterr().out.strip().splitlines()[-1]
     record = json.loads((Path(results_dir) / "config.json").read_text())
     assert record["config"]["batch_size"] == 16  # from YAML
-    assert record["config"]["ent_coef"] == "0.3"  # the prototype's --alpha key
+    assert record["config"]["ent_coef"] == 0.3  # the prototype's --alpha key
     assert record["config"]["total_steps"] == 600  # the flag wins
     assert record["config"]["gamma"] == 0.99  # the default
 
@@ -125,3 +125,47 @@ def test_check_trains_each_algorithm_and_seed_and_draws_one_figure(tmp_path, cap
         len(list((tmp_path / "results" / "check_run" / "InvertedPendulum-v5" / "SAC").iterdir()))
         == 2
     )
+
+
+def test_version_prints_the_package_version(capsys):
+    from lmc_rl import __version__
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"lmc-rl {__version__}"
+
+
+def test_resume_of_a_missing_directory_names_resume(tmp_path, capsys):
+    assert main(["run", "--resume", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("lmc-rl: error: --resume:") and "nope" in err
+
+
+@pytest.mark.parametrize("command", [["run"], ["sweep", "--seeds", "1"]])
+def test_a_mistyped_flag_gets_a_did_you_mean(capsys, command):
+    assert main([*command, "--totl_steps", "5"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--totl_steps (did you mean '--total_steps'?)" in err
+    assert len(err.splitlines()) == 1
+
+
+def test_a_mistyped_yaml_key_gets_a_did_you_mean(tmp_path, capsys):
+    config = tmp_path / "c.yaml"
+    config.write_text("lerning_rate: 0.001\n")
+    assert main(["run", "--config", str(config)]) == 2
+    assert "did you mean 'learning_rate'?" in capsys.readouterr().err
+
+
+def test_help_texts_print_defaults_as_a_user_types_them(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: random)" in text  # the seed
+    assert "(default: per algorithm: SAC 0.0003, TD3 0.001, DDPG 0.001)" in text
+    assert "(default: random)" not in text.split("--learning_rate")[1].split("--gamma")[0]
+    assert "--threads" in text
+    with pytest.raises(SystemExit):
+        main(["analyze", "--help"])
+    text = capsys.readouterr().out
+    assert "%%" not in text and "95 %" in text

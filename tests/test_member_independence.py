@@ -119,6 +119,7 @@ def test_fork_noise_none_gives_identical_children_and_zero_instability(tmp_path,
     result = json.loads((paths.results / "forks" / "instability_1.json").read_text())
     assert result["instability"] == 0.0
     assert len({point["mean_reward"] for point in result["interpolation"]}) == 1
+    assert len(set(result["critic"]["td_error"])) == 1  # the critic barrier's rows too
 
 
 @pytest.fixture(scope="module")

@@ -143,8 +143,8 @@ def test_killed_and_resumed_runs_equal_an_uninterrupted_run(tmp_path):
 
 def test_resume_refuses_other_settings_and_bad_checkpoints(tmp_path, capsys):
     config = build_config({**RUN_FLAGS, "output_dir": str(tmp_path)})
-    from lmc_rl.checkpoint import code_fingerprint
     from lmc_rl.experiment import resume_experiment  # noqa: F401  (the CLI path is tested)
+    from lmc_rl.provenance import code_fingerprint
     from lmc_rl.runs import RunPaths, write_run_config
 
     paths = RunPaths.create(config)

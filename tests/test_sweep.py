@@ -252,3 +252,25 @@ def test_a_bad_grid_file_is_a_user_error(tmp_path):
     grid.write_text("seeds: []\n")
     with pytest.raises(UserError, match="empty"):
         axes_from_yaml(grid)
+
+
+def test_ray_backend_by_default_connects_as_ray_init_does(monkeypatch):
+    """No --address: ray.init() without an address (a running cluster, else a local one)."""
+    import types
+
+    from lmc_rl.cli import build_parser
+    from lmc_rl.sweep import backends
+
+    args = build_parser().parse_args(["sweep", "--seeds", "1", "--backend", "ray"])
+    assert args.address is None
+    calls = []
+    fake = types.SimpleNamespace(
+        is_initialized=lambda: False,
+        init=lambda **kwargs: calls.append(kwargs),
+        shutdown=lambda: calls.append("shutdown"),
+    )
+    monkeypatch.setattr(backends, "import_ray", lambda: fake)
+    with backends.ray_session(args.address, None):
+        pass
+    assert "address" not in calls[0] and "num_cpus" not in calls[0]
+    assert calls[1] == "shutdown"

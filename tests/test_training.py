@@ -31,6 +31,9 @@ def test_tiny_run_writes_the_documented_layout(tmp_path, tiny_run, algo):
     assert any((paths.results / "tensorboard" / "parent").iterdir())
     record = json.loads(paths.config_file.read_text())
     assert record["status"] == "finished"
+    report = (paths.results / "fork_analysis" / "report.md").read_text()
+    assert "| status | finished |" in report  # report.md and config.json agree
+    assert record["torch_threads"] >= 1
     assert record["config"]["seed"] == 5
     assert set(record["members"]["parent"]["seeds"]) == {"init", "env", "action", "batch"}
     assert "torch" in record["versions"]
@@ -65,10 +68,35 @@ def test_saved_agent_loads_as_a_policy_acting_within_bounds(tmp_path, tiny_run):
     env = gym.make("InvertedPendulum-v5")
     obs, _ = env.reset(seed=0)
     action = policy.act(obs)
-    assert action.shape == (1,)
-    assert env.action_space.contains(action.astype(np.float32))
+    assert action.shape == (1,) and action.dtype == np.float32
+    assert env.action_space.contains(action)
     batch = policy.act(np.stack([obs, obs]))
     assert batch.shape == (2, 1)
     assert np.allclose(batch[0], action)
     explored = policy.act(obs, deterministic=False, rng=np.random.default_rng(0))
     assert np.all(np.abs(explored) <= 3.0)
+
+
+def test_result_and_weight_files_get_the_umask_permissions(tmp_path, tiny_run):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        _, paths = _run(tmp_path, tiny_run)
+    finally:
+        os.umask(old)
+    for path in (paths.config_file, paths.evaluations_file, paths.weights / "final.pt"):
+        assert path.stat().st_mode & 0o777 == 0o644, path
+
+
+def test_threads_flag_sets_torch_threads_and_is_recorded(tmp_path, tiny_run):
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        _, paths = _run(tmp_path, tiny_run, threads="2")
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    record = json.loads(paths.config_file.read_text())
+    assert record["config"]["threads"] == 2 and record["torch_threads"] == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -12,10 +13,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from lmc_rl.analysis.comparison_report import comparison_markdown, mixed_settings_warnings
 from lmc_rl.analysis.loading import RunResults, forks_frame, read_runs
 from lmc_rl.analysis.plots import save_figure, strategy_comparison_figure
+from lmc_rl.atomic_files import atomic_write_bytes
 from lmc_rl.errors import UserError
-from lmc_rl.runs import atomic_write_bytes
+from lmc_rl.layout import AGGREGATE_FILE, COMPARISON_FOLDER, CONFIG_FILE, REPORT_FILE
 
 GROUP_COLUMNS = ("env", "algo", "fork_buffer_strategy", "fork_noise")
 BOOTSTRAP_SEED = 0
@@ -78,9 +81,9 @@ def default_comparison_dir(paths: Sequence[str | Path]) -> Path:
     """`comparison/` beside the runs: in the deepest folder holding every given path, or beside
     it when that folder is itself a run (a single run given)."""
     common = Path(os.path.commonpath([Path(p).resolve() for p in paths]))
-    if (common / "config.json").is_file():
+    if (common / CONFIG_FILE).is_file():
         common = common.parent
-    return common / "comparison"
+    return common / COMPARISON_FOLDER
 
 
 def _file_part(name: str) -> str:
@@ -88,8 +91,10 @@ def _file_part(name: str) -> str:
 
 
 def analyze_many(paths: Sequence[str | Path], out: str | Path | None = None) -> Path:
-    """Compare runs across seeds and buffer strategies; write aggregate.csv and
-    instability_by_strategy_{env}_{algo}.png into `out` (default: `default_comparison_dir`).
+    """Compare runs across seeds and buffer strategies; write aggregate.csv,
+    instability_by_strategy_{env}_{algo}.png and report.md into `out` (default:
+    `default_comparison_dir`). Runs compared side by side but evaluated with different settings
+    are named in a warning, on stderr and in the report.
 
     Each path is a run directory or a folder searched recursively for runs.
     """
@@ -104,9 +109,16 @@ def analyze_many(paths: Sequence[str | Path], out: str | Path | None = None) -> 
         )
     target = Path(out) if out is not None else default_comparison_dir(paths)
     aggregate = aggregate_instability(forks)
-    atomic_write_bytes(target / "aggregate.csv", aggregate.to_csv(index=False).encode())
+    warnings = mixed_settings_warnings(runs)
+    for warning in warnings:
+        print(f"lmc-rl: warning: {warning}", file=sys.stderr)
+    atomic_write_bytes(target / AGGREGATE_FILE, aggregate.to_csv(index=False).encode())
+    figures = []
     for (env, algo), _ in aggregate.groupby(["env", "algo"], sort=True):
         figure = strategy_comparison_figure(aggregate, forks, env, algo)
         name = f"instability_by_strategy_{_file_part(env)}_{_file_part(algo)}.png"
         save_figure(figure, target / name)
+        figures.append(name)
+    report = comparison_markdown(aggregate, runs, figures, warnings)
+    atomic_write_bytes(target / REPORT_FILE, report.encode())
     return target

@@ -8,6 +8,7 @@ from pathlib import Path
 from lmc_rl.analysis.aggregate import analyze_many
 from lmc_rl.analysis.single_run import analyze_run
 from lmc_rl.errors import UserError
+from lmc_rl.layout import CONFIG_FILE
 
 
 def analyze(
@@ -17,7 +18,7 @@ def analyze(
     folder of runs: the comparison across seeds and strategies (analyze_many)."""
     if not paths:
         raise UserError("--results_dir: give at least one run directory or folder of runs")
-    if len(paths) == 1 and (Path(paths[0]) / "config.json").is_file():
+    if len(paths) == 1 and (Path(paths[0]) / CONFIG_FILE).is_file():
         return analyze_run(paths[0], total_steps, out)
     if total_steps is not None:
         raise UserError("--total_steps applies to the analysis of a single run only")

@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from lmc_rl.errors import UserError
+from lmc_rl.layout import CONFIG_FILE, EVALUATION_COLUMNS, RunPaths, RunStatus
 
 IDENTITY_COLUMNS = ("env", "algo", "seed", "fork_buffer_strategy", "fork_noise")
 INTERPOLATION_COLUMNS = (
@@ -27,6 +28,12 @@ INTERPOLATION_COLUMNS = (
     "ci95_low",
     "ci95_high",
 )
+# a loaded table names a policy's return as evaluations.csv does (the JSON keeps the prototype's)
+RETURN_COLUMN_NAMES = {
+    "mean_reward": "mean_return",
+    "std_reward": "std_return",
+    "sem_reward": "sem_return",
+}
 FORK_METRIC_COLUMNS = (
     "fork_id",
     "fork_point",
@@ -55,7 +62,6 @@ REQUIRED_FORK_KEYS = (
     "min_reward",
     "min_alpha",
 )
-EVALUATION_COLUMNS = ("member", "step", "mean_return", "std_return", "n_episodes")
 
 
 @dataclass(frozen=True)
@@ -110,15 +116,16 @@ def read_run(results_dir: str | Path, total_steps: int | None = None) -> RunResu
     flag = f"--results_dir {results}"
     if not results.is_dir():
         raise UserError(f"{flag}: not a directory")
-    record = _read_json(results / "config.json", flag, "no config.json (not a run directory?)")
+    paths = RunPaths(results, results)
+    record = _read_json(paths.config_file, flag, "no config.json (not a run directory?)")
     if not isinstance(record.get("config"), dict):
         raise UserError(f"{flag}: config.json has no 'config' section (not an lmc-rl run?)")
     status = record.get("status")
-    if status not in ("trained", "finished"):
+    if status not in (RunStatus.TRAINED, RunStatus.FINISHED):
         raise UserError(f"{flag}: the run has not finished training (status {status!r})")
-    evaluations = _read_evaluations(results / "evaluations.csv", flag)
+    evaluations = _read_evaluations(paths.evaluations_file, flag)
     fork_results = _read_fork_results(results, record, flag)
-    if status != "finished" and not fork_results and record["config"].get("fork_points"):
+    if status != RunStatus.FINISHED and not fork_results and record["config"].get("fork_points"):
         raise UserError(f"{flag}: the run was trained but not evaluated (status 'trained')")
     steps = int(total_steps if total_steps is not None else record["config"]["total_steps"])
     if steps <= 0:
@@ -165,16 +172,16 @@ def _read_fork_results(results: Path, record: dict[str, Any], flag: str) -> list
     if not expected:
         return []
     evaluate_hint = f"run `lmc-rl evaluate --results_dir {results}` first"
-    files = sorted((results / "forks").glob("instability_*.json"))
+    paths = RunPaths(results, results)
+    files = sorted(paths.forks_dir.glob("instability_*.json"))
     if not files:
         raise UserError(f"{flag}: no forks/instability_*.json; {evaluate_hint}")
-    missing = [i for i in expected if not (results / "forks" / f"instability_{i}.json").is_file()]
+    missing = [i for i in expected if not paths.instability_file(i).is_file()]
     if missing:
         names = ", ".join(f"forks/instability_{i}.json" for i in missing)
         raise UserError(f"{flag}: missing {names}; {evaluate_hint}")
     forks = [
-        _read_json(results / "forks" / f"instability_{i}.json", flag, "vanished while reading")
-        for i in expected
+        _read_json(paths.instability_file(i), flag, "vanished while reading") for i in expected
     ]
     for fork in forks:
         absent = [k for k in REQUIRED_FORK_KEYS if k not in fork]
@@ -193,12 +200,12 @@ def find_runs(paths: Sequence[str | Path]) -> list[Path]:
         path = Path(given)
         if not path.exists():
             raise UserError(f"--results_dir {path}: no such file or directory")
-        if (path / "config.json").is_file():
+        if (path / CONFIG_FILE).is_file():
             found.append(path)
             continue
         if not path.is_dir():
             raise UserError(f"--results_dir {path}: not a directory")
-        nested = sorted(p.parent for p in path.rglob("config.json"))
+        nested = sorted(p.parent for p in path.rglob(CONFIG_FILE))
         if not nested:
             raise UserError(f"--results_dir {path}: no run (config.json) found in it")
         found.extend(nested)
@@ -209,7 +216,7 @@ def find_runs(paths: Sequence[str | Path]) -> list[Path]:
 def read_runs(paths: Sequence[str | Path]) -> list[RunResults]:
     """Every finished run under `paths`. Runs named directly must be complete (UserError
     otherwise); incomplete runs found by searching a folder are skipped with a note on stderr."""
-    named = {Path(p).resolve() for p in paths if (Path(p) / "config.json").is_file()}
+    named = {Path(p).resolve() for p in paths if (Path(p) / CONFIG_FILE).is_file()}
     runs = []
     for path in find_runs(paths):
         try:
@@ -242,7 +249,8 @@ def evaluations_frame(run: RunResults) -> pd.DataFrame:
 
 
 def interpolation_frame(run: RunResults) -> pd.DataFrame:
-    """One row per (fork, alpha): the interpolated policy's return statistics."""
+    """One row per (fork, alpha): the interpolated policy's return statistics (``mean_return``,
+    ``std_return``, ``sem_return``, as in the evaluations table)."""
     rows = [
         {
             "fork_id": int(fork["fork_id"]),
@@ -253,7 +261,7 @@ def interpolation_frame(run: RunResults) -> pd.DataFrame:
         for point in fork["interpolation"]
     ]
     frame = pd.DataFrame(rows, columns=["fork_id", "fork_point", *INTERPOLATION_COLUMNS])
-    return _with_identity(frame, run)
+    return _with_identity(frame.rename(columns=RETURN_COLUMN_NAMES), run)
 
 
 def forks_frame(run: RunResults) -> pd.DataFrame:

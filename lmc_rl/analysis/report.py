@@ -53,7 +53,7 @@ def _settings_lines(run: RunResults) -> list[str]:
     if run.total_steps != config.get("total_steps"):
         rows.append(("total_steps used for fork steps", f"{run.total_steps} (overridden)"))
     record = run.record
-    for key in ("status", "device", "update_matmul_library", "train_time_s", "wall_time_s"):
+    for key in ("status", "device", "update_matmul_library", "torch_threads", "learning_rate"):
         if key in record:
             rows.append((key, str(record[key])))
     versions = record.get("versions") or {}

@@ -13,9 +13,8 @@ from lmc_rl.analysis.plots import (
     save_figure,
 )
 from lmc_rl.analysis.report import report_markdown
-from lmc_rl.runs import atomic_write_bytes
-
-ANALYSIS_FOLDER = "fork_analysis"
+from lmc_rl.atomic_files import atomic_write_bytes
+from lmc_rl.layout import ANALYSIS_FOLDER, REPORT_FILE
 
 
 def analyze_run(
@@ -37,5 +36,5 @@ def analyze_run(
             figures[f"interp_fork_{fork['fork_id']}.png"] = interpolation_figure(run, fork)
     for name, fig in figures.items():
         save_figure(fig, out / name)
-    atomic_write_bytes(out / "report.md", report_markdown(run, list(figures)).encode())
+    atomic_write_bytes(out / REPORT_FILE, report_markdown(run, list(figures)).encode())
     return out

@@ -14,6 +14,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from types import ModuleType
 
+from lmc_rl.allocator import keep_freed_memory
 from lmc_rl.errors import UserError
 from lmc_rl.sweep.cells import CellOutcome, CellTask, one_line_error, run_cell
 
@@ -30,7 +31,9 @@ def run_in_process(tasks: Sequence[CellTask], on_done: OnDone) -> None:
 def run_in_process_pool(tasks: Sequence[CellTask], workers: int, on_done: OnDone) -> None:
     """``workers`` spawned processes, one cell at a time each (with one torch thread: see
     ``CellTask.isolated``)."""
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+    pool = ProcessPoolExecutor(
+        max_workers=workers, mp_context=get_context("spawn"), initializer=keep_freed_memory
+    )
     try:
         futures = {pool.submit(run_cell, task): task for task in tasks}
         for future in as_completed(futures):
@@ -55,27 +58,30 @@ def import_ray() -> ModuleType:
 
 
 @contextlib.contextmanager
-def ray_session(address: str, num_cpus: int | None) -> Iterator[ModuleType]:
-    """Ray, connected to the cluster at ``address`` ("auto": the one this node belongs to) or
-    to a local instance started here ("local", with ``num_cpus``); disconnected afterwards if
-    this call connected. Raises UserError if Ray is missing or no cluster answers."""
+def ray_session(address: str | None, num_cpus: int | None) -> Iterator[ModuleType]:
+    """Ray, connected as ``ray.init()`` does by default (None: the cluster running on this node,
+    else a new local one), to the cluster at ``address`` ("auto": a running one only), or to a
+    local instance started here ("local", with ``num_cpus``); disconnected afterwards if this
+    call connected. Raises UserError if Ray is missing or no cluster answers."""
     ray = import_ray()
     if ray.is_initialized():  # a notebook's own session: use it, leave it
         yield ray
         return
     options = {"log_to_driver": False, "logging_level": logging.WARNING}
-    if address not in ("auto", "local"):
+    if address not in (None, "auto", "local"):
         _check_reachable(address)
     try:
         if address == "local":
             ray.init(num_cpus=num_cpus, include_dashboard=False, **options)
+        elif address is None:
+            ray.init(include_dashboard=False, **options)
         else:
             ray.init(address=address, **options)
     except Exception as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise UserError(
-            f"--address {address}: cannot connect to a Ray cluster ({first}); start one with "
-            "`ray start --head`, or use --address local"
+            f"--address {address or '(default)'}: cannot connect to a Ray cluster ({first}); "
+            "start one with `ray start --head`, or use --address local"
         ) from None
     try:
         yield ray

@@ -2,7 +2,7 @@
 
 A cell's run is found by its settings, as open_lth finds runs: under
 ``{output_dir}/results/{experiment_name}/{env}/{algo}/seed_{seed}_*/`` the run whose stored config
-equals the cell's (ignoring output_dir, device and eval_workers, which do not change results).
+equals the cell's (ignoring the fields marked as not changing results: output_dir, device, ...).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from lmc_rl import layout
 from lmc_rl.config import RunConfig
 from lmc_rl.errors import UserError
 from lmc_rl.sweep.grid import SweepCell, run_identity
@@ -57,7 +58,7 @@ class CellOutcome:
 
 def experiment_dir(config: RunConfig) -> Path:
     """``{output_dir}/results/{experiment_name}``: the runs, logs and comparison of a sweep."""
-    return Path(config.output_dir) / "results" / config.experiment_name
+    return layout.experiment_dir(config.output_dir, config.experiment_name)
 
 
 def find_existing_run(config: RunConfig) -> ExistingRun | None:
@@ -67,7 +68,7 @@ def find_existing_run(config: RunConfig) -> ExistingRun | None:
     folder = experiment_dir(config) / config.env / config.algo
     wanted = run_identity(config)
     matches = []
-    for config_file in folder.glob(f"seed_{config.seed}_*/config.json"):
+    for config_file in folder.glob(f"seed_{config.seed}_*/{layout.CONFIG_FILE}"):
         try:
             run = load_run(config_file.parent)
         except UserError:
@@ -99,9 +100,12 @@ def run_cell(task: CellTask) -> CellOutcome:
 def _start_or_resume(task: CellTask) -> Path:
     from lmc_rl import experiment
 
-    if task.isolated:
+    if task.isolated:  # a worker process of its own (a pool's or Ray's)
         import torch
 
+        from lmc_rl.allocator import keep_freed_memory
+
+        keep_freed_memory()
         torch.set_num_threads(1)
     if task.resume_dir is not None:
         return experiment.resume_experiment(str(task.resume_dir), {}, progress=False).results

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import os
 import sys
 from dataclasses import dataclass
@@ -14,8 +13,9 @@ from typing import Any
 
 from tqdm import tqdm
 
-from lmc_rl.config import RunConfig
+from lmc_rl.config_flags import add_config_flags, config_overrides
 from lmc_rl.errors import UserError
+from lmc_rl.layout import COMPARISON_FOLDER, SWEEP_LOGS_FOLDER
 from lmc_rl.sweep import backends
 from lmc_rl.sweep.cells import CellOutcome, CellTask, experiment_dir, find_existing_run
 from lmc_rl.sweep.grid import (
@@ -37,8 +37,9 @@ def add_sweep_parser(subparsers: Any) -> None:
         "sweep",
         help="Run a grid of experiments (locally or on Ray) and compare them.",
         description="Run every combination of the given values as an ordinary run under "
-        "--output_dir, then compare them (aggregate.csv and figures). Any run flag takes several "
-        f"values separated by '{GRID_SEPARATOR}' (quote it); --env, --algo, --seeds and "
+        "--output_dir, then compare them (aggregate.csv, figures and report.md). Any run flag "
+        f"takes several values separated by '{GRID_SEPARATOR}' (quote it); --env, --algo, "
+        "--seeds and "
         "--fork_buffer_strategy also take comma lists. Running the same sweep again skips "
         "finished runs and resumes unfinished ones. Exit status: 0 if every run finished, 1 if "
         "any failed, 2 for a bad flag or grid.",
@@ -50,24 +51,15 @@ def add_sweep_parser(subparsers: Any) -> None:
         help="YAML grid file: a list is an axis, a scalar a fixed value (fork_points and "
         "hidden_dims: a list of lists is an axis); flags override its keys.",
     )
-    for f in dataclasses.fields(RunConfig):
-        names = [f"--{f.name}", *f.metadata.get("aliases", ())]
-        if f.name == "seed":
-            names.append("--seeds")
-        text, grid = f.metadata["help"], ""
-        if f.name == "seed":
-            text = "Run seeds; required (a random seed would not be found again by a re-run)."
-        if f.name in COMMA_LIST_AXES:
-            grid = " Grid: a comma list."
-        elif f.name == "fork_noise":
-            grid = f" Grid: values separated by '{GRID_SEPARATOR}', e.g. 'all{GRID_SEPARATOR}none'."
-        sweep.add_argument(
-            *names,
-            dest=f.name,
-            metavar=f.name.upper(),
-            default=argparse.SUPPRESS,
-            help=f"{text}{grid} (default: {_format_default(f)})".replace("%", "%%"),
-        )
+    add_config_flags(
+        sweep,
+        aliases={"seed": ["--seeds"]},
+        help_text={
+            "seed": "Run seeds; required (a random seed would not be found again by a re-run)."
+        },
+        default_text={"seed": "required"},
+        note=_grid_note,
+    )
     sweep.add_argument(
         "--backend", choices=BACKENDS, default="local", help="Where runs execute (default: local)."
     )
@@ -79,10 +71,11 @@ def add_sweep_parser(subparsers: Any) -> None:
     )
     sweep.add_argument(
         "--address",
-        default="auto",
-        help="Ray cluster address: auto (the cluster this node belongs to), HOST:PORT, "
-        "ray://HOST:10001, or local (start a Ray instance here). On a cluster, --output_dir "
-        "must be a path every node shares.",
+        default=None,
+        help="Ray cluster address (default: as ray.init() does, the cluster running on this "
+        "node, else a local instance started here): auto (a running cluster only), HOST:PORT, "
+        "ray://HOST:10001, or local (always start a Ray instance here). On a cluster, "
+        "--output_dir must be a path every node shares.",
     )
     sweep.add_argument(
         "--out",
@@ -92,12 +85,13 @@ def add_sweep_parser(subparsers: Any) -> None:
     sweep.add_argument("--no_progress", action="store_true", help="Hide the progress bar.")
 
 
-def _format_default(f: dataclasses.Field) -> str:
-    if f.name == "seed":
-        return "required"
-    if isinstance(f.default, tuple):
-        return ",".join(map(str, f.default)) if f.default else "none"
-    return str(f.default)
+def _grid_note(name: str) -> str:
+    """How a flag takes several values in a sweep."""
+    if name in COMMA_LIST_AXES:
+        return " Grid: a comma list."
+    if name == "fork_noise":
+        return f" Grid: values separated by '{GRID_SEPARATOR}', e.g. 'all{GRID_SEPARATOR}none'."
+    return ""
 
 
 @dataclass(frozen=True)
@@ -123,8 +117,7 @@ def sweep_command(args: argparse.Namespace) -> int:
     """``lmc-rl sweep``: 0 if every run finished, 1 if any failed; a UserError (exit 2) for a
     bad flag or grid value, raised before anything is created."""
     axes = axes_from_yaml(args.grid) if args.grid else {}
-    names = [f.name for f in dataclasses.fields(RunConfig) if hasattr(args, f.name)]
-    axes.update(axes_from_flags({name: getattr(args, name) for name in names}))
+    axes.update(axes_from_flags(config_overrides(args)))
     workers = _parse_workers(args.workers)
     if args.backend == "ray":
         backends.import_ray()
@@ -137,7 +130,7 @@ def sweep_command(args: argparse.Namespace) -> int:
     except Exception as err:  # the runs are done and kept; only the comparison is missing
         print(f"lmc-rl: sweep: the comparison failed: {err}", file=sys.stderr)
         comparison, status = None, 1
-    print(comparison or result.experiment_dir)
+    print(Path(comparison or result.experiment_dir).resolve())
     return status
 
 
@@ -157,17 +150,20 @@ def run_sweep(
     cells: list[SweepCell],
     backend: str = "local",
     workers: int | None = None,
-    address: str = "auto",
+    address: str | None = None,
     progress: bool = True,
 ) -> SweepResult:
     """Run the cells whose runs are not finished yet on ``backend`` (local: ``workers``
-    processes, or this one for 1; ray: a cluster at ``address``)."""
+    processes, or this one for 1; ray: a cluster at ``address``, by default the running one or
+    a new local one, as ``ray.init()`` chooses)."""
     cells = [
         SweepCell(c.name, c.config.replace(output_dir=os.path.abspath(c.config.output_dir)))
         for c in cells
     ]  # absolute: a Ray worker's working directory is not ours
     root = experiment_dir(cells[0].config)
-    outcomes, tasks = _plan(cells, root / "sweep_logs", isolated=backend == "ray" or workers != 1)
+    outcomes, tasks = _plan(
+        cells, root / SWEEP_LOGS_FOLDER, isolated=backend == "ray" or workers != 1
+    )
     with contextlib.ExitStack() as stack:
         ray = None
         if backend == "ray" and tasks:
@@ -248,4 +244,4 @@ def compare_sweep(result: SweepResult, out: str | Path | None = None) -> Path | 
     ]
     if not runs:
         return None
-    return analyze_many(runs, out=out or result.experiment_dir / "comparison")
+    return analyze_many(runs, out=out or result.experiment_dir / COMPARISON_FOLDER)

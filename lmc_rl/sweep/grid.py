@@ -18,7 +18,15 @@ from typing import Any
 
 import yaml
 
-from lmc_rl.config import NOISE_SOURCES, RunConfig, build_config, field_names, parse_value
+from lmc_rl.config import (
+    KEY_ALIASES,
+    NOISE_SOURCES,
+    RunConfig,
+    build_config,
+    did_you_mean,
+    field_names,
+    parse_value,
+)
 from lmc_rl.errors import UserError
 
 GRID_SEPARATOR = "|"
@@ -65,12 +73,15 @@ def axes_from_yaml(path: str | Path) -> dict[str, list[Any]]:
         return {}
     if not isinstance(data, dict):
         raise UserError(f"--grid: {path} must hold a mapping of config keys to values or lists")
-    aliases = {"seeds": "seed", "alpha": "ent_coef"}
+    aliases = {"seeds": "seed", **KEY_ALIASES}
     axes = {}
     for key, value in data.items():
         name = aliases.get(key, key)
         if name not in field_names():
-            raise UserError(f"--grid: {path} has unknown key {key!r}")
+            known = [*field_names(), *aliases]
+            raise UserError(
+                f"--grid: {path} has unknown key {key!r}{did_you_mean(str(key), known)}"
+            )
         if name in axes:
             raise UserError(f"--grid: {path} gives {name!r} twice (as {key!r})")
         axes[name] = _yaml_axis(path, name, value)
@@ -139,9 +150,8 @@ def _build(overrides: dict[str, Any], check_device: bool) -> RunConfig:
 
 
 def run_identity(config: RunConfig) -> RunConfig:
-    """What decides a run's results: the config without where and how fast it runs (and as
-    ``load_run`` reads a stored config back)."""
-    return config.replace(output_dir=".", device="cpu", eval_workers=0)
+    """What decides a run's results: the config without where and how fast it runs."""
+    return config.results_identity()
 
 
 def cell_name(config: RunConfig, extra_axes: list[str]) -> str:

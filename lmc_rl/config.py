@@ -95,6 +95,11 @@ class RunConfig:
         "Checkpoint the whole run every N env steps ('50000'), every N minutes ('15m'), or "
         "'none'; checkpoints are also written at every fork. Resume with --resume.",
     )
+    save_every: int = _f(
+        0,
+        "Save the parent's agent file every N env steps as model_weights/.../parent_step{N}.pt "
+        "(to study paths between checkpoints of one run); 0: never.",
+    )
     experiment_name: str = _f("base", "Name of the results folder grouping runs.")
     output_dir: str = _f(".", "Folder under which results/ and model_weights/ are written.")
     device: str = _f("auto", "Torch device: auto (MPS > CUDA > CPU), cpu, cuda, cuda:N or mps.")
@@ -236,6 +241,8 @@ def validate(config: RunConfig) -> RunConfig:
         raise UserError(f"--stability_threshold: must be >= 0, got {config.stability_threshold}")
     if config.learning_starts < 0:
         raise UserError(f"--learning_starts: must be >= 0, got {config.learning_starts}")
+    if config.save_every < 0:
+        raise UserError(f"--save_every: must be >= 0, got {config.save_every}")
     if config.alpha_points < 2:
         raise UserError(f"--alpha_points: must be >= 2, got {config.alpha_points}")
     if not config.hidden_dims or min(config.hidden_dims) < 1:

@@ -34,6 +34,11 @@ EVALUATION_COLUMNS = ("member", "step", "mean_return", "std_return", "n_episodes
 AGENT_FILE_FORMAT = "lmc-rl-agent/1"
 
 
+def parent_snapshot_name(step: int) -> str:
+    """File name of the parent's agent saved by ``--save_every`` at env step ``step``."""
+    return f"parent_step{step}.pt"
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write via a temporary file, fsync and rename: readers see the old file or the new one."""
     path.parent.mkdir(parents=True, exist_ok=True)

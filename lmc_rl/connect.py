@@ -20,8 +20,10 @@ Output folder::
 
 from __future__ import annotations
 
+import hashlib
 import io
 import itertools
+import json
 import shutil
 import time
 from dataclasses import dataclass
@@ -148,7 +150,9 @@ def measure_paths(
             save_agent(b_file, aligned, 0, task, info)
             alignment[req.key] = record
         files[req.key] = (str(req.a.file), str(b_file))
-    partial = out / "partial"
+    # chunks cached by a killed call are reused only for the very same paths and episodes
+    what = json.dumps([files, settings.seed, settings.max_episode_steps], sort_keys=True)
+    partial = out / f"partial_{hashlib.sha256(what.encode()).hexdigest()[:12]}"
     returns = evaluate_paths(
         files,
         env_id,

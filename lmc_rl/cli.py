@@ -1,5 +1,5 @@
-"""Command line: ``lmc-rl run | evaluate | analyze | sweep | check | doctor``. Parsing only; the
-work lives in the other modules, imported when a command runs (so ``--help`` imports no torch)."""
+"""Command line: ``lmc-rl run | evaluate | analyze | connect | sweep | check | doctor``. Parsing;
+the work lives in other modules, imported when a command runs (``--help`` imports no torch)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from lmc_rl import __version__
 from lmc_rl.config import RunConfig, build_config, load_yaml_overrides
@@ -111,8 +112,59 @@ def build_parser() -> argparse.ArgumentParser:
     )
     doctor.add_argument("--config", metavar="YAML", help="YAML file of run overrides.")
     add_config_flags(doctor)
+    _add_connect_parser(commands)
     add_sweep_parser(commands)
     return parser
+
+
+def _add_connect_parser(commands: argparse._SubParsersAction) -> None:
+    from lmc_rl.connect import ALIGNMENTS, ConnectSettings
+
+    defaults = ConnectSettings()
+    connect = commands.add_parser(
+        "connect",
+        help="The interpolation path between any two agents (seeds, checkpoints, children).",
+        description="Interpolate two agent files of one task, algorithm and architecture and "
+        "measure the path as a fork's (same evaluation, metrics, JSON, figure, report); or, "
+        "with --runs, every pair of several runs' final agents as one population, with a "
+        "barrier matrix. --align weight_matching first permutes B's hidden units to match A.",
+    )
+    connect.add_argument("agents", nargs="*", metavar="AGENT.pt", help="Two agent files A B.")
+    connect.add_argument(
+        "--runs", nargs="+", metavar="DIR", help="Run results directories (all pairs of final.pt)."
+    )
+    connect.add_argument(
+        "--align",
+        default=None,
+        help=f"{' or '.join(ALIGNMENTS)}, or both comma-separated with --runs "
+        "(default: none for two agents, both for --runs).",
+    )
+    for name, help_text in (
+        ("alpha_points", "Interpolation coefficients in [0, 1]"),
+        ("num_eval_episodes", "Episodes per interpolated policy"),
+        ("seed", "Seed of the evaluation episodes (a run's forks use the run's seed)"),
+        ("max_episode_steps", "Time limit of an evaluation episode"),
+        ("stability_threshold", "Stable if normalized instability is at most this"),
+    ):
+        connect.add_argument(
+            f"--{name}",
+            default=str(getattr(defaults, name)),
+            help=f"{help_text} (default: %(default)s).",
+        )
+    connect.add_argument(
+        "--eval_workers", default=str(defaults.workers), help="Processes (0: one per core)."
+    )
+    connect.add_argument("--out", default=None, help="Output folder (default: ./connect/...).")
+    connect.add_argument(
+        "--save_aligned", default=None, metavar="FILE", help="Save the aligned B as an agent file."
+    )
+    connect.add_argument(
+        "--critic_transitions",
+        default=None,
+        metavar="NPZ",
+        help="Transitions for the critic barrier (e.g. a run's forks/critic_transitions_ID.npz).",
+    )
+    connect.add_argument("--no_progress", action="store_true", help="Hide the progress bar.")
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
@@ -163,6 +215,49 @@ def _analyze(args: argparse.Namespace) -> None:
     if total_steps is not None and total_steps < 1:
         raise UserError(f"--total_steps: must be >= 1, got {total_steps}")
     print_path(analyze(args.results_dir, total_steps, args.out))
+
+
+def _connect(args: argparse.Namespace) -> None:
+    from lmc_rl.config import parse_value
+    from lmc_rl.connect import ConnectSettings, connect_pair, connect_runs
+
+    def number(flag: str, kind: type) -> Any:
+        try:
+            return kind(getattr(args, flag))
+        except ValueError:
+            raise UserError(f"--{flag}: expected a number, got {getattr(args, flag)!r}") from None
+
+    settings = ConnectSettings(
+        alpha_points=number("alpha_points", int),
+        num_eval_episodes=number("num_eval_episodes", int),
+        seed=number("seed", int),
+        max_episode_steps=number("max_episode_steps", int),
+        stability_threshold=number("stability_threshold", float),
+        workers=parse_value("eval_workers", args.eval_workers),
+    )
+    progress = not args.no_progress
+    if args.runs:
+        if args.agents or args.save_aligned or args.critic_transitions:
+            raise UserError(
+                "connect: --runs takes run directories only (no agent files, --save_aligned "
+                "or --critic_transitions)"
+            )
+        aligns = tuple((args.align or "none,weight_matching").split(","))
+        print(connect_runs(args.runs, aligns, settings, args.out, progress))
+        return
+    if len(args.agents) != 2:
+        raise UserError("connect: give two agent files A B, or --runs DIR DIR ...")
+    print(
+        connect_pair(
+            *args.agents,
+            args.align or "none",
+            settings,
+            args.out,
+            args.save_aligned,
+            args.critic_transitions,
+            progress,
+        )
+    )
 
 
 def _check(args: argparse.Namespace) -> None:
@@ -231,6 +326,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "evaluate": _evaluate,
             "analyze": _analyze,
             "check": _check,
+            "connect": _connect,
             "sweep": sweep_command,
             "doctor": _doctor,
         }

@@ -127,6 +127,12 @@ class RunConfig:
         "Checkpoint the whole run every N env steps ('50000'), every N minutes ('15m'), or "
         "'none'; checkpoints are also written at every fork. Resume with --resume.",
     )
+    save_every: int = _f(
+        0,
+        "Save the parent's agent file every N env steps as model_weights/.../parent_step{N}.pt "
+        "(to study paths between checkpoints of one run); 0: never.",
+        at_least=0,
+    )
     experiment_name: str = _f("base", "Name of the results folder grouping runs.")
     output_dir: str = _f(
         ".", "Folder under which results/ and model_weights/ are written.", affects_results=False

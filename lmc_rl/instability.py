@@ -1,6 +1,8 @@
 """Instability of every fork of a run: evaluate all interpolated policies as one population.
 
-Every (fork, alpha) policy is a member. Members are evaluated in chunks spread over worker
+A path is a path: a fork's two children are just two agent files of one architecture, so the
+same functions measure any pair (``lmc-rl connect``: other seeds, checkpoints of one run).
+Every (path, alpha) policy is a member. Members are evaluated in chunks spread over worker
 processes (one per core by default); within a chunk, one batched forward per env step serves all
 open episodes. Episode i starts from the same reset seed for every alpha and every fork (common
 random numbers), so the curve along alpha reflects the weights, not the env noise.
@@ -44,12 +46,16 @@ ENVS_PER_MEMBER = 10
 
 @dataclass(frozen=True)
 class Chunk:
-    """Some alphas of one fork, evaluated together in one worker."""
+    """Some alphas of one path, evaluated together in one worker."""
 
-    fork_id: int
+    path_key: str
     child_files: tuple[str, str]
     alpha_indices: tuple[int, ...]
     alphas: tuple[float, ...]
+
+
+def fork_path_key(fork: Fork) -> str:
+    return f"fork{fork.fork_id}"
 
 
 def child_files(run: RunRecord, fork: Fork) -> tuple[Path, Path]:
@@ -89,18 +95,17 @@ def _evaluate_chunk(
 # -- orchestration ---------------------------------------------------------------------------
 
 
-def _chunks(run: RunRecord, forks: list[Fork], alphas: np.ndarray) -> list[Chunk]:
+def _chunks(paths: dict[str, tuple[str, str]], alphas: np.ndarray) -> list[Chunk]:
     chunks = []
-    for fork in forks:
-        files = tuple(str(f) for f in child_files(run, fork))
+    for key, files in paths.items():
         for start in range(0, len(alphas), MEMBERS_PER_CHUNK):
             idx = tuple(range(start, min(start + MEMBERS_PER_CHUNK, len(alphas))))
-            chunks.append(Chunk(fork.fork_id, files, idx, tuple(float(alphas[i]) for i in idx)))
+            chunks.append(Chunk(key, files, idx, tuple(float(alphas[i]) for i in idx)))
     return chunks
 
 
 def _partial_file(folder: Path, chunk: Chunk, n_alphas: int, n_episodes: int) -> Path:
-    return folder / f"fork{chunk.fork_id}_a{n_alphas}_e{n_episodes}_{chunk.alpha_indices[0]}.npy"
+    return folder / f"{chunk.path_key}_a{n_alphas}_e{n_episodes}_{chunk.alpha_indices[0]}.npy"
 
 
 def evaluate_returns(
@@ -112,23 +117,49 @@ def evaluate_returns(
     progress: bool,
     partial_dir: Path | None = None,
 ) -> dict[int, np.ndarray]:
-    """Per fork, the ``[alphas, episodes]`` returns of every interpolated policy.
+    """Per fork, the ``[alphas, episodes]`` returns of every interpolated policy."""
+    paths = {fork_path_key(f): tuple(str(c) for c in child_files(run, f)) for f in forks}
+    cfg = run.config
+    returns = evaluate_paths(
+        paths,  # type: ignore[arg-type]
+        cfg.env,
+        cfg.max_episode_steps,
+        alphas,
+        episode_seeds,
+        workers,
+        progress,
+        partial_dir,
+    )
+    return {f.fork_id: returns[fork_path_key(f)] for f in forks}
+
+
+def evaluate_paths(
+    paths: dict[str, tuple[str, str]],
+    env_id: str,
+    max_episode_steps: int,
+    alphas: np.ndarray,
+    episode_seeds: np.ndarray,
+    workers: int,
+    progress: bool,
+    partial_dir: Path | None = None,
+) -> dict[str, np.ndarray]:
+    """Per path (two agent files), the ``[alphas, episodes]`` returns of every interpolated
+    policy; all paths' policies are evaluated as one population, on the same episodes.
 
     With ``partial_dir``, each finished chunk is saved there and chunks found there are not
     evaluated again, so a killed evaluation resumes where it stopped.
     """
-    cfg = run.config
-    returns = {f.fork_id: np.zeros((len(alphas), len(episode_seeds))) for f in forks}
+    returns = {key: np.zeros((len(alphas), len(episode_seeds))) for key in paths}
     chunks = []
-    for chunk in _chunks(run, forks, alphas):
+    for chunk in _chunks(paths, alphas):
         cached = partial_dir and _partial_file(partial_dir, chunk, len(alphas), len(episode_seeds))
         if cached and cached.is_file():
-            returns[chunk.fork_id][list(chunk.alpha_indices)] = np.load(cached)
+            returns[chunk.path_key][list(chunk.alpha_indices)] = np.load(cached)
         else:
             chunks.append(chunk)
 
     def store(chunk: Chunk, chunk_returns: np.ndarray) -> None:
-        returns[chunk.fork_id][list(chunk.alpha_indices)] = chunk_returns
+        returns[chunk.path_key][list(chunk.alpha_indices)] = chunk_returns
         if partial_dir:
             buffer = io.BytesIO()
             np.save(buffer, chunk_returns)
@@ -144,7 +175,7 @@ def evaluate_returns(
         dynamic_ncols=True,
     )
     workers = workers or os.cpu_count() or 1
-    args = (cfg.env, cfg.max_episode_steps, episode_seeds)
+    args = (env_id, max_episode_steps, episode_seeds)
     if workers == 1 or len(chunks) <= 1:
         results = (_evaluate_chunk(chunk, *args) for chunk in chunks)
         for chunk, chunk_returns in results:
@@ -171,18 +202,28 @@ def _critic_metrics(run: RunRecord, fork: Fork, alphas: np.ndarray) -> dict[str,
     path = critic_transitions_file(run, fork.fork_id)
     if not path.is_file():
         return None
-    with np.load(path) as data:
+    return critic_metrics(child_files(run, fork), path, run.config.gamma, alphas)
+
+
+def critic_metrics(
+    files: tuple[Path, Path] | tuple[str, str],
+    transitions_file: Path,
+    gamma: float,
+    alphas: np.ndarray,
+) -> dict[str, Any]:
+    """The critic barrier along the path between two agent files, on saved transitions."""
+    with np.load(transitions_file) as data:
         transitions = Batch(
             **{
                 k: torch.from_numpy(data[k])[None]
                 for k in ("obs", "action", "reward", "next_obs", "terminated")
             }
         )
-    children = [load_agent_state(f)[0] for f in child_files(run, fork)]
+    children = [load_agent_state(f)[0] for f in files]
     td, q = [], []
     for start in range(0, len(alphas), MEMBERS_PER_CHUNK):
         population = interpolated_population(*children, alphas[start : start + MEMBERS_PER_CHUNK])
-        chunk_td, chunk_q = critic_path(population, transitions, run.config.gamma)
+        chunk_td, chunk_q = critic_path(population, transitions, gamma)
         td.extend(chunk_td.tolist())
         q.extend(chunk_q.tolist())
     endpoint_td = (td[0] + td[-1]) / 2.0
@@ -204,14 +245,34 @@ def fork_result(
     threshold: float,
 ) -> dict[str, Any]:
     """The prototype's fields (fork_id ... is_stable) plus ours."""
+    return {
+        "fork_id": fork.fork_id,
+        "fork_point": fork.point,
+        "fork_step": fork.step,
+        **path_result(alphas, returns, critic, threshold),
+        "returns_file": f"returns_{fork.fork_id}.npz",
+        "diverged": {},
+        "algo": cfg.algo,
+        "env": cfg.env,
+        "fork_buffer_strategy": cfg.fork_buffer_strategy,
+        "fork_noise": cfg.fork_noise,
+        "seed": cfg.seed,
+    }
+
+
+def path_result(
+    alphas: np.ndarray,
+    returns: np.ndarray,
+    critic: dict[str, Any] | None,
+    threshold: float,
+) -> dict[str, Any]:
+    """Every metric of one path from its ``[alphas, episodes]`` returns: the fields a fork's
+    JSON and ``lmc-rl connect`` share (endpoint 1 is "fork1", endpoint 2 "fork2")."""
     means = returns.mean(axis=1)
     stds = returns.std(axis=1)
     sem, low, high = confidence_interval(returns)
     path = summarize_path(alphas, means)
     return {
-        "fork_id": fork.fork_id,
-        "fork_point": fork.point,
-        "fork_step": fork.step,
         "fork1_reward": float(means[0]),
         "fork2_reward": float(means[-1]),
         "interpolation": [
@@ -236,13 +297,6 @@ def fork_result(
         "num_eval_episodes": int(returns.shape[1]),
         "alpha_points": len(alphas),
         "critic": critic,
-        "returns_file": f"returns_{fork.fork_id}.npz",
-        "diverged": {},
-        "algo": cfg.algo,
-        "env": cfg.env,
-        "fork_buffer_strategy": cfg.fork_buffer_strategy,
-        "fork_noise": cfg.fork_noise,
-        "seed": cfg.seed,
     }
 
 

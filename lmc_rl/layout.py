@@ -65,6 +65,11 @@ def child_weights_name(child: int, fork_id: int) -> str:
     return f"fork{child}_{fork_id}.pt"
 
 
+def parent_snapshot_name(step: int) -> str:
+    """File name of the parent's agent saved by ``--save_every`` at env step ``step``."""
+    return f"parent_step{step}.pt"
+
+
 def fork_start_weights_name(fork_id: int) -> str:
     """``fork_{fork_id}_start.pt``: the parent's weights at the fork."""
     return f"fork_{fork_id}_start.pt"

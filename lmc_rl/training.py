@@ -25,7 +25,7 @@ from lmc_rl.envs import MemberEnvs, TaskSpec, check_task
 from lmc_rl.evaluation import EvaluationEnvs, evaluate_members, evaluation_rows
 from lmc_rl.forking import Fork, child_streams, child_views, fork_schedule
 from lmc_rl.independence import unverified_warning, verified_route
-from lmc_rl.layout import RunPaths
+from lmc_rl.layout import RunPaths, parent_snapshot_name
 from lmc_rl.matmul import matmuls_on, update_library
 from lmc_rl.nn import linear_layer_sizes
 from lmc_rl.population import Member, Population
@@ -253,8 +253,20 @@ class Trainer:
         self._update()
         if self.step % self.config.eval_freq == 0 or self.step == self.config.total_steps:
             self._evaluate()  # and always at the end: every run records its final returns
+        if self.config.save_every and self.step % self.config.save_every == 0:
+            self._save_parent_snapshot()
         if self.step in self.forks:
             self._fork(self.forks[self.step])
+
+    def _save_parent_snapshot(self) -> None:
+        """The parent's agent file at this step (--save_every): same-run paths need them."""
+        save_agent(
+            self.paths.weights / parent_snapshot_name(self.step),
+            self.agent,
+            0,
+            self.task,
+            {"member": "parent", "step": self.step, "diverged_at": self.members[0].diverged_at},
+        )
 
     def resume(self) -> None:
         """Continue from the run's checkpoint (or from the start if none was written yet)."""

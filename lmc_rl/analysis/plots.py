@@ -126,7 +126,7 @@ def draw_interpolation(
         ax.set_xlim(-0.02, 1.02)
         return
     path = pd.DataFrame(fork["interpolation"])
-    color = line.pop("color", fork_color(fork["fork_point"]))
+    color = line.pop("color", None) or fork_color(fork["fork_point"])
     marker = "o" if len(path) <= 21 else None
     ax.plot(path["alpha"], path["mean_reward"], color=color, marker=marker, ms=3, **line)
     if band and {"ci95_low", "ci95_high"} <= set(path.columns):

@@ -1,0 +1,145 @@
+"""Figures and report.md of ``lmc-rl connect``: each path, and the barrier matrix of runs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+
+from lmc_rl.analysis.plots import draw_interpolation, save_figure
+from lmc_rl.analysis.report import _number, _table
+from lmc_rl.atomic_files import atomic_write_bytes
+
+ALIGN_COLORS = {"none": "tab:red", "weight_matching": "tab:blue"}
+ALIGN_TITLES = {"none": "no alignment", "weight_matching": "weight matching"}
+
+
+def _title(result: dict[str, Any]) -> str:
+    return f"{result['env']} {result['algo']}"
+
+
+def path_figure(result: dict[str, Any]) -> Figure:
+    """One path: mean return against alpha with its 95% CI band; title states the barrier."""
+    fig = Figure(figsize=(7, 4.6), layout="constrained")
+    ax = fig.subplots()
+    color = ALIGN_COLORS.get(result["align"], "tab:gray")
+    draw_interpolation(ax, result, color=color, label="mean return", band_label="95% CI")
+    ax.axhline(result["endpoint_mean_reward"], color="0.3", ls="--", lw=1, label="endpoints' mean")
+    ax.plot(result["min_alpha"], result["min_reward"], "v", color="crimson", ms=9, label="minimum")
+    ax.set_xlabel(f"α  (0 = {result['a_label']}, 1 = {result['b_label']})")
+    ax.set_ylabel(f"mean return ({result['num_eval_episodes']} episodes)")
+    ax.set_title(
+        f"{ALIGN_TITLES.get(result['align'], result['align'])}: instability "
+        f"{result['instability']:.3g} (normalized {result['normalized_instability']:.3g})",
+        fontsize="medium",
+    )
+    fig.suptitle(_title(result))
+    fig.legend(loc="outside lower center", ncols=4, fontsize="small")
+    return fig
+
+
+def barrier_matrix_figure(results: Sequence[dict[str, Any]], labels: Sequence[str]) -> Figure:
+    """Instability of every pair of runs, one panel per alignment, on one colour scale."""
+    aligns = list(dict.fromkeys(r["align"] for r in results))
+    n = len(labels)
+    index = {label: i for i, label in enumerate(labels)}
+    matrices = {a: np.full((n, n), np.nan) for a in aligns}
+    for r in results:
+        i, j = index[r["a_label"]], index[r["b_label"]]
+        matrices[r["align"]][i, j] = matrices[r["align"]][j, i] = r["instability"]
+    for m in matrices.values():
+        np.fill_diagonal(m, 0.0)
+    vmax = max(float(np.nanmax(m)) for m in matrices.values()) or 1.0
+    fig = Figure(figsize=(3.2 * len(aligns) + 1.2, 3.4), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(aligns)))
+    image = None
+    for ax, align in zip(axes, aligns, strict=True):
+        image = ax.imshow(matrices[align], cmap=colormaps["magma_r"], vmin=0.0, vmax=vmax)
+        for i in range(n):
+            for j in range(n):
+                value = matrices[align][i, j]
+                dark = value > 0.6 * vmax
+                ax.text(
+                    j,
+                    i,
+                    f"{value:.0f}",
+                    ha="center",
+                    va="center",
+                    fontsize="small",
+                    color="white" if dark else "black",
+                )
+        ax.set_xticks(range(n), labels, rotation=45, ha="right", fontsize="small")
+        ax.set_yticks(range(n), labels, fontsize="small")
+        ax.set_title(ALIGN_TITLES.get(align, align), fontsize="medium")
+    fig.colorbar(image, ax=list(axes), label="instability (return barrier)", shrink=0.9)
+    fig.suptitle(f"{_title(results[0])}: barrier between final agents of runs")
+    return fig
+
+
+def _path_rows(results: Sequence[dict[str, Any]]) -> list[str]:
+    header = [
+        "path",
+        "A",
+        "B",
+        "alignment",
+        "R(0)",
+        "R(1)",
+        "min on path",
+        "at α",
+        "95% CI of R at min",
+        "instability",
+        "normalized",
+        "stable",
+    ]
+    rows = []
+    for r in results:
+        at_min = next(p for p in r["interpolation"] if p["alpha"] == r["min_alpha"])
+        rows.append(
+            [
+                f"[{r['key']}](interp_{r['key']}.png)",
+                r["a_label"],
+                r["b_label"],
+                r["align"],
+                _number(r["fork1_reward"]),
+                _number(r["fork2_reward"]),
+                _number(r["min_reward"]),
+                _number(r["min_alpha"], 2),
+                f"{_number(at_min['ci95_low'])} … {_number(at_min['ci95_high'])}",
+                _number(r["instability"]),
+                _number(r["normalized_instability"], 3),
+                "yes" if r["is_stable"] else "no",
+            ]
+        )
+    return _table(header, rows)
+
+
+def write_connect_report(out: Path, results: list[dict[str, Any]], mode: dict[str, Any]) -> None:
+    """interp_{key}.png per path, barrier_matrix.png for --runs, and report.md."""
+    figures = []
+    for r in results:
+        name = f"interp_{r['key']}.png"
+        save_figure(path_figure(r), out / name)
+        figures.append(name)
+    lines = [f"# lmc-rl connect: {_title(results[0])}", ""]
+    if mode["mode"] == "runs":
+        save_figure(barrier_matrix_figure(results, mode["labels"]), out / "barrier_matrix.png")
+        pairs = zip(mode["labels"], mode["runs"], strict=True)
+        lines += ["Runs (final agents):", "", *(f"- {label}: `{d}`" for label, d in pairs), ""]
+        lines += ["![barrier matrix](barrier_matrix.png)", ""]
+    r0 = results[0]
+    lines += [
+        f"Every path evaluated on the same {r0['num_eval_episodes']} episodes (evaluation seed "
+        f"{r0['seed']}) at {r0['alpha_points']} values of α. Instability = mean(R(0), R(1)) − "
+        "min_α R(α); normalized by |mean(R(0), R(1))|; stable if normalized ≤ "
+        f"{r0['stability_threshold']}. Weight matching permutes B's hidden units to match A "
+        "(Ainsworth et al. 2023, Algorithm 1) before interpolating.",
+        "",
+        *_path_rows(results),
+        "",
+        "Figures: " + ", ".join(f"[{f}]({f})" for f in figures),
+    ]
+    atomic_write_bytes(out / "report.md", ("\n".join(lines) + "\n").encode())

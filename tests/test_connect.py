@@ -1,0 +1,152 @@
+"""lmc-rl connect: any two agents measured as a fork is, all pairs of runs, bad input refused."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from lmc_rl.agents import make_agent
+from lmc_rl.cli import main
+from lmc_rl.config import build_config
+from lmc_rl.envs import check_task
+from lmc_rl.experiment import run_experiment
+from lmc_rl.runs import load_agent_state, parent_snapshot_name, save_agent
+from lmc_rl.training import agent_spec
+from lmc_rl.weight_matching import permute_agent, random_permutations
+
+TINY = {
+    "env": "InvertedPendulum-v5",
+    "total_steps": "600",
+    "learning_starts": "200",
+    "eval_freq": "300",
+    "num_eval_episodes_periodic": "2",
+    "max_episode_steps": "60",
+    "hidden_dims": "16,16",
+    "batch_size": "32",
+    "alpha_points": "3",
+    "num_eval_episodes": "3",
+    "eval_workers": "1",
+}
+EVAL_FLAGS = ["--alpha_points", "3", "--num_eval_episodes", "3", "--max_episode_steps", "60"]
+EVAL_FLAGS += ["--eval_workers", "1", "--no_progress"]
+
+
+@pytest.fixture(scope="module")
+def forked_run(tmp_path_factory):
+    """A tiny run with one fork, saving the parent every 200 steps."""
+    out = tmp_path_factory.mktemp("connect_run")
+    flags = {**TINY, "fork_points": "0.5", "seed": "9", "save_every": "200"}
+    return run_experiment(build_config({**flags, "output_dir": str(out)}), progress=False)
+
+
+def _json(path):
+    return json.loads(path.read_text())
+
+
+def test_save_every_writes_the_parent_by_step_and_the_last_is_final(forked_run):
+    files = sorted(forked_run.weights.glob("parent_step*.pt"))
+    assert [f.name for f in files] == [parent_snapshot_name(s) for s in (200, 400, 600)]
+    last, _ = load_agent_state(forked_run.weights / parent_snapshot_name(600))
+    final, _ = load_agent_state(forked_run.weights / "final.pt")
+    for key, value in final.state_dict().items():
+        assert torch.equal(last.state_dict()[key], value), key
+
+
+def test_connect_on_a_forks_children_equals_the_forks_own_json(forked_run, tmp_path):
+    fork = _json(forked_run.results / "forks" / "instability_1.json")
+    transitions = forked_run.results / "forks" / "critic_transitions_1.npz"
+    children = [str(forked_run.weights / f"fork{c}_1.pt") for c in (1, 2)]
+    out = tmp_path / "out"
+    flags = ["--seed", "9", "--critic_transitions", str(transitions), "--out", str(out)]
+    assert main(["connect", *children, *flags, *EVAL_FLAGS]) == 0
+    path = _json(out / "path_none.json")
+    different = {"fork_id", "fork_point", "fork_step", "returns_file", "diverged"}
+    different |= {"fork_buffer_strategy", "fork_noise"}
+    for key in set(fork) - different:
+        assert path[key] == fork[key], key
+    with (
+        np.load(out / "returns_none.npz") as mine,
+        np.load(forked_run.results / "forks" / "returns_1.npz") as theirs,
+    ):
+        assert np.array_equal(mine["returns"], theirs["returns"])
+    assert (out / "interp_none.png").is_file() and (out / "report.md").is_file()
+
+
+def test_a_permuted_copy_aligned_by_weight_matching_has_a_flat_path(forked_run, tmp_path):
+    original = forked_run.weights / "final.pt"
+    agent, payload = load_agent_state(original)
+    shuffled = permute_agent(agent, random_permutations(agent, np.random.default_rng(0)))
+    copy = tmp_path / "shuffled.pt"
+    save_agent(copy, shuffled, 0, check_task(payload["env"]), {})
+    out, aligned_file = tmp_path / "out", tmp_path / "aligned.pt"
+    flags = ["--align", "weight_matching", "--out", str(out), "--save_aligned", str(aligned_file)]
+    assert main(["connect", str(original), str(copy), *flags, *EVAL_FLAGS]) == 0
+    path = _json(out / "path_weight_matching.json")
+    means = [p["mean_reward"] for p in path["interpolation"]]
+    assert means == pytest.approx([means[0]] * len(means), abs=1e-9)
+    assert path["instability"] == pytest.approx(0.0, abs=1e-9)
+    aligned, _ = load_agent_state(aligned_file)  # a valid agent file, equal to the original
+    for key, value in agent.state_dict().items():
+        assert torch.equal(aligned.state_dict()[key], value), key
+
+
+def test_connect_runs_evaluates_all_pairs_with_and_without_alignment(tmp_path):
+    runs = []
+    for seed in ("1", "2", "3"):
+        flags = {**TINY, "total_steps": "300", "learning_starts": "100", "seed": seed}
+        config = build_config({**flags, "fork_points": "none", "output_dir": str(tmp_path)})
+        runs.append(str(run_experiment(config, progress=False).results))
+    out = tmp_path / "connect"
+    assert main(["connect", "--runs", *runs, "--out", str(out), *EVAL_FLAGS]) == 0
+    summary = _json(out / "connect.json")
+    keys = {p["key"] for p in summary["paths"]}
+    assert keys == {
+        f"run{i}_run{j}_{a}"
+        for i, j in ((1, 2), (1, 3), (2, 3))
+        for a in ("none", "weight_matching")
+    }
+    assert summary["labels"] == ["seed 1", "seed 2", "seed 3"]
+    assert (out / "barrier_matrix.png").is_file()
+    assert len(list((out / "aligned").glob("*.pt"))) == 3
+
+
+def _write_agent(path, env, hidden_dims, algo="SAC"):
+    task = check_task(env)
+    config = build_config({"env": env, "hidden_dims": hidden_dims, "algo": algo})
+    agent = make_agent(algo, 1, agent_spec(config, task, 3e-4))
+    agent.init_members([0])
+    save_agent(path, agent, 0, task, {})
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        ("InvertedPendulum-v5", "16,8", "SAC"),
+        ("InvertedDoublePendulum-v5", "16,16", "SAC"),
+        ("InvertedPendulum-v5", "16,16", "TD3"),
+    ],
+)
+def test_agents_of_different_architecture_are_refused_and_nothing_is_written(
+    tmp_path, capsys, other
+):
+    a = _write_agent(tmp_path / "a.pt", "InvertedPendulum-v5", "16,16")
+    b = _write_agent(tmp_path / "b.pt", *other)
+    out = tmp_path / "out"
+    assert main(["connect", a, b, "--out", str(out), *EVAL_FLAGS]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "differ in" in err
+    assert not out.exists()
+
+
+def test_missing_and_foreign_files_are_refused(tmp_path, capsys):
+    a = _write_agent(tmp_path / "a.pt", "InvertedPendulum-v5", "16,16")
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(3)}, foreign)
+    for b in (str(tmp_path / "missing.pt"), str(foreign)):
+        assert main(["connect", a, b, "--out", str(tmp_path / "out"), *EVAL_FLAGS]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("lmc-rl: error:") and "\n" not in err
+    assert main(["connect", a, "--no_progress"]) == 2
+    assert not (tmp_path / "out").exists()

@@ -269,7 +269,7 @@ def connect_runs(
     endpoints, labels = [], []
     for d in run_dirs:
         run = load_run(d)
-        final = run.paths.weights / "final.pt"
+        final = run.paths.final_weights
         if not final.is_file():
             raise UserError(f"connect --runs: {d} has no final agent {final} (did it finish?)")
         endpoints.append(load_endpoint(final))

@@ -11,7 +11,8 @@ from lmc_rl.cli import main
 from lmc_rl.config import build_config
 from lmc_rl.envs import check_task
 from lmc_rl.experiment import run_experiment
-from lmc_rl.runs import load_agent_state, parent_snapshot_name, save_agent
+from lmc_rl.layout import parent_snapshot_name
+from lmc_rl.runs import load_agent_state, save_agent
 from lmc_rl.training import agent_spec
 from lmc_rl.weight_matching import permute_agent, random_permutations
 

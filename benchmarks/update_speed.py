@@ -76,15 +76,10 @@ def time_ms(step: Callable[[], object], iters: int, repeats: int, warmup: int) -
 
 def time_ours(algo: str, k: int, batch_size: int, timing: dict) -> float:
     """ms per ``agent.update`` of a K-member population on a fixed random batch."""
-    from lmc_rl.agents import AgentSpec, Batch, make_agent
+    from lmc_rl.agents import Batch, make_agent
+    from lmc_rl.training import default_agent_spec
 
-    spec = AgentSpec(
-        obs_dim=OBS_DIM,
-        action_dim=ACTION_DIM,
-        hidden_dims=HIDDEN,
-        learning_rate=3e-4 if algo == "SAC" else 1e-3,
-        policy_delay=POLICY_DELAY,
-    )
+    spec = default_agent_spec(OBS_DIM, ACTION_DIM, algo, hidden_dims=HIDDEN)
     agent = make_agent(algo, k, spec)
     agent.init_members(list(range(k)))
     g = torch.Generator().manual_seed(0)

@@ -8,6 +8,7 @@ become non-finite is marked diverged and stops; the others go on.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import sys
 import time
@@ -50,6 +51,16 @@ def agent_spec(config: RunConfig, task: TaskSpec) -> AgentSpec:
         target_policy_noise=config.target_policy_noise,
         target_noise_clip=config.target_noise_clip,
     )
+
+
+def default_agent_spec(obs_dim: int, action_dim: int, algo: str = "SAC", **overrides) -> AgentSpec:
+    """The run defaults' learner at these task dimensions (tests, benchmarks, ``doctor``)."""
+    from lmc_rl.config import build_config
+    from lmc_rl.envs import TaskSpec
+
+    bounds = np.ones(action_dim, dtype=np.float32)
+    task = TaskSpec("", obs_dim, action_dim, -bounds, bounds)
+    return dataclasses.replace(agent_spec(build_config({"algo": algo}), task), **overrides)
 
 
 def nonfinite_members(agent: Agent) -> np.ndarray:

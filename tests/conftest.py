@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from lmc_rl.agents import AgentSpec, Batch
+from lmc_rl.training import default_agent_spec
 
 
 @pytest.fixture(autouse=True)
@@ -13,7 +14,7 @@ def _deterministic_torch():
 
 @pytest.fixture
 def tiny_spec() -> AgentSpec:
-    return AgentSpec(obs_dim=5, action_dim=2, hidden_dims=(32, 32), learning_rate=1e-3)
+    return default_agent_spec(5, 2, hidden_dims=(32, 32), learning_rate=1e-3)
 
 
 @pytest.fixture

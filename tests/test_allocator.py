@@ -16,12 +16,13 @@ from lmc_rl.allocator import keep_freed_memory
 UPDATES = """
 import resource
 import torch
-from lmc_rl.agents import AgentSpec, Batch, make_agent
+from lmc_rl.agents import Batch, make_agent
+from lmc_rl.training import default_agent_spec
 from lmc_rl.allocator import keep_freed_memory
 keep_freed_memory()  # as the lmc-rl command does; a no-op with LMC_RL_KEEP_FREED_MEMORY=0
 torch.set_num_threads(1)
 k, b = 4, 256
-agent = make_agent("SAC", k, AgentSpec(obs_dim=11, action_dim=3))
+agent = make_agent("SAC", k, default_agent_spec(11, 3))
 agent.init_members(list(range(k)))
 batch = Batch(torch.randn(k, b, 11), torch.rand(k, b, 3) * 2 - 1, torch.randn(k, b),
               torch.randn(k, b, 11), torch.zeros(k, b))

@@ -115,7 +115,7 @@ def test_connect_runs_evaluates_all_pairs_with_and_without_alignment(tmp_path):
 def _write_agent(path, env, hidden_dims, algo="SAC"):
     task = check_task(env)
     config = build_config({"env": env, "hidden_dims": hidden_dims, "algo": algo})
-    agent = make_agent(algo, 1, agent_spec(config, task, 3e-4))
+    agent = make_agent(algo, 1, agent_spec(config, task))
     agent.init_members([0])
     save_agent(path, agent, 0, task, {})
     return str(path)

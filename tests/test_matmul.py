@@ -5,15 +5,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lmc_rl.agents import AgentSpec, Batch, make_agent
+from lmc_rl.agents import Batch, make_agent
 from lmc_rl.matmul import _PROBE_VALUE, matmuls_on, onednn_is_exact_fp32, update_library
 from lmc_rl.nn import linear_layer_sizes
+from lmc_rl.training import default_agent_spec
 
 needs_onednn = pytest.mark.skipif(
     not onednn_is_exact_fp32(), reason="oneDNN is not exact fp32 on this machine"
 )
 # batch 160 x hidden 32: every layer's batch * in * out is above torch's oneDNN cut-off
-SPEC = AgentSpec(obs_dim=5, action_dim=2, hidden_dims=(32, 32), learning_rate=1e-3)
+SPEC = default_agent_spec(5, 2, hidden_dims=(32, 32), learning_rate=1e-3)
 BATCH = 160
 
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from lmc_rl import nn as batched_nn
-from lmc_rl.agents import AgentSpec, make_agent
+from lmc_rl.agents import make_agent
 from lmc_rl.config import build_config
 from lmc_rl.envs import SUPPORTED_TASKS, check_task
 from lmc_rl.experiment import run_experiment
@@ -20,6 +20,7 @@ from lmc_rl.matmul import update_library
 from lmc_rl.nn import linear_layer_sizes
 from lmc_rl.optim import BatchedAdam
 from lmc_rl.runs import load_agent_state
+from lmc_rl.training import default_agent_spec
 
 
 def _task_dims() -> dict[tuple[int, int], str]:
@@ -39,7 +40,7 @@ TASK_DIMS = _task_dims()
 @pytest.mark.parametrize("dims", list(TASK_DIMS), ids=list(TASK_DIMS.values()))
 def test_acting_evaluation_and_updates_do_not_depend_on_the_population(dims, algo, threads):
     torch.set_num_threads(threads)  # the autouse fixture sets 1 again for the next test
-    spec = AgentSpec(*dims, hidden_dims=(256, 256), learning_rate=3e-4)
+    spec = default_agent_spec(*dims, algo=algo)
     library = update_library("auto", 256, linear_layer_sizes(make_agent(algo, 1, spec)))
     report = check_member_independence(algo, spec, 256, [10], library)
     assert report.verified, report.failed_phases()
@@ -49,7 +50,7 @@ def test_the_check_fails_on_the_unaligned_layout_it_replaced(monkeypatch):
     """Without padding, SAC's 6-wide Hopper head gives members other bits by their row."""
     monkeypatch.setattr(batched_nn, "aligned_width", lambda n: n)
     monkeypatch.setattr(batched_nn, "aligned_rows", lambda n: n)
-    spec = AgentSpec(11, 3, hidden_dims=(256, 256), learning_rate=3e-4)
+    spec = default_agent_spec(11, 3)
     report = check_member_independence("SAC", spec, 256, [10], "mkl", sizes=(8,))
     assert not report.acting
 

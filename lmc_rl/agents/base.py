@@ -26,15 +26,15 @@ class AgentSpec:
 
     obs_dim: int
     action_dim: int
-    hidden_dims: tuple[int, ...] = (256, 256)
-    learning_rate: float = 3e-4
-    gamma: float = 0.99
-    tau: float = 0.005
-    ent_coef: str = "auto"
-    noise_std: float = 0.1
-    policy_delay: int = 2
-    target_policy_noise: float = 0.2
-    target_noise_clip: float = 0.5
+    hidden_dims: tuple[int, ...]
+    learning_rate: float
+    gamma: float
+    tau: float
+    ent_coef: str
+    noise_std: float
+    policy_delay: int
+    target_policy_noise: float
+    target_noise_clip: float
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -73,7 +73,6 @@ class Agent(nn.Module, abc.ABC):
     """Base of SAC, TD3 and DDPG populations."""
 
     algo: ClassVar[str]
-    default_learning_rate: ClassVar[float]
 
     def __init__(self, n_members: int, spec: AgentSpec) -> None:
         super().__init__()

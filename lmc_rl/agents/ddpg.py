@@ -11,7 +11,6 @@ from lmc_rl.agents.td3 import TD3
 
 class DDPG(TD3):
     algo = "DDPG"
-    default_learning_rate = 1e-3
     n_critics = 1
 
     @property

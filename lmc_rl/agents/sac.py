@@ -55,7 +55,6 @@ class SquashedGaussianActor(nn.Module):
 
 class SAC(Agent):
     algo = "SAC"
-    default_learning_rate = 3e-4
 
     def __init__(self, n_members: int, spec: AgentSpec) -> None:
         super().__init__(n_members, spec)

@@ -27,7 +27,6 @@ class DeterministicActor(nn.Module):
 
 class TD3(Agent):
     algo = "TD3"
-    default_learning_rate = 1e-3
     n_critics = 2
 
     def __init__(self, n_members: int, spec: AgentSpec) -> None:

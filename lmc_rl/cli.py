@@ -118,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_connect_parser(commands: argparse._SubParsersAction) -> None:
-    from lmc_rl.connect import ALIGNMENTS, ConnectSettings
+    from lmc_rl.connect_settings import ALIGNMENTS, ConnectSettings
 
     defaults = ConnectSettings()
     connect = commands.add_parser(

@@ -34,7 +34,7 @@ import numpy as np
 
 from lmc_rl.agents import Agent
 from lmc_rl.atomic_files import atomic_write_bytes, atomic_write_json
-from lmc_rl.config import RunConfig
+from lmc_rl.connect_settings import ALIGNMENTS, ConnectSettings
 from lmc_rl.envs import check_task
 from lmc_rl.errors import UserError
 from lmc_rl.instability import critic_metrics, evaluate_paths, path_result
@@ -42,23 +42,6 @@ from lmc_rl.lmc import interpolation_alphas
 from lmc_rl.runs import load_agent_state, load_run, save_agent
 from lmc_rl.seeding import evaluation_seeds
 from lmc_rl.weight_matching import weight_matching
-
-ALIGNMENTS = ("none", "weight_matching")
-
-
-_RUN_DEFAULTS = RunConfig()
-
-
-@dataclass(frozen=True)
-class ConnectSettings:
-    """How every path of one ``connect`` call is measured (defaults: a run's)."""
-
-    alpha_points: int = _RUN_DEFAULTS.alpha_points
-    num_eval_episodes: int = _RUN_DEFAULTS.num_eval_episodes
-    seed: int = 0  # of the evaluation episodes (a run's forks use the run's seed)
-    max_episode_steps: int = _RUN_DEFAULTS.max_episode_steps
-    stability_threshold: float = _RUN_DEFAULTS.stability_threshold
-    workers: int = _RUN_DEFAULTS.eval_workers
 
 
 @dataclass(frozen=True)

@@ -83,6 +83,7 @@ def trainer_state(trainer: Trainer) -> dict[str, Any]:
         "obs_rows": list(trainer.obs_rows),
         "envs": trainer.envs.state(),
         "evaluations": list(trainer.evaluations.rows),
+        "random_returns": list(trainer.random_returns),
     }
 
 
@@ -128,6 +129,7 @@ def restore_trainer(trainer: Trainer, state: dict[str, Any]) -> None:
     trainer.obs_rows = list(state["obs_rows"])
     trainer.evaluations.rows = [tuple(row) for row in state["evaluations"]]
     trainer.step = state["step"]
+    trainer.random_returns = list(state.get("random_returns", []))
 
 
 def save_checkpoint(trainer: Trainer, path: Path) -> int:

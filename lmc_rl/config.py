@@ -60,6 +60,11 @@ class RunConfig:
         "Random sources that differ between the two children of a fork: all, none, or a comma "
         "list of env (reset seeds), action (exploration), batch (minibatches and update noise).",
     )
+    children: int = _f(
+        2,
+        "Children per fork (>= 2). All train in the lockstep population; every pair of a fork "
+        "is interpolated and evaluated. The prototype's fields describe the pair (1, 2).",
+    )
     num_eval_episodes: int = _f(
         100, "Episodes per interpolated policy in the instability analysis."
     )
@@ -227,6 +232,8 @@ def validate(config: RunConfig) -> RunConfig:
         "batch_size",
         "policy_delay",
     ]
+    if config.children < 2:
+        raise UserError(f"--children: must be >= 2, got {config.children}")
     for name in positive:
         if getattr(config, name) < 1:
             raise UserError(f"--{name}: must be >= 1, got {getattr(config, name)}")

@@ -33,6 +33,13 @@ def run_experiment(config: RunConfig, progress: bool = True) -> RunPaths:
         "code_fingerprint": code_fingerprint(),
     }
     write_run_config(paths, config, record)
+    if record["members"]["parent"]["gradient_updates"] == 0:
+        print(
+            f"lmc-rl: warning: --learning_starts {config.learning_starts} >= --total_steps "
+            f"{config.total_steps}: no gradient update will be made; every agent stays at its "
+            "random initialisation",
+            file=sys.stderr,
+        )
     trainer.start()
     _finish(trainer, record, progress)
     return paths
@@ -97,7 +104,11 @@ def _finish(
         trainer.run()
         trainer.save_weights()
         trainer.save_critic_transitions()
-        record.update(status="trained", diverged=trainer.diverged_record())
+        record.update(
+            status="trained",
+            diverged=trainer.diverged_record(),
+            random_policy=trainer.random_policy_record(),
+        )
         write_run_config(paths, config, record)
         trainer.checkpoint_file.unlink(missing_ok=True)
     if config.fork_points:

@@ -111,7 +111,8 @@ def crossfit_max_batch(gaps: np.ndarray, confidence: float = CONFIDENCE) -> np.n
     errors = np.einsum("bn,ran->rba", multipliers, gaps - mean[:, :, None]) / n
     with np.errstate(divide="ignore", invalid="ignore"):
         standardized = np.where(se[:, None, :] > 0, errors / se[:, None, :], -np.inf)
-    c = np.quantile(standardized.max(axis=2), one_sided, axis=1)
+    with np.errstate(invalid="ignore"):
+        c = np.quantile(standardized.max(axis=2), one_sided, axis=1)
     c = np.where(np.isfinite(c), c, 0.0)  # every gap has zero spread: no noise to cover
     high = (mean + c[:, None] * se).max(axis=1)
     return np.stack([estimate, low, high], axis=1)
@@ -187,6 +188,19 @@ def normalized(value: float, scale: float) -> float:
     return 0.0 if value == 0 else float("inf")
 
 
+def min_at_endpoint_batch(returns: np.ndarray) -> np.ndarray:
+    """``[rep]``: True where no alpha is demonstrably worse than the worse child, i.e. the
+    cross-fitted lower bound of max_alpha E[y_worse end - y_alpha] is not above 0 (or the
+    minimum of the mean curve is an endpoint). ``returns`` is ``[rep, alpha, episode]``."""
+    means = returns.mean(axis=2)
+    worse_end = np.where(means[:, 0] <= means[:, -1], 0, returns.shape[1] - 1)
+    rows = np.arange(len(returns))
+    below = returns[rows, worse_end][:, None, :] - returns
+    low = crossfit_max_batch(below)[:, 1]
+    at_end = means.min(axis=1) >= np.minimum(means[:, 0], means[:, -1])
+    return at_end | ~(low > 0)
+
+
 def linear_barrier_of_curve(curve: np.ndarray, alphas: np.ndarray) -> tuple[float, float]:
     """max_alpha [(1 - alpha) c(0) + alpha c(1) - c(alpha)] of any curve along the path, and
     its alpha. For a curve where larger is worse (a TD error), pass its negative."""
@@ -204,8 +218,6 @@ def path_statistics(returns: np.ndarray, alphas: np.ndarray) -> PathStatistics:
     worst = int(np.argmin(means))
     instability = endpoint_mean - float(means[worst])
     linear, linear_alpha = linear_barrier_of_curve(means, alphas)
-    worse_end = 0 if means[0] <= means[-1] else -1
-    below_worse_end = crossfit_max(returns[worse_end][None] - returns)
     b_fit = crossfit_max(midpoint_gaps(returns))
     lb_fit = crossfit_max(linear_gaps(returns, alphas))
     cvar_barrier, _ = linear_barrier_of_curve(cvar(returns), alphas)
@@ -213,9 +225,7 @@ def path_statistics(returns: np.ndarray, alphas: np.ndarray) -> PathStatistics:
         endpoint_mean=endpoint_mean,
         min_return=float(means[worst]),
         min_alpha=float(alphas[worst]),
-        min_at_endpoint=bool(
-            means[worst] >= min(means[0], means[-1]) or not below_worse_end.low > 0
-        ),
+        min_at_endpoint=bool(min_at_endpoint_batch(returns[None])[0]),
         instability=instability,
         normalized_instability=normalized(instability, endpoint_mean),
         instability_crossfit=b_fit.estimate,
@@ -246,28 +256,33 @@ class PairMean:
 def pair_mean_interval(
     values: np.ndarray,
     pairs: list[tuple[int, int]],
-    pair_intervals: list[tuple[float, float]] | None = None,
+    pair_intervals: list[tuple[float, float]],
     confidence: float = CONFIDENCE,
 ) -> PairMean:
     """Mean over pairs (a U-statistic of the children) and an interval that respects that
     pairs share children: leave-one-child-out jackknife, var = (N-1)/N sum_i (U_-i - U_.)^2,
-    mean ± t(N-1) sqrt(var). The jackknife sees both the episode noise and the spread between
-    children. With 2 children there is one pair and no jackknife: its own interval
-    (``pair_intervals[0]``) is returned, which covers episode noise only.
+    mean ± t(N-1) sqrt(var), which sees the spread between children and the episode noise.
+    It is widened to the mean of the pairs' own intervals where that is wider (a jackknife of
+    3 children can be 0 wide when every pair's estimate is exactly 0). With 2 children there
+    is one pair and no jackknife: its own interval, which covers episode noise only.
     """
     values = np.asarray(values, dtype=float)
     children = sorted({c for pair in pairs for c in pair})
     mean = float(values.mean())
+    own = np.asarray(pair_intervals, dtype=float)
+    own_low, own_high = float(own[:, 0].mean()), float(own[:, 1].mean())
     if len(children) < 3:
-        low, high = pair_intervals[0] if pair_intervals else (float("nan"), float("nan"))
-        return PairMean(mean, float(low), float(high), len(children), len(pairs))
+        return PairMean(mean, own_low, own_high, len(children), len(pairs))
     leave_out = np.array(
         [values[[i for i, p in enumerate(pairs) if child not in p]].mean() for child in children]
     )
     n = len(children)
     se = float(np.sqrt((n - 1) / n * np.square(leave_out - leave_out.mean()).sum()))
     t = stats.t.ppf(0.5 + confidence / 2.0, df=n - 1)
-    return PairMean(mean, mean - t * se, mean + t * se, n, len(pairs))
+    low, high = mean - t * se, mean + t * se
+    if np.isfinite(own_low) and np.isfinite(own_high):
+        low, high = min(low, own_low), max(high, own_high)
+    return PairMean(mean, low, high, n, len(pairs))
 
 
 # -- the verdict -------------------------------------------------------------------------------

@@ -79,6 +79,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--num_eval_episodes", default=None, help="Episodes per policy (default: the run's)."
     )
     evaluate.add_argument("--eval_workers", default="0", help="Processes (default: one per core).")
+    evaluate.add_argument(
+        "--out",
+        default=None,
+        help="Folder of this evaluation (default: a new RESULTS_DIR/evaluations/a{A}_e{E}/; "
+        "the run's own results are never replaced without --overwrite).",
+    )
+    evaluate.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="Replace the run's own evaluation (forks/), or the one in --out.",
+    )
     evaluate.add_argument("--no_progress", action="store_true", help="Hide the progress bar.")
     analyze = commands.add_parser(
         "analyze",
@@ -165,8 +176,24 @@ def _evaluate(args: argparse.Namespace) -> None:
     workers = parse_value("eval_workers", args.eval_workers)
     if workers < 0:
         raise UserError(f"--eval_workers: must be >= 0, got {workers}")
-    evaluate_run(run, alpha_points, episodes, workers, progress=not args.no_progress)
-    print(run.paths.results)
+    from lmc_rl.analysis import analyze_run
+    from lmc_rl.fork_result import results_table
+    from lmc_rl.instability import evaluation_folder
+
+    folder = evaluation_folder(
+        run,
+        args.out,
+        args.overwrite,
+        alpha_points or run.config.alpha_points,
+        episodes or run.config.num_eval_episodes,
+    )
+    results = evaluate_run(
+        run, alpha_points, episodes, workers, progress=not args.no_progress, folder=folder
+    )
+    analysis = analyze_run(run.paths.results, evaluation=folder)
+    print(results_table(results))
+    print(f"evaluation: {folder}\nreport: {analysis / 'report.md'}", file=sys.stderr)
+    print(folder)
 
 
 def _analyze(args: argparse.Namespace) -> None:

@@ -111,8 +111,15 @@ def _finish(
         )
         write_run_config(paths, config, record)
         trainer.checkpoint_file.unlink(missing_ok=True)
+    results = []
     if config.fork_points:
-        evaluate_run(load_run(paths.results), workers=config.eval_workers, progress=progress)
+        results = evaluate_run(
+            load_run(paths.results), workers=config.eval_workers, progress=progress
+        )
     analyze_run(paths.results)
+    if results:
+        from lmc_rl.fork_result import results_table
+
+        print(results_table(results))
     record.update(status="finished", last_phase_time_s=round(time.time() - started, 3))
     write_run_config(paths, config, record)

@@ -1,16 +1,22 @@
 """Instability of every fork of a run: evaluate all interpolated policies as one population.
 
-Every (fork, alpha) policy is a member. Members are evaluated in chunks spread over worker
-processes (one per core by default); within a chunk, one batched forward per env step serves all
-open episodes. Episode i starts from the same reset seed for every alpha and every fork (common
-random numbers), so the curve along alpha reflects the weights, not the env noise.
+Every (fork, pair of children, alpha) policy is a member. With N children per fork, all
+N(N-1)/2 pairs of every fork are evaluated in one batched evaluation: members are evaluated in
+chunks spread over worker processes (one per core by default); within a chunk, one batched
+forward per env step serves all open episodes. Episode i starts from the same reset seed for
+every alpha, pair and fork (common random numbers), so the curve along alpha reflects the
+weights, not the env noise. The metrics are ``fork_result.measure_path``'s.
 """
 
 from __future__ import annotations
 
+import csv
+import dataclasses
 import io
+import itertools
 import os
 import shutil
+import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -22,38 +28,41 @@ import torch
 from tqdm import tqdm
 
 from lmc_rl.agents import Batch
-from lmc_rl.config import RunConfig
 from lmc_rl.envs import check_task
 from lmc_rl.errors import UserError
 from lmc_rl.evaluation import EvaluationEnvs, evaluate_members
+from lmc_rl.fork_result import ForkResult, combine_pairs, critic_metrics, measure_path
 from lmc_rl.forking import Fork, fork_schedule
-from lmc_rl.lmc import (
-    FRANKLE_THRESHOLD,
-    confidence_interval,
-    critic_path,
-    interpolated_population,
-    interpolation_alphas,
-    summarize_path,
-)
+from lmc_rl.lmc import critic_path, interpolated_population, interpolation_alphas
 from lmc_rl.runs import RunRecord, atomic_write_bytes, atomic_write_json, load_agent_state
 from lmc_rl.seeding import evaluation_seeds
 
 MEMBERS_PER_CHUNK = 16
 ENVS_PER_MEMBER = 10
+RUN_EVALUATION = "forks"  # the run's own evaluation; `lmc-rl evaluate` writes beside it
+EVALUATIONS_FOLDER = "evaluations"
+
+Pair = tuple[int, int]
+
+
+def fork_pairs(children: int) -> list[Pair]:
+    """Every pair (c1, c2), c1 < c2, of children 1..N; (1, 2) first."""
+    return list(itertools.combinations(range(1, children + 1), 2))
 
 
 @dataclass(frozen=True)
 class Chunk:
-    """Some alphas of one fork, evaluated together in one worker."""
+    """Some alphas of one pair of one fork, evaluated together in one worker."""
 
     fork_id: int
+    pair: Pair
     child_files: tuple[str, str]
     alpha_indices: tuple[int, ...]
     alphas: tuple[float, ...]
 
 
-def child_files(run: RunRecord, fork: Fork) -> tuple[Path, Path]:
-    files = tuple(run.paths.weights / f"fork{c}_{fork.fork_id}.pt" for c in (1, 2))
+def child_files(run: RunRecord, fork: Fork, pair: Pair = (1, 2)) -> tuple[Path, Path]:
+    files = tuple(run.paths.weights / f"fork{c}_{fork.fork_id}.pt" for c in pair)
     for f in files:
         if not f.is_file():
             raise UserError(f"--results_dir: missing child weights {f} (did the run finish?)")
@@ -71,8 +80,9 @@ def _init_worker(threads: int) -> None:
 
 def _evaluate_chunk(
     chunk: Chunk, env_id: str, max_episode_steps: int, episode_seeds: np.ndarray
-) -> tuple[Chunk, np.ndarray]:
-    """Returns ``[len(chunk.alphas), n_episodes]``; envs and children are cached per process."""
+) -> tuple[Chunk, np.ndarray, np.ndarray]:
+    """Returns and termination flags, ``[len(chunk.alphas), n_episodes]`` each; envs and
+    children are cached per process."""
     key = chunk.child_files
     if _worker_cache.get("children_key") != key:
         _worker_cache["children"] = tuple(load_agent_state(f)[0] for f in key)
@@ -82,25 +92,34 @@ def _evaluate_chunk(
         _worker_cache["pool"] = EvaluationEnvs(check_task(env_id), max_episode_steps)
         _worker_cache["pool_key"] = pool_key
     population = interpolated_population(*_worker_cache["children"], np.array(chunk.alphas))
-    returns = evaluate_members(population, _worker_cache["pool"], episode_seeds, ENVS_PER_MEMBER)
-    return chunk, returns
+    terminated = np.zeros((len(chunk.alphas), len(episode_seeds)), dtype=bool)
+    returns = evaluate_members(
+        population, _worker_cache["pool"], episode_seeds, ENVS_PER_MEMBER, None, terminated
+    )
+    return chunk, returns, terminated
 
 
 # -- orchestration ---------------------------------------------------------------------------
 
 
-def _chunks(run: RunRecord, forks: list[Fork], alphas: np.ndarray) -> list[Chunk]:
+def _chunks(
+    run: RunRecord, forks: list[Fork], pairs: list[Pair], alphas: np.ndarray
+) -> list[Chunk]:
     chunks = []
     for fork in forks:
-        files = tuple(str(f) for f in child_files(run, fork))
-        for start in range(0, len(alphas), MEMBERS_PER_CHUNK):
-            idx = tuple(range(start, min(start + MEMBERS_PER_CHUNK, len(alphas))))
-            chunks.append(Chunk(fork.fork_id, files, idx, tuple(float(alphas[i]) for i in idx)))
+        for pair in pairs:
+            files = tuple(str(f) for f in child_files(run, fork, pair))
+            for start in range(0, len(alphas), MEMBERS_PER_CHUNK):
+                idx = tuple(range(start, min(start + MEMBERS_PER_CHUNK, len(alphas))))
+                alpha_values = tuple(float(alphas[i]) for i in idx)
+                chunks.append(Chunk(fork.fork_id, pair, files, idx, alpha_values))  # type: ignore[arg-type]
     return chunks
 
 
 def _partial_file(folder: Path, chunk: Chunk, n_alphas: int, n_episodes: int) -> Path:
-    return folder / f"fork{chunk.fork_id}_a{n_alphas}_e{n_episodes}_{chunk.alpha_indices[0]}.npy"
+    a, b = chunk.pair
+    name = f"fork{chunk.fork_id}_p{a}-{b}_a{n_alphas}_e{n_episodes}_{chunk.alpha_indices[0]}"
+    return folder / f"{name}.npz"
 
 
 def evaluate_returns(
@@ -111,29 +130,41 @@ def evaluate_returns(
     workers: int,
     progress: bool,
     partial_dir: Path | None = None,
-) -> dict[int, np.ndarray]:
-    """Per fork, the ``[alphas, episodes]`` returns of every interpolated policy.
+    pairs: list[Pair] | None = None,
+) -> dict[tuple[int, Pair], tuple[np.ndarray, np.ndarray]]:
+    """Per (fork id, pair), the ``[alphas, episodes]`` returns and termination flags of every
+    interpolated policy, all pairs of all forks in one batched evaluation.
 
     With ``partial_dir``, each finished chunk is saved there and chunks found there are not
     evaluated again, so a killed evaluation resumes where it stopped.
     """
     cfg = run.config
-    returns = {f.fork_id: np.zeros((len(alphas), len(episode_seeds))) for f in forks}
+    pairs = pairs or [(1, 2)]
+    shape = (len(alphas), len(episode_seeds))
+    results = {
+        (f.fork_id, p): (np.zeros(shape), np.zeros(shape, dtype=bool)) for f in forks for p in pairs
+    }
+
+    def store_rows(chunk: Chunk, chunk_returns: np.ndarray, terminated: np.ndarray) -> None:
+        returns, flags = results[(chunk.fork_id, chunk.pair)]
+        returns[list(chunk.alpha_indices)] = chunk_returns
+        flags[list(chunk.alpha_indices)] = terminated
+
     chunks = []
-    for chunk in _chunks(run, forks, alphas):
-        cached = partial_dir and _partial_file(partial_dir, chunk, len(alphas), len(episode_seeds))
+    for chunk in _chunks(run, forks, pairs, alphas):
+        cached = partial_dir and _partial_file(partial_dir, chunk, *shape)
         if cached and cached.is_file():
-            returns[chunk.fork_id][list(chunk.alpha_indices)] = np.load(cached)
+            with np.load(cached) as data:
+                store_rows(chunk, data["returns"], data["terminated"])
         else:
             chunks.append(chunk)
 
-    def store(chunk: Chunk, chunk_returns: np.ndarray) -> None:
-        returns[chunk.fork_id][list(chunk.alpha_indices)] = chunk_returns
+    def store(chunk: Chunk, chunk_returns: np.ndarray, terminated: np.ndarray) -> None:
+        store_rows(chunk, chunk_returns, terminated)
         if partial_dir:
             buffer = io.BytesIO()
-            np.save(buffer, chunk_returns)
-            path = _partial_file(partial_dir, chunk, len(alphas), len(episode_seeds))
-            atomic_write_bytes(path, buffer.getvalue())
+            np.savez(buffer, returns=chunk_returns, terminated=terminated)
+            atomic_write_bytes(_partial_file(partial_dir, chunk, *shape), buffer.getvalue())
         bar.update(chunk_returns.size)
 
     bar = tqdm(
@@ -146,9 +177,8 @@ def evaluate_returns(
     workers = workers or os.cpu_count() or 1
     args = (cfg.env, cfg.max_episode_steps, episode_seeds)
     if workers == 1 or len(chunks) <= 1:
-        results = (_evaluate_chunk(chunk, *args) for chunk in chunks)
-        for chunk, chunk_returns in results:
-            store(chunk, chunk_returns)
+        for chunk in chunks:
+            store(*_evaluate_chunk(chunk, *args))
     else:
         with ProcessPoolExecutor(
             max_workers=min(workers, len(chunks)),
@@ -160,14 +190,16 @@ def evaluate_returns(
             for future in as_completed(futures):
                 store(*future.result())
     bar.close()
-    return returns
+    return results
 
 
 def critic_transitions_file(run: RunRecord, fork_id: int) -> Path:
     return run.paths.results / "forks" / f"critic_transitions_{fork_id}.npz"
 
 
-def _critic_metrics(run: RunRecord, fork: Fork, alphas: np.ndarray) -> dict[str, Any] | None:
+def _critic_metrics(
+    run: RunRecord, fork: Fork, alphas: np.ndarray, pair: Pair = (1, 2)
+) -> dict[str, Any] | None:
     path = critic_transitions_file(run, fork.fork_id)
     if not path.is_file():
         return None
@@ -178,72 +210,85 @@ def _critic_metrics(run: RunRecord, fork: Fork, alphas: np.ndarray) -> dict[str,
                 for k in ("obs", "action", "reward", "next_obs", "terminated")
             }
         )
-    children = [load_agent_state(f)[0] for f in child_files(run, fork)]
+    children = [load_agent_state(f)[0] for f in child_files(run, fork, pair)]
     td, q = [], []
     for start in range(0, len(alphas), MEMBERS_PER_CHUNK):
         population = interpolated_population(*children, alphas[start : start + MEMBERS_PER_CHUNK])
         chunk_td, chunk_q = critic_path(population, transitions, run.config.gamma)
         td.extend(chunk_td.tolist())
         q.extend(chunk_q.tolist())
-    endpoint_td = (td[0] + td[-1]) / 2.0
-    return {
-        "n_transitions": int(transitions.obs.shape[1]),
-        "td_error": td,
-        "mean_q": q,
-        "td_error_barrier": max(td) - endpoint_td,
-        "td_error_max_alpha": float(alphas[int(np.argmax(td))]),
-    }
+    return critic_metrics(np.array(td), np.array(q), alphas, int(transitions.obs.shape[1]))
 
 
-def fork_result(
-    cfg: RunConfig,
-    fork: Fork,
-    alphas: np.ndarray,
-    returns: np.ndarray,
-    critic: dict[str, Any] | None,
-    threshold: float,
-) -> dict[str, Any]:
-    """The prototype's fields (fork_id ... is_stable) plus ours."""
-    means = returns.mean(axis=1)
-    stds = returns.std(axis=1)
-    sem, low, high = confidence_interval(returns)
-    path = summarize_path(alphas, means)
+@dataclass(frozen=True)
+class TrainingReference:
+    """What the "untrained" verdict compares children with (None where the run lacks it)."""
+
+    random_return: float | None  # the parent's warm-up episodes (uniform random actions)
+    best_return: float | None  # the best periodic evaluation of any member of the run
+
+
+def training_reference(run: RunRecord) -> TrainingReference:
+    random_return = (run.record.get("random_policy") or {}).get("mean_return")
+    best = None
+    try:
+        with open(run.paths.evaluations_file, newline="") as f:
+            values = [float(row["mean_return"]) for row in csv.DictReader(f)]
+        best = max(values) if values else None
+    except (OSError, KeyError, ValueError):
+        best = None
+    return TrainingReference(random_return, best)
+
+
+def _gradient_updates(run: RunRecord, fork: Fork, children: int) -> int | None:
+    members = run.record.get("members") or {}
+    counts = [
+        (members.get(fork.child_name(c)) or {}).get("gradient_updates")
+        for c in range(1, children + 1)
+    ]
+    return None if any(c is None for c in counts) else min(counts)
+
+
+def _fork_identity(run: RunRecord, fork: Fork) -> dict[str, Any]:
+    cfg = run.config
     return {
         "fork_id": fork.fork_id,
         "fork_point": fork.point,
         "fork_step": fork.step,
-        "fork1_reward": float(means[0]),
-        "fork2_reward": float(means[-1]),
-        "interpolation": [
-            {
-                "alpha": float(a),
-                "mean_reward": float(m),
-                "std_reward": float(s),
-                "sem_reward": float(e),
-                "ci95_low": float(lo),
-                "ci95_high": float(hi),
-            }
-            for a, m, s, e, lo, hi in zip(alphas, means, stds, sem, low, high, strict=True)
-        ],
-        "instability": path.instability,
-        "is_stable": bool(path.normalized_instability <= threshold),
-        "endpoint_mean_reward": path.endpoint_mean,
-        "min_reward": path.min_return,
-        "min_alpha": path.min_alpha,
-        "normalized_instability": path.normalized_instability,
-        "stability_threshold": threshold,
-        "is_stable_frankle": bool(path.normalized_instability <= FRANKLE_THRESHOLD),
-        "num_eval_episodes": int(returns.shape[1]),
-        "alpha_points": len(alphas),
-        "critic": critic,
-        "returns_file": f"returns_{fork.fork_id}.npz",
-        "diverged": {},
         "algo": cfg.algo,
         "env": cfg.env,
         "fork_buffer_strategy": cfg.fork_buffer_strategy,
         "fork_noise": cfg.fork_noise,
         "seed": cfg.seed,
+        "stability_threshold": cfg.stability_threshold,
     }
+
+
+def evaluation_folder(
+    run: RunRecord,
+    out: str | Path | None,
+    overwrite: bool,
+    alpha_points: int,
+    num_eval_episodes: int,
+) -> Path:
+    """Where a re-evaluation goes: ``out``, or a new ``evaluations/a{A}_e{E}[_k]`` folder; the
+    run's own ``forks/`` only with ``overwrite``. Never replaces results silently."""
+    if out is None and overwrite:
+        return run.paths.results / RUN_EVALUATION
+    if out is not None:
+        folder = Path(out)
+        if not overwrite and any(folder.glob("instability_*.json")):
+            raise UserError(
+                f"--out: {folder} already holds an evaluation; choose another folder or add "
+                "--overwrite"
+            )
+        return folder
+    base = run.paths.results / EVALUATIONS_FOLDER / f"a{alpha_points}_e{num_eval_episodes}"
+    folder, k = base, 1
+    while folder.exists() and any(folder.glob("instability_*.json")):
+        k += 1
+        folder = base.with_name(f"{base.name}_{k}")
+    return folder
 
 
 def evaluate_run(
@@ -252,8 +297,11 @@ def evaluate_run(
     num_eval_episodes: int | None = None,
     workers: int = 0,
     progress: bool = True,
-) -> list[dict[str, Any]]:
-    """Evaluate every fork's path; write forks/*.json, forks/*.npz and all_forks_results.json."""
+    folder: Path | None = None,
+) -> list[ForkResult]:
+    """Evaluate every pair of every fork's children; write instability_{id}.json,
+    returns_{id}.npz and all_forks_results.json into ``folder`` (default: the run's forks/
+    and its all_forks_results.json)."""
     cfg = run.config
     forks = fork_schedule(cfg)
     if not forks:
@@ -262,51 +310,79 @@ def evaluate_run(
     num_eval_episodes = num_eval_episodes or cfg.num_eval_episodes
     if alpha_points < 2 or num_eval_episodes < 1:
         raise UserError("--alpha_points must be >= 2 and --num_eval_episodes >= 1")
+    own = folder is None or Path(folder).resolve() == (run.paths.results / RUN_EVALUATION).resolve()
+    folder = Path(folder) if folder is not None else run.paths.results / RUN_EVALUATION
+    summary_file = (
+        run.paths.results / "all_forks_results.json" if own else folder / "all_forks_results.json"
+    )
     alphas = interpolation_alphas(alpha_points)
     seeds = evaluation_seeds(cfg.seed, num_eval_episodes)
+    pairs = fork_pairs(cfg.children)
     diverged = run.record.get("diverged") or {}
     broken = {
-        f.fork_id: [n for n in (f.child_name(1), f.child_name(2)) if n in diverged] for f in forks
+        f.fork_id: [n for c in range(1, cfg.children + 1) if (n := f.child_name(c)) in diverged]
+        for f in forks
     }
     healthy = [f for f in forks if not broken[f.fork_id]]
-    folder = run.paths.results / "forks"
     partial = folder / "partial"
-    returns = evaluate_returns(run, healthy, alphas, seeds, workers, progress, partial)
+    started = time.time()
+    returns = evaluate_returns(run, healthy, alphas, seeds, workers, progress, partial, pairs)
+    evaluation = {
+        "folder": os.path.relpath(folder, run.paths.results),
+        "alpha_points": alpha_points,
+        "num_eval_episodes": num_eval_episodes,
+        "children": cfg.children,
+        "pairs": len(pairs),
+        "episode_seeds": "evaluation_seeds(run seed): the same for every alpha, pair and fork",
+        "stability_threshold": cfg.stability_threshold,
+        "evaluation_time_s": round(time.time() - started, 3),
+        "written": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    reference = training_reference(run)
     results = []
     for fork in forks:
+        identity = {**_fork_identity(run, fork), "evaluation": evaluation}
         if broken[fork.fork_id]:
-            result = diverged_fork_result(cfg, fork, {n: diverged[n] for n in broken[fork.fork_id]})
-            atomic_write_json(folder / f"instability_{fork.fork_id}.json", result)
+            names = broken[fork.fork_id]
+            result = diverged_fork_result(identity, {n: diverged[n] for n in names})
+            atomic_write_json(folder / f"instability_{fork.fork_id}.json", result.to_json())
             results.append(result)
             continue
-        result = fork_result(
-            cfg,
-            fork,
-            alphas,
-            returns[fork.fork_id],
-            _critic_metrics(run, fork, alphas),
-            cfg.stability_threshold,
-        )
+        updates = _gradient_updates(run, fork, cfg.children)
+        common = {
+            "threshold": cfg.stability_threshold,
+            "random_return": reference.random_return,
+            "best_return": reference.best_return,
+            "gradient_updates": updates,
+        }
+        per_pair = {
+            pair: measure_path(
+                returns[(fork.fork_id, pair)][0],
+                alphas,
+                terminated=returns[(fork.fork_id, pair)][1],
+                critic=_critic_metrics(run, fork, alphas, pair),
+                **common,
+            )
+            for pair in pairs
+        }
+        result = combine_pairs(per_pair[(1, 2)], per_pair, **common)
+        result = dataclasses.replace(result, **identity, returns_file=f"returns_{fork.fork_id}.npz")
         buffer = io.BytesIO()
-        np.savez(buffer, alphas=alphas, returns=returns[fork.fork_id], episode_seeds=seeds)
-        atomic_write_bytes(folder / result["returns_file"], buffer.getvalue())
-        atomic_write_json(folder / f"instability_{fork.fork_id}.json", result)
+        np.savez(
+            buffer,
+            alphas=alphas,
+            returns=returns[(fork.fork_id, (1, 2))][0],
+            terminated=returns[(fork.fork_id, (1, 2))][1],
+            episode_seeds=seeds,
+            pairs=np.array(pairs),
+            pair_returns=np.stack([returns[(fork.fork_id, p)][0] for p in pairs]),
+            pair_terminated=np.stack([returns[(fork.fork_id, p)][1] for p in pairs]),
+        )
+        atomic_write_bytes(folder / result.returns_file, buffer.getvalue())
+        atomic_write_json(folder / f"instability_{fork.fork_id}.json", result.to_json())
         results.append(result)
-    summary_keys = (
-        "fork_id",
-        "fork_point",
-        "fork_step",
-        "fork1_reward",
-        "fork2_reward",
-        "instability",
-        "normalized_instability",
-        "min_reward",
-        "min_alpha",
-        "is_stable",
-        "is_stable_frankle",
-    )
     atomic_write_json(
-        run.paths.results / "all_forks_results.json",
+        summary_file,
         {
             "env": cfg.env,
             "algo": cfg.algo,
@@ -317,43 +393,20 @@ def evaluate_run(
             "alpha_points": alpha_points,
             "num_eval_episodes": num_eval_episodes,
             "stability_threshold": cfg.stability_threshold,
-            "forks": [
-                {
-                    **{k: r[k] for k in summary_keys},
-                    "critic_td_error_barrier": (r["critic"] or {}).get("td_error_barrier"),
-                    "diverged": r["diverged"],
-                }
-                for r in results
-            ],
+            "children": cfg.children,
+            "evaluation": evaluation,
+            "forks": [r.summary() for r in results],
         },
     )
     shutil.rmtree(partial, ignore_errors=True)
     return results
 
 
-def diverged_fork_result(cfg: RunConfig, fork: Fork, diverged: dict[str, int]) -> dict[str, Any]:
+def diverged_fork_result(identity: dict[str, Any], diverged: dict[str, int]) -> ForkResult:
     """A fork whose child diverged has no interpolation path; say so instead of measuring it."""
-    return {
-        "fork_id": fork.fork_id,
-        "fork_point": fork.point,
-        "fork_step": fork.step,
-        "fork1_reward": None,
-        "fork2_reward": None,
-        "interpolation": [],
-        "instability": None,
-        "is_stable": None,
-        "endpoint_mean_reward": None,
-        "min_reward": None,
-        "min_alpha": None,
-        "normalized_instability": None,
-        "stability_threshold": cfg.stability_threshold,
-        "is_stable_frankle": None,
-        "critic": None,
-        "returns_file": None,
-        "diverged": diverged,
-        "algo": cfg.algo,
-        "env": cfg.env,
-        "fork_buffer_strategy": cfg.fork_buffer_strategy,
-        "fork_noise": cfg.fork_noise,
-        "seed": cfg.seed,
-    }
+    return ForkResult(
+        **identity,
+        diverged=diverged,
+        verdict="diverged",
+        verdict_reason="non-finite weights or losses: " + ", ".join(diverged),
+    )

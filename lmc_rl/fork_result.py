@@ -120,7 +120,8 @@ class ForkResult:
     evaluation: dict[str, Any] | None = None  # which evaluation: folder, settings
 
     def to_json(self) -> dict[str, Any]:
-        """The instability_{id}.json object (prototype keys first, in their order)."""
+        """The instability_{id}.json object (prototype keys first, in their order); NaN is
+        written as null."""
         return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
     @classmethod
@@ -155,7 +156,9 @@ def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, np.generic):
-        return value.item()
+        value = value.item()
+    if isinstance(value, float) and np.isnan(value):
+        return None  # no value (e.g. no interval from fewer than 4 episodes); JSON has no NaN
     return value
 
 

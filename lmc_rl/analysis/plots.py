@@ -181,7 +181,7 @@ def _fork_label(run: RunResults, fork: ForkResult) -> str:
 
 
 def _interval_text(values: list[float] | None) -> str:
-    if not values or values[0] is None:
+    if not values or None in values:
         return "[–]"
     return f"[{values[0]:.3g}, {values[1]:.3g}]"
 
@@ -251,7 +251,7 @@ def interpolation_figure(run: RunResults, fork: ForkResult) -> Figure:
         a = fork.linear_barrier_alpha
         base = (1 - a) * fork.fork1_reward + a * fork.fork2_reward
         low, high = fork.linear_barrier_ci
-        if low is not None and np.isfinite(low) and np.isfinite(high):
+        if low is not None and high is not None and np.isfinite([low, high]).all():
             estimate = fork.linear_barrier_crossfit
             ax.errorbar(
                 a,
@@ -324,7 +324,7 @@ def _barrier_with_interval(
             else fork.linear_barrier_crossfit
         )
         marker, color = VERDICT_MARKERS.get(fork.verdict or "", ("o", "0.5"))
-        if estimate is None or not interval or interval[0] is None:
+        if estimate is None or not interval or None in interval:
             continue
         div = abs(fork.endpoint_mean_reward) if scale and fork.endpoint_mean_reward else 1.0
         low, high = interval[0] / div, interval[1] / div

@@ -114,7 +114,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--out",
         default=None,
         help="Output folder (default: fork_analysis/ "
-        "inside a run; comparison/ beside several runs).",
+        "inside a run or inside --evaluation; comparison/ beside several runs).",
+    )
+    analyze.add_argument(
+        "--evaluation",
+        default=None,
+        metavar="FOLDER",
+        help="Single run: show this re-evaluation (a folder written by `lmc-rl evaluate`) "
+        "instead of the run's own forks/.",
     )
     check = commands.add_parser(
         "check",
@@ -203,6 +210,13 @@ def _analyze(args: argparse.Namespace) -> None:
     total_steps = parse_value("total_steps", args.total_steps) if args.total_steps else None
     if total_steps is not None and total_steps < 1:
         raise UserError(f"--total_steps: must be >= 1, got {total_steps}")
+    if args.evaluation is not None:
+        from lmc_rl.analysis import analyze_run
+
+        if len(args.results_dir) != 1:
+            raise UserError("--evaluation applies to the analysis of a single run only")
+        print(analyze_run(args.results_dir[0], total_steps, args.out, args.evaluation))
+        return
     print(analyze(args.results_dir, total_steps, args.out))
 
 

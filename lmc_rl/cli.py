@@ -80,6 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--eval_workers", default="0", help="Processes (default: one per core).")
     evaluate.add_argument(
+        "--children",
+        default=None,
+        help="Evaluate the pairs among the first N children of each fork (default: all).",
+    )
+    evaluate.add_argument(
         "--out",
         default=None,
         help="Folder of this evaluation (default: a new RESULTS_DIR/evaluations/a{A}_e{E}/; "
@@ -187,15 +192,27 @@ def _evaluate(args: argparse.Namespace) -> None:
     from lmc_rl.fork_result import results_table
     from lmc_rl.instability import evaluation_folder
 
+    children = parse_value("children", args.children) if args.children else None
+    if children is not None and not 2 <= children <= run.config.children:
+        raise UserError(
+            f"--children: the run has {run.config.children} children per fork; got {children}"
+        )
     folder = evaluation_folder(
         run,
         args.out,
         args.overwrite,
         alpha_points or run.config.alpha_points,
         episodes or run.config.num_eval_episodes,
+        children,
     )
     results = evaluate_run(
-        run, alpha_points, episodes, workers, progress=not args.no_progress, folder=folder
+        run,
+        alpha_points,
+        episodes,
+        workers,
+        progress=not args.no_progress,
+        folder=folder,
+        children=children,
     )
     analysis = analyze_run(run.paths.results, evaluation=folder)
     print(results_table(results))

@@ -270,6 +270,7 @@ def evaluation_folder(
     overwrite: bool,
     alpha_points: int,
     num_eval_episodes: int,
+    children: int | None = None,
 ) -> Path:
     """Where a re-evaluation goes: ``out``, or a new ``evaluations/a{A}_e{E}[_k]`` folder; the
     run's own ``forks/`` only with ``overwrite``. Never replaces results silently."""
@@ -283,7 +284,10 @@ def evaluation_folder(
                 "--overwrite"
             )
         return folder
-    base = run.paths.results / EVALUATIONS_FOLDER / f"a{alpha_points}_e{num_eval_episodes}"
+    name = f"a{alpha_points}_e{num_eval_episodes}"
+    if children is not None and children != run.config.children:
+        name += f"_c{children}"
+    base = run.paths.results / EVALUATIONS_FOLDER / name
     folder, k = base, 1
     while folder.exists() and any(folder.glob("instability_*.json")):
         k += 1
@@ -298,10 +302,11 @@ def evaluate_run(
     workers: int = 0,
     progress: bool = True,
     folder: Path | None = None,
+    children: int | None = None,
 ) -> list[ForkResult]:
-    """Evaluate every pair of every fork's children; write instability_{id}.json,
-    returns_{id}.npz and all_forks_results.json into ``folder`` (default: the run's forks/
-    and its all_forks_results.json)."""
+    """Evaluate every pair of every fork's children (of its first ``children``, default all);
+    write instability_{id}.json, returns_{id}.npz and all_forks_results.json into ``folder``
+    (default: the run's forks/ and its all_forks_results.json)."""
     cfg = run.config
     forks = fork_schedule(cfg)
     if not forks:
@@ -310,6 +315,9 @@ def evaluate_run(
     num_eval_episodes = num_eval_episodes or cfg.num_eval_episodes
     if alpha_points < 2 or num_eval_episodes < 1:
         raise UserError("--alpha_points must be >= 2 and --num_eval_episodes >= 1")
+    children = children or cfg.children
+    if not 2 <= children <= cfg.children:
+        raise UserError(f"--children: the run has {cfg.children} children per fork; got {children}")
     own = folder is None or Path(folder).resolve() == (run.paths.results / RUN_EVALUATION).resolve()
     folder = Path(folder) if folder is not None else run.paths.results / RUN_EVALUATION
     summary_file = (
@@ -317,10 +325,10 @@ def evaluate_run(
     )
     alphas = interpolation_alphas(alpha_points)
     seeds = evaluation_seeds(cfg.seed, num_eval_episodes)
-    pairs = fork_pairs(cfg.children)
+    pairs = fork_pairs(children)
     diverged = run.record.get("diverged") or {}
     broken = {
-        f.fork_id: [n for c in range(1, cfg.children + 1) if (n := f.child_name(c)) in diverged]
+        f.fork_id: [n for c in range(1, children + 1) if (n := f.child_name(c)) in diverged]
         for f in forks
     }
     healthy = [f for f in forks if not broken[f.fork_id]]
@@ -331,7 +339,7 @@ def evaluate_run(
         "folder": os.path.relpath(folder, run.paths.results),
         "alpha_points": alpha_points,
         "num_eval_episodes": num_eval_episodes,
-        "children": cfg.children,
+        "children": children,
         "pairs": len(pairs),
         "episode_seeds": "evaluation_seeds(run seed): the same for every alpha, pair and fork",
         "stability_threshold": cfg.stability_threshold,
@@ -348,7 +356,7 @@ def evaluate_run(
             atomic_write_json(folder / f"instability_{fork.fork_id}.json", result.to_json())
             results.append(result)
             continue
-        updates = _gradient_updates(run, fork, cfg.children)
+        updates = _gradient_updates(run, fork, children)
         common = {
             "threshold": cfg.stability_threshold,
             "random_return": reference.random_return,
@@ -393,7 +401,7 @@ def evaluate_run(
             "alpha_points": alpha_points,
             "num_eval_episodes": num_eval_episodes,
             "stability_threshold": cfg.stability_threshold,
-            "children": cfg.children,
+            "children": children,
             "evaluation": evaluation,
             "forks": [r.summary() for r in results],
         },

@@ -331,8 +331,10 @@ def _normal_interval(returns: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
 
 
 def _fmt(value: float | None, digits: int = 4) -> str:
-    if value is None or (isinstance(value, float) and not np.isfinite(value)):
-        return "-" if value is None else str(value)
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "-"
+    if isinstance(value, float) and not np.isfinite(value):
+        return str(value)
     return f"{value:.{digits}g}"
 
 

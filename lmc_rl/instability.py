@@ -27,13 +27,18 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from lmc_rl.agents import Batch
+from lmc_rl.agents import Batch, make_agent
 from lmc_rl.envs import check_task
 from lmc_rl.errors import UserError
 from lmc_rl.evaluation import EvaluationEnvs, evaluate_members
 from lmc_rl.fork_result import ForkResult, combine_pairs, critic_metrics, measure_path
 from lmc_rl.forking import Fork, fork_schedule
-from lmc_rl.lmc import critic_path, interpolated_population, interpolation_alphas
+from lmc_rl.lmc import (
+    critic_path,
+    interpolate_states,
+    interpolated_population,
+    interpolation_alphas,
+)
 from lmc_rl.runs import RunRecord, atomic_write_bytes, atomic_write_json, load_agent_state
 from lmc_rl.seeding import evaluation_seeds
 
@@ -51,14 +56,23 @@ def fork_pairs(children: int) -> list[Pair]:
 
 
 @dataclass(frozen=True)
-class Chunk:
-    """Some alphas of one pair of one fork, evaluated together in one worker."""
+class PathMember:
+    """One interpolated policy: theta(alpha) between two children of one fork."""
 
     fork_id: int
     pair: Pair
     child_files: tuple[str, str]
-    alpha_indices: tuple[int, ...]
-    alphas: tuple[float, ...]
+    alpha_index: int
+    alpha: float
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Interpolated policies of any forks and pairs, evaluated as one population in one
+    worker (one batched forward per env step serves them all)."""
+
+    index: int
+    members: tuple[PathMember, ...]
 
 
 def child_files(run: RunRecord, fork: Fork, pair: Pair = (1, 2)) -> tuple[Path, Path]:
@@ -78,21 +92,40 @@ def _init_worker(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
+def _child(path: str) -> Any:
+    children = _worker_cache.setdefault("children", {})
+    if path not in children:
+        if len(children) >= 64:  # a run's children are few; bound the cache anyway
+            children.clear()
+        children[path] = load_agent_state(path)[0]
+    return children[path]
+
+
+def chunk_population(chunk: Chunk) -> Any:
+    """One population holding every member of the chunk: per pair, (1 - alpha) theta_a +
+    alpha theta_b of its two children (``interpolate_states``), stacked along the member dim."""
+    states = []
+    for files, group in itertools.groupby(chunk.members, key=lambda m: m.child_files):
+        a, b = (_child(f) for f in files)
+        alphas = np.array([m.alpha for m in group])
+        states.append(interpolate_states(a.state_dict(), b.state_dict(), alphas))
+    first = _child(chunk.members[0].child_files[0])
+    population = make_agent(first.algo, len(chunk.members), first.spec)
+    population.load_state_dict({k: torch.cat([s[k] for s in states]) for k in states[0]})
+    return population
+
+
 def _evaluate_chunk(
     chunk: Chunk, env_id: str, max_episode_steps: int, episode_seeds: np.ndarray
 ) -> tuple[Chunk, np.ndarray, np.ndarray]:
-    """Returns and termination flags, ``[len(chunk.alphas), n_episodes]`` each; envs and
+    """Returns and termination flags, ``[len(chunk.members), n_episodes]`` each; envs and
     children are cached per process."""
-    key = chunk.child_files
-    if _worker_cache.get("children_key") != key:
-        _worker_cache["children"] = tuple(load_agent_state(f)[0] for f in key)
-        _worker_cache["children_key"] = key
     pool_key = (env_id, max_episode_steps)
     if _worker_cache.get("pool_key") != pool_key:
         _worker_cache["pool"] = EvaluationEnvs(check_task(env_id), max_episode_steps)
         _worker_cache["pool_key"] = pool_key
-    population = interpolated_population(*_worker_cache["children"], np.array(chunk.alphas))
-    terminated = np.zeros((len(chunk.alphas), len(episode_seeds)), dtype=bool)
+    population = chunk_population(chunk)
+    terminated = np.zeros((len(chunk.members), len(episode_seeds)), dtype=bool)
     returns = evaluate_members(
         population, _worker_cache["pool"], episode_seeds, ENVS_PER_MEMBER, None, terminated
     )
@@ -105,21 +138,22 @@ def _evaluate_chunk(
 def _chunks(
     run: RunRecord, forks: list[Fork], pairs: list[Pair], alphas: np.ndarray
 ) -> list[Chunk]:
-    chunks = []
-    for fork in forks:
-        for pair in pairs:
-            files = tuple(str(f) for f in child_files(run, fork, pair))
-            for start in range(0, len(alphas), MEMBERS_PER_CHUNK):
-                idx = tuple(range(start, min(start + MEMBERS_PER_CHUNK, len(alphas))))
-                alpha_values = tuple(float(alphas[i]) for i in idx)
-                chunks.append(Chunk(fork.fork_id, pair, files, idx, alpha_values))  # type: ignore[arg-type]
-    return chunks
+    """Every (fork, pair, alpha) policy, in that order, cut into chunks of
+    MEMBERS_PER_CHUNK regardless of fork and pair: all pairs in one batched evaluation."""
+    members = [
+        PathMember(fork.fork_id, pair, tuple(str(f) for f in child_files(run, fork, pair)), i, a)
+        for fork in forks
+        for pair in pairs
+        for i, a in enumerate(alphas.tolist())
+    ]
+    return [
+        Chunk(k, tuple(members[start : start + MEMBERS_PER_CHUNK]))
+        for k, start in enumerate(range(0, len(members), MEMBERS_PER_CHUNK))
+    ]
 
 
-def _partial_file(folder: Path, chunk: Chunk, n_alphas: int, n_episodes: int) -> Path:
-    a, b = chunk.pair
-    name = f"fork{chunk.fork_id}_p{a}-{b}_a{n_alphas}_e{n_episodes}_{chunk.alpha_indices[0]}"
-    return folder / f"{name}.npz"
+def _partial_file(folder: Path, chunk: Chunk, n_alphas: int, n_episodes: int, n_pairs: int) -> Path:
+    return folder / f"chunk{chunk.index}_a{n_alphas}_e{n_episodes}_p{n_pairs}.npz"
 
 
 def evaluate_returns(
@@ -146,13 +180,14 @@ def evaluate_returns(
     }
 
     def store_rows(chunk: Chunk, chunk_returns: np.ndarray, terminated: np.ndarray) -> None:
-        returns, flags = results[(chunk.fork_id, chunk.pair)]
-        returns[list(chunk.alpha_indices)] = chunk_returns
-        flags[list(chunk.alpha_indices)] = terminated
+        for row, member in enumerate(chunk.members):
+            returns, flags = results[(member.fork_id, member.pair)]
+            returns[member.alpha_index] = chunk_returns[row]
+            flags[member.alpha_index] = terminated[row]
 
     chunks = []
     for chunk in _chunks(run, forks, pairs, alphas):
-        cached = partial_dir and _partial_file(partial_dir, chunk, *shape)
+        cached = partial_dir and _partial_file(partial_dir, chunk, *shape, len(pairs))
         if cached and cached.is_file():
             with np.load(cached) as data:
                 store_rows(chunk, data["returns"], data["terminated"])
@@ -164,11 +199,12 @@ def evaluate_returns(
         if partial_dir:
             buffer = io.BytesIO()
             np.savez(buffer, returns=chunk_returns, terminated=terminated)
-            atomic_write_bytes(_partial_file(partial_dir, chunk, *shape), buffer.getvalue())
+            path = _partial_file(partial_dir, chunk, *shape, len(pairs))
+            atomic_write_bytes(path, buffer.getvalue())
         bar.update(chunk_returns.size)
 
     bar = tqdm(
-        total=sum(len(c.alphas) for c in chunks) * len(episode_seeds),
+        total=sum(len(c.members) for c in chunks) * len(episode_seeds),
         unit="episode",
         desc="instability evaluation",
         disable=not progress,

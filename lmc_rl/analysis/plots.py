@@ -94,7 +94,7 @@ def draw_learning_curves(ax: Axes, run: RunResults) -> None:
         if member == "parent" or "fork_point" not in info:
             ax.plot(rows["step"], rows["mean_return"], color="black", lw=2.2, marker=".", zorder=3)
             continue
-        style = {1: "-", 2: "--"}.get(info.get("child"), ":")
+        style = {1: "-", 2: "--"}.get(info.get("child"), "-.")
         color = fork_color(info["fork_point"])
         ax.plot(rows["step"], rows["mean_return"], ls=style, color=color, lw=1.4, marker=".")
     # recorded steps, not a --total_steps override: these curves are in the run's own steps
@@ -112,7 +112,7 @@ LEARNING_CURVE_HANDLES = [
     Line2D([], [], color="black", lw=2.2, label="parent"),
     Line2D([], [], color="grey", ls="-", label="child 1"),
     Line2D([], [], color="grey", ls="--", label="child 2"),
-    Line2D([], [], color="grey", ls=":", marker=".", label="child 3+"),
+    Line2D([], [], color="grey", ls="-.", label="child 3+"),
     Line2D([], [], color="grey", ls=":", label="fork step"),
 ]
 
@@ -438,6 +438,9 @@ def overview_figure(run: RunResults) -> Figure:
     points = [f.fork_point for f in forks]
     draw_metric_by_fork_point(raw_ax, points, [_value(f.instability) for f in forks], "instability")
     _barrier_with_interval(raw_ax, forks, scale=False)
+    raw_ax.set_ylim(auto=True)
+    raw_ax.relim()
+    raw_ax.autoscale_view()
     _step_axis(raw_ax, run.total_steps)
     draw_metric_by_fork_point(
         norm_ax,

@@ -247,6 +247,12 @@ def report_markdown(run: RunResults, figures: Sequence[str]) -> str:
             "",
             *_fork_lines(run),
             "",
+            *[
+                f"- fork {f.fork_id}: **{f.verdict}**: {f.verdict_reason}"
+                for f in run.fork_results
+                if f.verdict
+            ],
+            "",
             "### What the columns mean",
             "",
             METRICS_TEXT,

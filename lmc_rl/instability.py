@@ -16,6 +16,7 @@ import io
 import itertools
 import os
 import shutil
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -379,9 +380,13 @@ def evaluate_run(
         "pairs": len(pairs),
         "episode_seeds": "evaluation_seeds(run seed): the same for every alpha, pair and fork",
         "stability_threshold": cfg.stability_threshold,
-        "evaluation_time_s": round(time.time() - started, 3),
-        "written": time.strftime("%Y-%m-%d %H:%M:%S"),
-    }
+    }  # no times here: a resumed evaluation writes the same files as an uninterrupted one
+    print(
+        f"lmc-rl: evaluated {len(pairs)} pair(s) of {len(healthy)} fork(s), "
+        f"{alpha_points} alphas x {num_eval_episodes} episodes, in "
+        f"{time.time() - started:.1f} s",
+        file=sys.stderr,
+    )
     reference = training_reference(run)
     results = []
     for fork in forks:

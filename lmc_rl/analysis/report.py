@@ -156,7 +156,6 @@ def _evaluation_lines(run: RunResults) -> list[str]:
             if info
             else ""
         )
-        + (f", written {info['written']}" if info.get("written") else "")
         + ".",
     ]
     return lines

@@ -34,12 +34,12 @@ OUT = Path(__file__).resolve().parent / "out"
 DEFAULT_FORKS = (0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 
 
-def naive_child_views(parent, strategy, run_seed, fork_id):
+def naive_child_views(parent, strategy, run_seed, fork_id, children=2):
     """The prototype's fork: each child gets its own copy of every stored transition."""
     from lmc_rl.replay import ReplayView
 
     views = []
-    for _ in range(2):
+    for _ in range(children):
         view = ReplayView(parent.store, parent.capacity)
         for row in parent.rows():
             t = parent.store.gather(np.array([row]))

@@ -59,6 +59,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--num_eval_episodes", default=None, help="Episodes per policy (default: the run's)."
     )
     evaluate.add_argument("--eval_workers", default="0", help="Processes (default: one per core).")
+    evaluate.add_argument(
+        "--children",
+        default=None,
+        help="Evaluate the pairs among the first N children of each fork (default: all).",
+    )
+    evaluate.add_argument(
+        "--out",
+        default=None,
+        help="Folder of this evaluation (default: a new RESULTS_DIR/evaluations/a{A}_e{E}/; "
+        "the run's own results are never replaced without --overwrite).",
+    )
+    evaluate.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="Replace the run's own evaluation (forks/), or the one in --out.",
+    )
     evaluate.add_argument("--no_progress", action="store_true", help="Hide the progress bar.")
     analyze = commands.add_parser(
         "analyze",
@@ -83,7 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--out",
         default=None,
         help="Output folder (default: fork_analysis/ "
-        "inside a run; comparison/ beside several runs).",
+        "inside a run or inside --evaluation; comparison/ beside several runs).",
+    )
+    analyze.add_argument(
+        "--evaluation",
+        default=None,
+        metavar="FOLDER",
+        help="Single run: show this re-evaluation (a folder written by `lmc-rl evaluate`) "
+        "instead of the run's own forks/.",
     )
     check = commands.add_parser(
         "check",
@@ -203,8 +226,36 @@ def _evaluate(args: argparse.Namespace) -> None:
     workers = parse_value("eval_workers", args.eval_workers)
     if workers < 0:
         raise UserError(f"--eval_workers: must be >= 0, got {workers}")
-    evaluate_run(run, alpha_points, episodes, workers, progress=not args.no_progress)
-    print_path(run.paths.results)
+    from lmc_rl.analysis import analyze_run
+    from lmc_rl.fork_result import results_table
+    from lmc_rl.instability import evaluation_folder
+
+    children = parse_value("children", args.children) if args.children else None
+    if children is not None and not 2 <= children <= run.config.children:
+        raise UserError(
+            f"--children: the run has {run.config.children} children per fork; got {children}"
+        )
+    folder = evaluation_folder(
+        run,
+        args.out,
+        args.overwrite,
+        alpha_points or run.config.alpha_points,
+        episodes or run.config.num_eval_episodes,
+        children,
+    )
+    results = evaluate_run(
+        run,
+        alpha_points,
+        episodes,
+        workers,
+        progress=not args.no_progress,
+        folder=folder,
+        children=children,
+    )
+    analysis = analyze_run(run.paths.results, evaluation=folder)
+    print(results_table(results))
+    print(f"evaluation: {folder}\nreport: {analysis / 'report.md'}", file=sys.stderr)
+    print_path(folder)
 
 
 def _analyze(args: argparse.Namespace) -> None:
@@ -214,6 +265,13 @@ def _analyze(args: argparse.Namespace) -> None:
     total_steps = parse_value("total_steps", args.total_steps) if args.total_steps else None
     if total_steps is not None and total_steps < 1:
         raise UserError(f"--total_steps: must be >= 1, got {total_steps}")
+    if args.evaluation is not None:
+        from lmc_rl.analysis import analyze_run
+
+        if len(args.results_dir) != 1:
+            raise UserError("--evaluation applies to the analysis of a single run only")
+        print_path(analyze_run(args.results_dir[0], total_steps, args.out, args.evaluation))
+        return
     print_path(analyze(args.results_dir, total_steps, args.out))
 
 
@@ -243,11 +301,11 @@ def _connect(args: argparse.Namespace) -> None:
                 "or --critic_transitions)"
             )
         aligns = tuple((args.align or "none,weight_matching").split(","))
-        print(connect_runs(args.runs, aligns, settings, args.out, progress))
+        print_path(connect_runs(args.runs, aligns, settings, args.out, progress))
         return
     if len(args.agents) != 2:
         raise UserError("connect: give two agent files A B, or --runs DIR DIR ...")
-    print(
+    print_path(
         connect_pair(
             *args.agents,
             args.align or "none",

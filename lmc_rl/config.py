@@ -78,6 +78,12 @@ class RunConfig:
         "Random sources that differ between the two children of a fork: all, none, or a comma "
         "list of env (reset seeds), action (exploration), batch (minibatches and update noise).",
     )
+    children: int = _f(
+        2,
+        "Children per fork (>= 2). All train in the lockstep population; every pair of a fork "
+        "is interpolated and evaluated. The prototype's fields describe the pair (1, 2).",
+        at_least=2,
+    )
     num_eval_episodes: int = _f(
         100, "Episodes per interpolated policy in the instability analysis.", at_least=1
     )

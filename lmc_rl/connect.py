@@ -37,7 +37,8 @@ from lmc_rl.atomic_files import atomic_write_bytes, atomic_write_json
 from lmc_rl.connect_settings import ALIGNMENTS, ConnectSettings
 from lmc_rl.envs import check_task
 from lmc_rl.errors import UserError
-from lmc_rl.instability import critic_metrics, evaluate_paths, path_result
+from lmc_rl.fork_result import measure_path
+from lmc_rl.instability import critic_metrics_of_files, evaluate_paths
 from lmc_rl.lmc import interpolation_alphas
 from lmc_rl.runs import load_agent_state, load_run, save_agent
 from lmc_rl.seeding import evaluation_seeds
@@ -131,7 +132,7 @@ def measure_paths(
     # chunks cached by a killed call are reused only for the very same paths and episodes
     what = json.dumps([files, settings.seed, settings.max_episode_steps], sort_keys=True)
     partial = out / f"partial_{hashlib.sha256(what.encode()).hexdigest()[:12]}"
-    returns = evaluate_paths(
+    measured = evaluate_paths(
         files,
         env_id,
         settings.max_episode_steps,
@@ -146,7 +147,16 @@ def measure_paths(
         critic = None
         if critic_transitions is not None:
             gamma = req.a.agent.spec.gamma
-            critic = critic_metrics(files[req.key], critic_transitions, gamma, alphas)
+            critic = critic_metrics_of_files(files[req.key], critic_transitions, gamma, alphas)
+        returns, terminated = measured[req.key]
+        path = measure_path(
+            returns,
+            alphas,
+            threshold=settings.stability_threshold,
+            terminated=terminated,
+            critic=critic,
+        ).to_json()
+        fork_only = ("fork_id", "fork_point", "fork_step", "fork_buffer_strategy", "fork_noise")
         result = {
             "key": req.key,
             "a": str(req.a.file),
@@ -156,7 +166,7 @@ def measure_paths(
             "align": req.align,
             "alignment": alignment.get(req.key),
             "aligned_file": files[req.key][1] if req.align != "none" else None,
-            **path_result(alphas, returns[req.key], critic, settings.stability_threshold),
+            **{k: v for k, v in path.items() if k not in fork_only},
             "returns_file": f"returns_{req.key}.npz",
             "algo": req.a.agent.algo,
             "env": env_id,
@@ -164,7 +174,7 @@ def measure_paths(
             "max_episode_steps": settings.max_episode_steps,
         }
         buffer = io.BytesIO()
-        np.savez(buffer, alphas=alphas, returns=returns[req.key], episode_seeds=seeds)
+        np.savez(buffer, alphas=alphas, returns=returns, terminated=terminated, episode_seeds=seeds)
         atomic_write_bytes(out / result["returns_file"], buffer.getvalue())
         atomic_write_json(out / f"path_{req.key}.json", result)
         results.append(result)
@@ -189,6 +199,11 @@ def _finish(
         "instability",
         "normalized_instability",
         "is_stable",
+        "linear_barrier",
+        "linear_barrier_crossfit",
+        "linear_barrier_ci",
+        "min_at_endpoint",
+        "verdict",
     )
     atomic_write_json(
         out / "connect.json",

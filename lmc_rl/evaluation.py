@@ -49,8 +49,11 @@ def evaluate_members(
     episode_seeds: np.ndarray,
     envs_per_member: int = ENVS_PER_MEMBER,
     members: list[int] | None = None,
+    terminated_out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Returns ``[len(members), n_episodes]`` undiscounted episode returns."""
+    """Returns ``[len(members), n_episodes]`` undiscounted episode returns. A boolean array of
+    that shape given as ``terminated_out`` is set True where the episode ended by termination
+    (a failure) rather than by the time limit."""
     members = list(range(agent.n_members)) if members is None else members
     n_members, n_episodes = len(members), len(episode_seeds)
     n_slots = evaluation_rows(n_episodes, envs_per_member)
@@ -85,6 +88,8 @@ def evaluate_members(
                 env_action[member_rows[m], s]
             )
             returns[m, current[m, s]] += reward
+            if terminated and terminated_out is not None:
+                terminated_out[m, current[m, s]] = True
             if terminated or truncated:
                 start(m, s)
             else:

@@ -46,6 +46,13 @@ def run_experiment(config: RunConfig, progress: bool = True) -> RunPaths:
         "code_fingerprint": code_fingerprint(),
     }
     write_run_config(paths, config, record)
+    if record["members"]["parent"]["gradient_updates"] == 0:
+        print(
+            f"lmc-rl: warning: --learning_starts {config.learning_starts} >= --total_steps "
+            f"{config.total_steps}: no gradient update will be made; every agent stays at its "
+            "random initialisation",
+            file=sys.stderr,
+        )
     trainer.start()
     _finish(trainer, record, progress)
     return paths
@@ -112,13 +119,24 @@ def _finish(
         trainer.run()
         trainer.save_weights()
         trainer.save_critic_transitions()
-        record.update(status=RunStatus.TRAINED.value, diverged=trainer.diverged_record())
+        record.update(
+            status=RunStatus.TRAINED.value,
+            diverged=trainer.diverged_record(),
+            random_policy=trainer.random_policy_record(),
+        )
         write_run_config(paths, config, record)
         trainer.checkpoint_file.unlink(missing_ok=True)
+    results = []
     if config.fork_points:
-        evaluate_run(load_run(paths.results), workers=config.eval_workers, progress=progress)
+        results = evaluate_run(
+            load_run(paths.results), workers=config.eval_workers, progress=progress
+        )
     record.update(
         status=RunStatus.FINISHED.value, last_phase_time_s=round(time.time() - started, 3)
     )
     write_run_config(paths, config, record)
     analyze_run(paths.results)  # reads the status just written: report.md says "finished"
+    if results:
+        from lmc_rl.fork_result import results_table
+
+        print(results_table(results))

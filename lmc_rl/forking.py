@@ -38,48 +38,51 @@ def fork_schedule(config: RunConfig) -> list[Fork]:
 
 
 def child_streams(
-    run_seed: int, fork_id: int, fork_noise: str
-) -> tuple[MemberStreams, MemberStreams]:
-    """Streams of children 1 and 2: derived from (run seed, fork id, child id); the sources
-    not named in ``fork_noise`` are the same for both children (child 1's)."""
+    run_seed: int, fork_id: int, fork_noise: str, children: int = 2
+) -> tuple[MemberStreams, ...]:
+    """Streams of children 1..n: derived from (run seed, fork id, child id); the sources
+    not named in ``fork_noise`` are the same for every child (child 1's). Child c's streams do
+    not depend on how many children there are, so children 1 and 2 are the prototype's pair."""
     differing = set(fork_noise_sources(fork_noise)) if fork_noise != "none" else set()
     first = {
         name: stream_seed(run_seed, _CHILD_PATH, fork_id, 1, i) for i, name in enumerate(STREAMS)
     }
-    second = {
-        name: stream_seed(run_seed, _CHILD_PATH, fork_id, 2, i)
-        if name in differing
-        else first[name]
-        for i, name in enumerate(STREAMS)
-    }
-    return MemberStreams(first), MemberStreams(second)
+    streams = [MemberStreams(first)]
+    for child in range(2, children + 1):
+        seeds = {
+            name: stream_seed(run_seed, _CHILD_PATH, fork_id, child, i)
+            if name in differing
+            else first[name]
+            for i, name in enumerate(STREAMS)
+        }
+        streams.append(MemberStreams(seeds))
+    return tuple(streams)
 
 
 def child_views(
-    parent: ReplayView, strategy: str, run_seed: int, fork_id: int
-) -> tuple[ReplayView, ReplayView]:
-    """Replay buffers of the two children; none copies a stored transition.
+    parent: ReplayView, strategy: str, run_seed: int, fork_id: int, children: int = 2
+) -> tuple[ReplayView, ...]:
+    """Replay buffers of the children; none copies a stored transition.
 
     copy:   each child continues from the parent's buffer as of the fork (exact FIFO state);
     fresh:  each child starts empty;
-    shared: the two children add to, and sample from, one buffer that starts as the parent's;
-    split:  the parent's transitions are partitioned into two disjoint random halves of equal
-            size (FIFO order kept), one per child.
+    shared: all children add to, and sample from, one buffer that starts as the parent's;
+    split:  the parent's transitions are partitioned into ``children`` disjoint random parts of
+            equal size (FIFO order kept), one per child (with 2 children: two halves).
     """
     if strategy == "copy":
-        return parent.derive(), parent.derive()
+        return tuple(parent.derive() for _ in range(children))
     if strategy == "fresh":
-        return parent.derive(np.zeros(0, dtype=np.int64)), parent.derive(
-            np.zeros(0, dtype=np.int64)
-        )
+        return tuple(parent.derive(np.zeros(0, dtype=np.int64)) for _ in range(children))
     if strategy == "shared":
         view = parent.derive()
-        return view, view
+        return tuple(view for _ in range(children))
     if strategy == "split":
         rows = parent.rows()
         rng = np.random.default_rng(stream_seed(run_seed, _SPLIT_PATH, fork_id))
         order = rng.permutation(len(rows))
-        half = len(rows) // 2
-        first, second = np.sort(order[:half]), np.sort(order[half : 2 * half])
-        return parent.derive(rows[first]), parent.derive(rows[second])
+        part = len(rows) // children
+        return tuple(
+            parent.derive(rows[np.sort(order[c * part : (c + 1) * part])]) for c in range(children)
+        )
     raise ValueError(f"unknown buffer strategy {strategy!r}")

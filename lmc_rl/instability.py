@@ -1,18 +1,23 @@
 """Instability of every fork of a run: evaluate all interpolated policies as one population.
 
-A path is a path: a fork's two children are just two agent files of one architecture, so the
-same functions measure any pair (``lmc-rl connect``: other seeds, checkpoints of one run).
-Every (path, alpha) policy is a member. Members are evaluated in chunks spread over worker
-processes (one per core by default); within a chunk, one batched forward per env step serves all
-open episodes. Episode i starts from the same reset seed for every alpha and every fork (common
-random numbers), so the curve along alpha reflects the weights, not the env noise.
+Every (fork, pair of children, alpha) policy is a member. With N children per fork, all
+N(N-1)/2 pairs of every fork are evaluated in one batched evaluation: members are evaluated in
+chunks spread over worker processes (one per core by default); within a chunk, one batched
+forward per env step serves all open episodes. Episode i starts from the same reset seed for
+every alpha, pair and fork (common random numbers), so the curve along alpha reflects the
+weights, not the env noise. The metrics are ``fork_result.measure_path``'s.
 """
 
 from __future__ import annotations
 
+import csv
+import dataclasses
 import io
+import itertools
 import os
 import shutil
+import sys
+import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -23,43 +28,58 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from lmc_rl.agents import Batch
-from lmc_rl.config import RunConfig
+from lmc_rl.agents import Batch, make_agent
+from lmc_rl.atomic_files import atomic_write_bytes, atomic_write_json
 from lmc_rl.envs import check_task
 from lmc_rl.errors import UserError
 from lmc_rl.evaluation import EvaluationEnvs, evaluate_members
+from lmc_rl.fork_result import ForkResult, combine_pairs, critic_metrics, measure_path
 from lmc_rl.forking import Fork, fork_schedule
+from lmc_rl.layout import ALL_FORKS_FILE, FORKS_FOLDER, instability_name, returns_name
 from lmc_rl.lmc import (
-    FRANKLE_THRESHOLD,
-    confidence_interval,
     critic_path,
+    interpolate_states,
     interpolated_population,
     interpolation_alphas,
-    summarize_path,
 )
-from lmc_rl.runs import RunRecord, atomic_write_bytes, atomic_write_json, load_agent_state
+from lmc_rl.runs import RunRecord, load_agent_state
 from lmc_rl.seeding import evaluation_seeds
 
 MEMBERS_PER_CHUNK = 16
 ENVS_PER_MEMBER = 10
+RUN_EVALUATION = FORKS_FOLDER  # the run's own evaluation; `lmc-rl evaluate` writes beside it
+EVALUATIONS_FOLDER = "evaluations"
+
+Pair = tuple[int, int]
+
+
+def fork_pairs(children: int) -> list[Pair]:
+    """Every pair (c1, c2), c1 < c2, of children 1..N; (1, 2) first."""
+    return list(itertools.combinations(range(1, children + 1), 2))
+
+
+@dataclass(frozen=True)
+class PathMember:
+    """One interpolated policy: theta(alpha) on the path ``key`` between two agent files (the
+    children of a fork, or any two agents of one architecture)."""
+
+    key: Any
+    child_files: tuple[str, str]
+    alpha_index: int
+    alpha: float
 
 
 @dataclass(frozen=True)
 class Chunk:
-    """Some alphas of one path, evaluated together in one worker."""
+    """Interpolated policies of any forks and pairs, evaluated as one population in one
+    worker (one batched forward per env step serves them all)."""
 
-    path_key: str
-    child_files: tuple[str, str]
-    alpha_indices: tuple[int, ...]
-    alphas: tuple[float, ...]
-
-
-def fork_path_key(fork: Fork) -> str:
-    return f"fork{fork.fork_id}"
+    index: int
+    members: tuple[PathMember, ...]
 
 
-def child_files(run: RunRecord, fork: Fork) -> tuple[Path, Path]:
-    files = tuple(run.paths.weights / f"fork{c}_{fork.fork_id}.pt" for c in (1, 2))
+def child_files(run: RunRecord, fork: Fork, pair: Pair = (1, 2)) -> tuple[Path, Path]:
+    files = tuple(run.paths.child_weights(c, fork.fork_id) for c in pair)
     for f in files:
         if not f.is_file():
             raise UserError(f"--results_dir: missing child weights {f} (did the run finish?)")
@@ -72,69 +92,75 @@ _worker_cache: dict[str, Any] = {}
 
 
 def _init_worker(threads: int) -> None:
+    from lmc_rl.allocator import keep_freed_memory
+
+    keep_freed_memory()  # a worker evaluates: see lmc_rl/allocator.py
     torch.set_num_threads(threads)
+
+
+def _child(path: str) -> Any:
+    children = _worker_cache.setdefault("children", {})
+    if path not in children:
+        if len(children) >= 64:  # a run's children are few; bound the cache anyway
+            children.clear()
+        children[path] = load_agent_state(path)[0]
+    return children[path]
+
+
+def chunk_population(chunk: Chunk) -> Any:
+    """One population holding every member of the chunk: per pair, (1 - alpha) theta_a +
+    alpha theta_b of its two children (``interpolate_states``), stacked along the member dim."""
+    states = []
+    for files, group in itertools.groupby(chunk.members, key=lambda m: m.child_files):
+        a, b = (_child(f) for f in files)
+        alphas = np.array([m.alpha for m in group])
+        states.append(interpolate_states(a.state_dict(), b.state_dict(), alphas))
+    first = _child(chunk.members[0].child_files[0])
+    population = make_agent(first.algo, len(chunk.members), first.spec)
+    population.load_state_dict({k: torch.cat([s[k] for s in states]) for k in states[0]})
+    return population
 
 
 def _evaluate_chunk(
     chunk: Chunk, env_id: str, max_episode_steps: int, episode_seeds: np.ndarray
-) -> tuple[Chunk, np.ndarray]:
-    """Returns ``[len(chunk.alphas), n_episodes]``; envs and children are cached per process."""
-    key = chunk.child_files
-    if _worker_cache.get("children_key") != key:
-        _worker_cache["children"] = tuple(load_agent_state(f)[0] for f in key)
-        _worker_cache["children_key"] = key
+) -> tuple[Chunk, np.ndarray, np.ndarray]:
+    """Returns and termination flags, ``[len(chunk.members), n_episodes]`` each; envs and
+    children are cached per process."""
     pool_key = (env_id, max_episode_steps)
     if _worker_cache.get("pool_key") != pool_key:
         _worker_cache["pool"] = EvaluationEnvs(check_task(env_id), max_episode_steps)
         _worker_cache["pool_key"] = pool_key
-    population = interpolated_population(*_worker_cache["children"], np.array(chunk.alphas))
-    returns = evaluate_members(population, _worker_cache["pool"], episode_seeds, ENVS_PER_MEMBER)
-    return chunk, returns
+    population = chunk_population(chunk)
+    terminated = np.zeros((len(chunk.members), len(episode_seeds)), dtype=bool)
+    returns = evaluate_members(
+        population, _worker_cache["pool"], episode_seeds, ENVS_PER_MEMBER, None, terminated
+    )
+    return chunk, returns, terminated
 
 
 # -- orchestration ---------------------------------------------------------------------------
 
 
-def _chunks(paths: dict[str, tuple[str, str]], alphas: np.ndarray) -> list[Chunk]:
-    chunks = []
-    for key, files in paths.items():
-        for start in range(0, len(alphas), MEMBERS_PER_CHUNK):
-            idx = tuple(range(start, min(start + MEMBERS_PER_CHUNK, len(alphas))))
-            chunks.append(Chunk(key, files, idx, tuple(float(alphas[i]) for i in idx)))
-    return chunks
+def _chunks(paths: dict[Any, tuple[str, str]], alphas: np.ndarray) -> list[Chunk]:
+    """Every (path, alpha) policy, in that order, cut into chunks of MEMBERS_PER_CHUNK
+    regardless of path: all paths in one batched evaluation."""
+    members = [
+        PathMember(key, files, i, a)
+        for key, files in paths.items()
+        for i, a in enumerate(alphas.tolist())
+    ]
+    return [
+        Chunk(k, tuple(members[start : start + MEMBERS_PER_CHUNK]))
+        for k, start in enumerate(range(0, len(members), MEMBERS_PER_CHUNK))
+    ]
 
 
-def _partial_file(folder: Path, chunk: Chunk, n_alphas: int, n_episodes: int) -> Path:
-    return folder / f"{chunk.path_key}_a{n_alphas}_e{n_episodes}_{chunk.alpha_indices[0]}.npy"
-
-
-def evaluate_returns(
-    run: RunRecord,
-    forks: list[Fork],
-    alphas: np.ndarray,
-    episode_seeds: np.ndarray,
-    workers: int,
-    progress: bool,
-    partial_dir: Path | None = None,
-) -> dict[int, np.ndarray]:
-    """Per fork, the ``[alphas, episodes]`` returns of every interpolated policy."""
-    paths = {fork_path_key(f): tuple(str(c) for c in child_files(run, f)) for f in forks}
-    cfg = run.config
-    returns = evaluate_paths(
-        paths,  # type: ignore[arg-type]
-        cfg.env,
-        cfg.max_episode_steps,
-        alphas,
-        episode_seeds,
-        workers,
-        progress,
-        partial_dir,
-    )
-    return {f.fork_id: returns[fork_path_key(f)] for f in forks}
+def _partial_file(folder: Path, chunk: Chunk, n_alphas: int, n_episodes: int, n_paths: int) -> Path:
+    return folder / f"chunk{chunk.index}_a{n_alphas}_e{n_episodes}_p{n_paths}.npz"
 
 
 def evaluate_paths(
-    paths: dict[str, tuple[str, str]],
+    paths: dict[Any, tuple[str, str]],
     env_id: str,
     max_episode_steps: int,
     alphas: np.ndarray,
@@ -142,33 +168,42 @@ def evaluate_paths(
     workers: int,
     progress: bool,
     partial_dir: Path | None = None,
-) -> dict[str, np.ndarray]:
-    """Per path (two agent files), the ``[alphas, episodes]`` returns of every interpolated
-    policy; all paths' policies are evaluated as one population, on the same episodes.
+) -> dict[Any, tuple[np.ndarray, np.ndarray]]:
+    """Per path (two agent files), the ``[alphas, episodes]`` returns and termination flags of
+    every interpolated policy; all paths in one batched evaluation, on the same episodes.
 
     With ``partial_dir``, each finished chunk is saved there and chunks found there are not
     evaluated again, so a killed evaluation resumes where it stopped.
     """
-    returns = {key: np.zeros((len(alphas), len(episode_seeds))) for key in paths}
+    shape = (len(alphas), len(episode_seeds))
+    results = {key: (np.zeros(shape), np.zeros(shape, dtype=bool)) for key in paths}
+
+    def store_rows(chunk: Chunk, chunk_returns: np.ndarray, terminated: np.ndarray) -> None:
+        for row, member in enumerate(chunk.members):
+            returns, flags = results[member.key]
+            returns[member.alpha_index] = chunk_returns[row]
+            flags[member.alpha_index] = terminated[row]
+
     chunks = []
     for chunk in _chunks(paths, alphas):
-        cached = partial_dir and _partial_file(partial_dir, chunk, len(alphas), len(episode_seeds))
+        cached = partial_dir and _partial_file(partial_dir, chunk, *shape, len(paths))
         if cached and cached.is_file():
-            returns[chunk.path_key][list(chunk.alpha_indices)] = np.load(cached)
+            with np.load(cached) as data:
+                store_rows(chunk, data["returns"], data["terminated"])
         else:
             chunks.append(chunk)
 
-    def store(chunk: Chunk, chunk_returns: np.ndarray) -> None:
-        returns[chunk.path_key][list(chunk.alpha_indices)] = chunk_returns
+    def store(chunk: Chunk, chunk_returns: np.ndarray, terminated: np.ndarray) -> None:
+        store_rows(chunk, chunk_returns, terminated)
         if partial_dir:
             buffer = io.BytesIO()
-            np.save(buffer, chunk_returns)
-            path = _partial_file(partial_dir, chunk, len(alphas), len(episode_seeds))
+            np.savez(buffer, returns=chunk_returns, terminated=terminated)
+            path = _partial_file(partial_dir, chunk, *shape, len(paths))
             atomic_write_bytes(path, buffer.getvalue())
         bar.update(chunk_returns.size)
 
     bar = tqdm(
-        total=sum(len(c.alphas) for c in chunks) * len(episode_seeds),
+        total=sum(len(c.members) for c in chunks) * len(episode_seeds),
         unit="episode",
         desc="instability evaluation",
         disable=not progress,
@@ -177,9 +212,8 @@ def evaluate_paths(
     workers = workers or os.cpu_count() or 1
     args = (env_id, max_episode_steps, episode_seeds)
     if workers == 1 or len(chunks) <= 1:
-        results = (_evaluate_chunk(chunk, *args) for chunk in chunks)
-        for chunk, chunk_returns in results:
-            store(chunk, chunk_returns)
+        for chunk in chunks:
+            store(*_evaluate_chunk(chunk, *args))
     else:
         with ProcessPoolExecutor(
             max_workers=min(workers, len(chunks)),
@@ -191,27 +225,57 @@ def evaluate_paths(
             for future in as_completed(futures):
                 store(*future.result())
     bar.close()
-    return returns
+    return results
 
 
-def critic_transitions_file(run: RunRecord, fork_id: int) -> Path:
-    return run.paths.results / "forks" / f"critic_transitions_{fork_id}.npz"
+def evaluate_returns(
+    run: RunRecord,
+    forks: list[Fork],
+    alphas: np.ndarray,
+    episode_seeds: np.ndarray,
+    workers: int,
+    progress: bool,
+    partial_dir: Path | None = None,
+    pairs: list[Pair] | None = None,
+) -> dict[tuple[int, Pair], tuple[np.ndarray, np.ndarray]]:
+    """Per (fork id, pair), the ``[alphas, episodes]`` returns and termination flags of every
+    interpolated policy, all pairs of all forks in one batched evaluation."""
+    pairs = pairs or [(1, 2)]
+    paths = {
+        (fork.fork_id, pair): tuple(str(f) for f in child_files(run, fork, pair))
+        for fork in forks
+        for pair in pairs
+    }
+    cfg = run.config
+    return evaluate_paths(
+        paths,
+        cfg.env,
+        cfg.max_episode_steps,
+        alphas,
+        episode_seeds,
+        workers,
+        progress,
+        partial_dir,
+    )
 
 
-def _critic_metrics(run: RunRecord, fork: Fork, alphas: np.ndarray) -> dict[str, Any] | None:
-    path = critic_transitions_file(run, fork.fork_id)
+def _critic_metrics(
+    run: RunRecord, fork: Fork, alphas: np.ndarray, pair: Pair = (1, 2)
+) -> dict[str, Any] | None:
+    path = run.paths.critic_transitions_file(fork.fork_id)
     if not path.is_file():
         return None
-    return critic_metrics(child_files(run, fork), path, run.config.gamma, alphas)
+    return critic_metrics_of_files(child_files(run, fork, pair), path, run.config.gamma, alphas)
 
 
-def critic_metrics(
+def critic_metrics_of_files(
     files: tuple[Path, Path] | tuple[str, str],
     transitions_file: Path,
     gamma: float,
     alphas: np.ndarray,
 ) -> dict[str, Any]:
-    """The critic barrier along the path between two agent files, on saved transitions."""
+    """The critic's path between two agent files, on saved transitions (fork_result's
+    ``critic_metrics``)."""
     with np.load(transitions_file) as data:
         transitions = Batch(
             **{
@@ -226,78 +290,82 @@ def critic_metrics(
         chunk_td, chunk_q = critic_path(population, transitions, gamma)
         td.extend(chunk_td.tolist())
         q.extend(chunk_q.tolist())
-    endpoint_td = (td[0] + td[-1]) / 2.0
-    return {
-        "n_transitions": int(transitions.obs.shape[1]),
-        "td_error": td,
-        "mean_q": q,
-        "td_error_barrier": max(td) - endpoint_td,
-        "td_error_max_alpha": float(alphas[int(np.argmax(td))]),
-    }
+    return critic_metrics(np.array(td), np.array(q), alphas, int(transitions.obs.shape[1]))
 
 
-def fork_result(
-    cfg: RunConfig,
-    fork: Fork,
-    alphas: np.ndarray,
-    returns: np.ndarray,
-    critic: dict[str, Any] | None,
-    threshold: float,
-) -> dict[str, Any]:
-    """The prototype's fields (fork_id ... is_stable) plus ours."""
+@dataclass(frozen=True)
+class TrainingReference:
+    """What the "untrained" verdict compares children with (None where the run lacks it)."""
+
+    random_return: float | None  # the parent's warm-up episodes (uniform random actions)
+    best_return: float | None  # the best periodic evaluation of any member of the run
+
+
+def training_reference(run: RunRecord) -> TrainingReference:
+    random_return = (run.record.get("random_policy") or {}).get("mean_return")
+    best = None
+    try:
+        with open(run.paths.evaluations_file, newline="") as f:
+            values = [float(row["mean_return"]) for row in csv.DictReader(f)]
+        best = max(values) if values else None
+    except (OSError, KeyError, ValueError):
+        best = None
+    return TrainingReference(random_return, best)
+
+
+def _gradient_updates(run: RunRecord, fork: Fork, children: int) -> int | None:
+    members = run.record.get("members") or {}
+    counts = [
+        (members.get(fork.child_name(c)) or {}).get("gradient_updates")
+        for c in range(1, children + 1)
+    ]
+    return None if any(c is None for c in counts) else min(counts)
+
+
+def _fork_identity(run: RunRecord, fork: Fork) -> dict[str, Any]:
+    cfg = run.config
     return {
         "fork_id": fork.fork_id,
         "fork_point": fork.point,
         "fork_step": fork.step,
-        **path_result(alphas, returns, critic, threshold),
-        "returns_file": f"returns_{fork.fork_id}.npz",
-        "diverged": {},
         "algo": cfg.algo,
         "env": cfg.env,
         "fork_buffer_strategy": cfg.fork_buffer_strategy,
         "fork_noise": cfg.fork_noise,
         "seed": cfg.seed,
+        "stability_threshold": cfg.stability_threshold,
     }
 
 
-def path_result(
-    alphas: np.ndarray,
-    returns: np.ndarray,
-    critic: dict[str, Any] | None,
-    threshold: float,
-) -> dict[str, Any]:
-    """Every metric of one path from its ``[alphas, episodes]`` returns: the fields a fork's
-    JSON and ``lmc-rl connect`` share (endpoint 1 is "fork1", endpoint 2 "fork2")."""
-    means = returns.mean(axis=1)
-    stds = returns.std(axis=1)
-    sem, low, high = confidence_interval(returns)
-    path = summarize_path(alphas, means)
-    return {
-        "fork1_reward": float(means[0]),
-        "fork2_reward": float(means[-1]),
-        "interpolation": [
-            {
-                "alpha": float(a),
-                "mean_reward": float(m),
-                "std_reward": float(s),
-                "sem_reward": float(e),
-                "ci95_low": float(lo),
-                "ci95_high": float(hi),
-            }
-            for a, m, s, e, lo, hi in zip(alphas, means, stds, sem, low, high, strict=True)
-        ],
-        "instability": path.instability,
-        "is_stable": bool(path.normalized_instability <= threshold),
-        "endpoint_mean_reward": path.endpoint_mean,
-        "min_reward": path.min_return,
-        "min_alpha": path.min_alpha,
-        "normalized_instability": path.normalized_instability,
-        "stability_threshold": threshold,
-        "is_stable_frankle": bool(path.normalized_instability <= FRANKLE_THRESHOLD),
-        "num_eval_episodes": int(returns.shape[1]),
-        "alpha_points": len(alphas),
-        "critic": critic,
-    }
+def evaluation_folder(
+    run: RunRecord,
+    out: str | Path | None,
+    overwrite: bool,
+    alpha_points: int,
+    num_eval_episodes: int,
+    children: int | None = None,
+) -> Path:
+    """Where a re-evaluation goes: ``out``, or a new ``evaluations/a{A}_e{E}[_k]`` folder; the
+    run's own ``forks/`` only with ``overwrite``. Never replaces results silently."""
+    if out is None and overwrite:
+        return run.paths.results / RUN_EVALUATION
+    if out is not None:
+        folder = Path(out)
+        if not overwrite and any(folder.glob("instability_*.json")):
+            raise UserError(
+                f"--out: {folder} already holds an evaluation; choose another folder or add "
+                "--overwrite"
+            )
+        return folder
+    name = f"a{alpha_points}_e{num_eval_episodes}"
+    if children is not None and children != run.config.children:
+        name += f"_c{children}"
+    base = run.paths.results / EVALUATIONS_FOLDER / name
+    folder, k = base, 1
+    while folder.exists() and any(folder.glob("instability_*.json")):
+        k += 1
+        folder = base.with_name(f"{base.name}_{k}")
+    return folder
 
 
 def evaluate_run(
@@ -306,8 +374,12 @@ def evaluate_run(
     num_eval_episodes: int | None = None,
     workers: int = 0,
     progress: bool = True,
-) -> list[dict[str, Any]]:
-    """Evaluate every fork's path; write forks/*.json, forks/*.npz and all_forks_results.json."""
+    folder: Path | None = None,
+    children: int | None = None,
+) -> list[ForkResult]:
+    """Evaluate every pair of every fork's children (of its first ``children``, default all);
+    write instability_{id}.json, returns_{id}.npz and all_forks_results.json into ``folder``
+    (default: the run's forks/ and its all_forks_results.json)."""
     cfg = run.config
     forks = fork_schedule(cfg)
     if not forks:
@@ -316,51 +388,84 @@ def evaluate_run(
     num_eval_episodes = num_eval_episodes or cfg.num_eval_episodes
     if alpha_points < 2 or num_eval_episodes < 1:
         raise UserError("--alpha_points must be >= 2 and --num_eval_episodes >= 1")
+    children = children or cfg.children
+    if not 2 <= children <= cfg.children:
+        raise UserError(f"--children: the run has {cfg.children} children per fork; got {children}")
+    own = folder is None or Path(folder).resolve() == (run.paths.results / RUN_EVALUATION).resolve()
+    folder = Path(folder) if folder is not None else run.paths.results / RUN_EVALUATION
+    summary_file = run.paths.all_forks_file if own else folder / ALL_FORKS_FILE
     alphas = interpolation_alphas(alpha_points)
     seeds = evaluation_seeds(cfg.seed, num_eval_episodes)
+    pairs = fork_pairs(children)
     diverged = run.record.get("diverged") or {}
     broken = {
-        f.fork_id: [n for n in (f.child_name(1), f.child_name(2)) if n in diverged] for f in forks
+        f.fork_id: [n for c in range(1, children + 1) if (n := f.child_name(c)) in diverged]
+        for f in forks
     }
     healthy = [f for f in forks if not broken[f.fork_id]]
-    folder = run.paths.results / "forks"
     partial = folder / "partial"
-    returns = evaluate_returns(run, healthy, alphas, seeds, workers, progress, partial)
+    started = time.time()
+    returns = evaluate_returns(run, healthy, alphas, seeds, workers, progress, partial, pairs)
+    evaluation = {
+        "folder": os.path.relpath(folder, run.paths.results),
+        "alpha_points": alpha_points,
+        "num_eval_episodes": num_eval_episodes,
+        "children": children,
+        "pairs": len(pairs),
+        "episode_seeds": "evaluation_seeds(run seed): the same for every alpha, pair and fork",
+        "stability_threshold": cfg.stability_threshold,
+    }  # no times here: a resumed evaluation writes the same files as an uninterrupted one
+    print(
+        f"lmc-rl: evaluated {len(pairs)} pair(s) of {len(healthy)} fork(s), "
+        f"{alpha_points} alphas x {num_eval_episodes} episodes, in "
+        f"{time.time() - started:.1f} s",
+        file=sys.stderr,
+    )
+    reference = training_reference(run)
     results = []
     for fork in forks:
+        identity = {**_fork_identity(run, fork), "evaluation": evaluation}
         if broken[fork.fork_id]:
-            result = diverged_fork_result(cfg, fork, {n: diverged[n] for n in broken[fork.fork_id]})
-            atomic_write_json(folder / f"instability_{fork.fork_id}.json", result)
+            names = broken[fork.fork_id]
+            result = diverged_fork_result(identity, {n: diverged[n] for n in names})
+            atomic_write_json(folder / instability_name(fork.fork_id), result.to_json())
             results.append(result)
             continue
-        result = fork_result(
-            cfg,
-            fork,
-            alphas,
-            returns[fork.fork_id],
-            _critic_metrics(run, fork, alphas),
-            cfg.stability_threshold,
-        )
+        updates = _gradient_updates(run, fork, children)
+        common = {
+            "threshold": cfg.stability_threshold,
+            "random_return": reference.random_return,
+            "best_return": reference.best_return,
+            "gradient_updates": updates,
+        }
+        per_pair = {
+            pair: measure_path(
+                returns[(fork.fork_id, pair)][0],
+                alphas,
+                terminated=returns[(fork.fork_id, pair)][1],
+                critic=_critic_metrics(run, fork, alphas, pair),
+                **common,
+            )
+            for pair in pairs
+        }
+        result = combine_pairs(per_pair[(1, 2)], per_pair, **common)
+        result = dataclasses.replace(result, **identity, returns_file=returns_name(fork.fork_id))
         buffer = io.BytesIO()
-        np.savez(buffer, alphas=alphas, returns=returns[fork.fork_id], episode_seeds=seeds)
-        atomic_write_bytes(folder / result["returns_file"], buffer.getvalue())
-        atomic_write_json(folder / f"instability_{fork.fork_id}.json", result)
+        np.savez(
+            buffer,
+            alphas=alphas,
+            returns=returns[(fork.fork_id, (1, 2))][0],
+            terminated=returns[(fork.fork_id, (1, 2))][1],
+            episode_seeds=seeds,
+            pairs=np.array(pairs),
+            pair_returns=np.stack([returns[(fork.fork_id, p)][0] for p in pairs]),
+            pair_terminated=np.stack([returns[(fork.fork_id, p)][1] for p in pairs]),
+        )
+        atomic_write_bytes(folder / result.returns_file, buffer.getvalue())
+        atomic_write_json(folder / instability_name(fork.fork_id), result.to_json())
         results.append(result)
-    summary_keys = (
-        "fork_id",
-        "fork_point",
-        "fork_step",
-        "fork1_reward",
-        "fork2_reward",
-        "instability",
-        "normalized_instability",
-        "min_reward",
-        "min_alpha",
-        "is_stable",
-        "is_stable_frankle",
-    )
     atomic_write_json(
-        run.paths.results / "all_forks_results.json",
+        summary_file,
         {
             "env": cfg.env,
             "algo": cfg.algo,
@@ -371,43 +476,20 @@ def evaluate_run(
             "alpha_points": alpha_points,
             "num_eval_episodes": num_eval_episodes,
             "stability_threshold": cfg.stability_threshold,
-            "forks": [
-                {
-                    **{k: r[k] for k in summary_keys},
-                    "critic_td_error_barrier": (r["critic"] or {}).get("td_error_barrier"),
-                    "diverged": r["diverged"],
-                }
-                for r in results
-            ],
+            "children": children,
+            "evaluation": evaluation,
+            "forks": [r.summary() for r in results],
         },
     )
     shutil.rmtree(partial, ignore_errors=True)
     return results
 
 
-def diverged_fork_result(cfg: RunConfig, fork: Fork, diverged: dict[str, int]) -> dict[str, Any]:
+def diverged_fork_result(identity: dict[str, Any], diverged: dict[str, int]) -> ForkResult:
     """A fork whose child diverged has no interpolation path; say so instead of measuring it."""
-    return {
-        "fork_id": fork.fork_id,
-        "fork_point": fork.point,
-        "fork_step": fork.step,
-        "fork1_reward": None,
-        "fork2_reward": None,
-        "interpolation": [],
-        "instability": None,
-        "is_stable": None,
-        "endpoint_mean_reward": None,
-        "min_reward": None,
-        "min_alpha": None,
-        "normalized_instability": None,
-        "stability_threshold": cfg.stability_threshold,
-        "is_stable_frankle": None,
-        "critic": None,
-        "returns_file": None,
-        "diverged": diverged,
-        "algo": cfg.algo,
-        "env": cfg.env,
-        "fork_buffer_strategy": cfg.fork_buffer_strategy,
-        "fork_noise": cfg.fork_noise,
-        "seed": cfg.seed,
-    }
+    return ForkResult(
+        **identity,
+        diverged=diverged,
+        verdict="diverged",
+        verdict_reason="non-finite weights or losses: " + ", ".join(diverged),
+    )

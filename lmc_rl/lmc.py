@@ -1,4 +1,4 @@
-"""Linear interpolation paths between two members, and the instability metrics along them.
+"""Linear interpolation paths between two members, and the critic's error along them.
 
     theta(alpha) = (1 - alpha) * theta_child1 + alpha * theta_child2
 
@@ -8,15 +8,12 @@ written exactly so, so that alpha = 0 and alpha = 1 reproduce the two children b
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from lmc_rl.agents import Agent, Batch, make_agent
-
-FRANKLE_THRESHOLD = 0.02
 
 
 def interpolation_alphas(n: int) -> np.ndarray:
@@ -44,29 +41,6 @@ def interpolated_population(child1: Agent, child2: Agent, alphas: np.ndarray) ->
     return agent
 
 
-@dataclass(frozen=True)
-class PathSummary:
-    """Return along an interpolation path and the barrier it implies."""
-
-    endpoint_mean: float
-    min_return: float
-    min_alpha: float
-    instability: float
-    normalized_instability: float
-
-
-def summarize_path(alphas: np.ndarray, mean_returns: np.ndarray) -> PathSummary:
-    """instability = mean(R(0), R(1)) - min_alpha R(alpha); normalized by |mean(R(0), R(1))|."""
-    endpoint_mean = float((mean_returns[0] + mean_returns[-1]) / 2.0)
-    worst = int(np.argmin(mean_returns))
-    instability = endpoint_mean - float(mean_returns[worst])
-    scale = abs(endpoint_mean)
-    normalized = instability / scale if scale > 0 else (0.0 if instability == 0 else float("inf"))
-    return PathSummary(
-        endpoint_mean, float(mean_returns[worst]), float(alphas[worst]), instability, normalized
-    )
-
-
 @torch.no_grad()
 def critic_path(
     population: Agent, transitions: Batch, gamma: float
@@ -85,11 +59,3 @@ def critic_path(
     target = expand["reward"] + gamma * (1.0 - expand["terminated"]) * next_q
     td_error = (q - target[:, None]).square().mean(dim=(1, 2))
     return td_error.cpu().numpy().astype(float), q.mean(dim=(1, 2)).cpu().numpy().astype(float)
-
-
-def confidence_interval(returns: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Standard error and normal-approximation 95% interval of per-row means."""
-    n = returns.shape[1]
-    mean = returns.mean(axis=1)
-    sem = returns.std(axis=1, ddof=1) / np.sqrt(n) if n > 1 else np.zeros(len(returns))
-    return sem, mean - 1.96 * sem, mean + 1.96 * sem

@@ -71,6 +71,13 @@ def nonfinite_members(agent: Agent) -> np.ndarray:
     return bad.numpy()
 
 
+def planned_updates(config: RunConfig, update_after: int) -> int:
+    """Gradient updates a member that updates after env step ``update_after`` makes by
+    ``total_steps`` (rounds at every ``train_freq``-th step), if it does not diverge."""
+    rounds = config.total_steps // config.train_freq - update_after // config.train_freq
+    return max(rounds, 0) * config.gradient_steps
+
+
 class Trainer:
     """Holds the population and steps it to ``total_steps``."""
 
@@ -125,6 +132,7 @@ class Trainer:
         self.checkpoint_steps, self.checkpoint_seconds = checkpoint_schedule(config)
         self.checkpoint_file = paths.checkpoint_file
         self.step = 0
+        self.random_returns: list[float] = []  # the parent's episodes of uniform random actions
 
     # -- one env step of every member
     def _actions(self, rows: list[int]) -> np.ndarray:
@@ -170,6 +178,8 @@ class Trainer:
             self.obs_rows[row] = next_obs_row
         for row, episode_return, length in result.episode_returns:
             member = self.members[row]
+            if member.fork is None and self.step <= member.random_until:
+                self.random_returns.append(float(episode_return))  # a uniform-random policy's
             member.last_return = episode_return
             self.scalars.add(member.name, "charts/episodic_return", episode_return, self.step)
             self.scalars.add(member.name, "charts/episodic_length", length, self.step)
@@ -223,7 +233,7 @@ class Trainer:
         self.evaluations.flush()
 
     def _fork(self, fork: Fork) -> None:
-        """Append two children that copy the parent's complete state; they start new episodes."""
+        """Append the children that copy the parent's complete state; they start new episodes."""
         cfg = self.config
         parent = self.members.parent
         save_agent(
@@ -233,9 +243,11 @@ class Trainer:
             self.task,
             {"member": "parent", "step": self.step, "fork_id": fork.fork_id},
         )
-        streams = child_streams(cfg.seed, fork.fork_id, cfg.fork_noise)
-        views = child_views(parent.view, cfg.fork_buffer_strategy, cfg.seed, fork.fork_id)
-        self.agent = self.agent.take([*range(len(self.members)), 0, 0])
+        streams = child_streams(cfg.seed, fork.fork_id, cfg.fork_noise, cfg.children)
+        views = child_views(
+            parent.view, cfg.fork_buffer_strategy, cfg.seed, fork.fork_id, cfg.children
+        )
+        self.agent = self.agent.take([*range(len(self.members)), *[0] * cfg.children])
         fresh = cfg.fork_buffer_strategy == "fresh"
         for child, (child_stream, view) in enumerate(zip(streams, views, strict=True), start=1):
             self.members.append(
@@ -310,6 +322,7 @@ class Trainer:
             "obs_rows": list(self.obs_rows),
             "envs": self.envs.state(),
             "evaluations": list(self.evaluations.rows),
+            "random_returns": list(self.random_returns),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -328,6 +341,7 @@ class Trainer:
         self.obs_rows = list(state["obs_rows"])
         self.evaluations.rows = [tuple(row) for row in state["evaluations"]]
         self.step = state["step"]
+        self.random_returns = list(state["random_returns"])
 
     def run(self) -> None:
         cfg = self.config
@@ -386,7 +400,7 @@ class Trainer:
 
     # -- what a finished training phase leaves behind
     def save_weights(self) -> None:
-        """final.pt (parent) and fork1_{id}.pt / fork2_{id}.pt (children), at total_steps."""
+        """final.pt (parent) and fork{c}_{id}.pt (child c of fork id), at total_steps."""
         for row, member in enumerate(self.members):
             if member.fork is None:
                 path = self.paths.final_weights
@@ -396,7 +410,7 @@ class Trainer:
             save_agent(path, self.agent, row, self.task, info)
 
     def save_critic_transitions(self, per_child: int = 512) -> None:
-        """A fixed set of transitions from both children of each fork, for the critic barrier."""
+        """A fixed set of transitions from every child of each fork, for the critic barrier."""
         for fork in self.forks.values():
             children = [m for m in self.members if m.fork is fork and m.view.size > 0]
             if not children:
@@ -410,11 +424,30 @@ class Trainer:
     def diverged_record(self) -> dict[str, int]:
         return self.members.diverged_record()
 
+    def random_policy_record(self) -> dict:
+        """Return of a uniform-random policy: the parent's warm-up episodes (a verdict's floor)."""
+        returns = self.random_returns
+        return {
+            "mean_return": float(np.mean(returns)) if returns else None,
+            "n_episodes": len(returns),
+        }
+
     def members_record(self) -> dict:
-        """Every member's role and seeds, including children yet to be forked."""
-        record: dict = {"parent": {"seeds": self.members.parent.streams.seeds}}
+        """Every member's role, seeds and planned number of gradient updates, including
+        children yet to be forked."""
+        cfg = self.config
+        record: dict = {
+            "parent": {
+                "seeds": self.members.parent.streams.seeds,
+                "gradient_updates": planned_updates(cfg, cfg.learning_starts),
+            }
+        }
+        fresh = cfg.fork_buffer_strategy == "fresh"
         for fork in self.forks.values():
-            streams = child_streams(self.config.seed, fork.fork_id, self.config.fork_noise)
+            update_after = fork.step + cfg.learning_starts if fresh else cfg.learning_starts
+            streams = child_streams(
+                self.config.seed, fork.fork_id, self.config.fork_noise, self.config.children
+            )
             for child, child_stream in enumerate(streams, start=1):
                 record[fork.child_name(child)] = {
                     "fork_id": fork.fork_id,
@@ -422,5 +455,6 @@ class Trainer:
                     "fork_step": fork.step,
                     "child": child,
                     "seeds": child_stream.seeds,
+                    "gradient_updates": planned_updates(cfg, update_after),
                 }
         return record

@@ -148,13 +148,35 @@ def test_analyze_run_writes_every_figure_and_a_report_linking_them(tmp_path):
         assert (out / name).read_bytes().startswith(PNG_MAGIC), name
         assert f"]({name})" in (out / "report.md").read_text()
     report = (out / "report.md").read_text()
-    assert (
-        "| [1](interp_fork_1.png) | 0.3 | 300 | 100 | 100 | 90 | 0.5 | 10 | 0.1 | no | 0.5 |"
-        in (report)
+    # an older file: the prototype's fields only, so ours show as "–"
+    row = (
+        "| [1](interp_fork_1.png) | 0.3 | 300 | 100 | 100 | 90 | 0.5 | 10 | 0.1 | no | – | – [–] |"
     )
+    assert row in report and "| 0.5 | – | – |" in report
     assert "| [2](interp_fork_2.png) | 0.6 | 600 |" in report
     assert "Pendulum-v5" in report and "`fork_buffer_strategy` | copy" in report
     assert not list(out.glob(".*.tmp")), "atomic writes leave no temporary files"
+
+
+def test_a_measured_fork_shows_its_barrier_interval_and_verdict(tmp_path):
+    from lmc_rl.fork_result import measure_path
+
+    run = write_fake_run(tmp_path, instabilities={0.5: 0.0})
+    alphas = np.array(ALPHAS)
+    rng = np.random.default_rng(0)
+    dip = 40.0 * np.exp(-0.5 * ((alphas - 0.5) / 0.15) ** 2)
+    returns = ENDPOINT_RETURN - dip[:, None] + rng.normal(0, 1, (len(alphas), 40))
+    result = measure_path(returns, alphas, threshold=0.05)
+    result.fork_id, result.fork_point, result.fork_step = 1, 0.5, 500
+    (run / "forks" / "instability_1.json").write_text(json.dumps(result.to_json()))
+    out = analyze_run(run)
+    report = (out / "report.md").read_text()
+    assert result.verdict == "barrier" and "**barrier**" in report
+    assert "linear barrier [95% CI]" in report and "CVaR" in report
+    frames = load_run_frames(run)
+    assert frames.forks.loc[0, "verdict"] == "barrier"
+    assert frames.forks.loc[0, "barrier_ci_low"] > 0
+    assert {"q05", "cvar10", "failure_rate"} <= set(frames.interpolation.columns)
 
 
 def test_total_steps_overrides_the_fork_steps_of_the_report(tmp_path):
@@ -167,7 +189,7 @@ def test_total_steps_overrides_the_fork_steps_of_the_report(tmp_path):
 def test_a_run_without_critic_metrics_is_analyzed(tmp_path):
     out = analyze_run(write_fake_run(tmp_path, critic=False))
     assert (out / "overview.png").is_file()
-    assert "critic TD barrier" not in (out / "report.md").read_text()
+    assert "| critic TD barrier |" not in (out / "report.md").read_text()
 
 
 def test_a_run_without_forks_gets_learning_curves_and_a_report(tmp_path):

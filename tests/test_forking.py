@@ -113,6 +113,23 @@ def test_children_differ_only_in_the_sources_fork_noise_names():
     assert child_streams(3, 1, "env,action,batch")[0].seeds != child_streams(3, 2, "none")[0].seeds
 
 
+def test_more_children_keep_the_first_two_and_split_into_equal_disjoint_parts():
+    two = child_streams(run_seed=3, fork_id=2, fork_noise="all")
+    three = child_streams(run_seed=3, fork_id=2, fork_noise="all", children=3)
+    assert [s.seeds for s in three[:2]] == [s.seeds for s in two]
+    assert len({s.seeds["env"] for s in three}) == 3
+    _, parent = _parent_with(11, capacity=20)
+    halves = [_contents(v) for v in child_views(parent, "split", run_seed=0, fork_id=1)]
+    assert halves == [
+        _contents(v) for v in child_views(parent, "split", run_seed=0, fork_id=1, children=2)
+    ]
+    parts = [_contents(v) for v in child_views(parent, "split", 0, 1, children=3)]
+    assert [len(p) for p in parts] == [3, 3, 3]
+    assert len(set().union(*parts)) == 9 and all(p == sorted(p) for p in parts)
+    shared = child_views(parent, "shared", 0, 1, children=4)
+    assert len(shared) == 4 and all(v is shared[0] for v in shared)
+
+
 # -- runs with forks -------------------------------------------------------------------------
 
 

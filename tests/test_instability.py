@@ -1,5 +1,6 @@
 """Instability analysis: interpolation endpoints, common random numbers, metrics and files."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -11,14 +12,16 @@ from lmc_rl.config import build_config
 from lmc_rl.envs import check_task
 from lmc_rl.evaluation import EvaluationEnvs, evaluate_members
 from lmc_rl.experiment import run_experiment
-from lmc_rl.lmc import interpolated_population, summarize_path
+from lmc_rl.fork_result import ForkResult, measure_path
+from lmc_rl.lmc import interpolated_population
 from lmc_rl.runs import load_agent_state, load_run
 from lmc_rl.seeding import evaluation_seeds
 
 
 @pytest.fixture(scope="module")
 def forked_run(tmp_path_factory):
-    """One tiny run with two forks and a short instability evaluation (shared by tests)."""
+    """One tiny run with two forks of three children each and a short instability evaluation
+    (shared by tests)."""
     out = tmp_path_factory.mktemp("forked")
     config = build_config(
         {
@@ -35,6 +38,7 @@ def forked_run(tmp_path_factory):
             "alpha_points": "5",
             "num_eval_episodes": "4",
             "eval_workers": "1",
+            "children": "3",
             "output_dir": str(out),
         }
     )
@@ -45,12 +49,17 @@ def _fork_json(paths, fork_id):
     return json.loads((paths.results / "forks" / f"instability_{fork_id}.json").read_text())
 
 
-def test_path_summary_matches_the_formula():
+def test_path_metrics_match_the_formulas_and_round_trip_through_json():
     alphas = np.linspace(0, 1, 5)
-    summary = summarize_path(alphas, np.array([100.0, 80.0, 40.0, 90.0, 60.0]))
-    assert summary.endpoint_mean == 80.0
-    assert summary.instability == 40.0 and summary.min_alpha == 0.5
-    assert summary.normalized_instability == 0.5
+    means = np.array([100.0, 80.0, 40.0, 90.0, 60.0])
+    returns = means[:, None] + np.array([-1.0, 1.0, -2.0, 2.0, 0.0, 0.0])[None, :]
+    result = measure_path(returns, alphas, threshold=0.05)
+    assert result.endpoint_mean_reward == 80.0
+    assert result.instability == 40.0 and result.min_alpha == 0.5
+    assert result.normalized_instability == 0.5
+    assert result.linear_barrier == 40.0 and result.linear_barrier_alpha == 0.5
+    assert result.verdict == "barrier" and not result.min_at_endpoint
+    assert ForkResult.from_json(json.loads(json.dumps(result.to_json()))) == result
 
 
 def test_interpolation_endpoints_are_the_children_bit_for_bit(tiny_spec):
@@ -108,7 +117,28 @@ def test_alpha_0_and_1_are_the_children_evaluated_on_the_same_episodes(forked_ru
             assert alone == result[f"fork{child}_reward"]
 
 
-def test_evaluate_command_redoes_the_analysis_with_new_settings(forked_run, capsys):
+def test_a_fork_with_three_children_measures_all_three_pairs(forked_run):
+    result = _fork_json(forked_run, 1)
+    assert result["children"] == 3 and len(result["children_returns"]) == 3
+    assert [p["children"] for p in result["pairs"]] == [[1, 2], [1, 3], [2, 3]]
+    assert result["pairs"][0]["linear_barrier"] == result["linear_barrier"]
+    low, high = result["pair_mean_linear_barrier_ci"]
+    assert low <= result["pair_mean_linear_barrier"] <= high
+    assert result["verdict"] in ("connected", "barrier", "inconclusive", "untrained")
+    point = result["interpolation"][1]
+    assert point["q05"] <= point["q50"] <= point["q95"] and 0 <= point["failure_rate"] <= 1
+    with np.load(forked_run.results / "forks" / "returns_1.npz") as data:
+        assert data["pair_returns"].shape == (3, 5, 4)
+        assert np.array_equal(data["pair_returns"][0], data["returns"])
+    run = load_run(forked_run.results)
+    pool = EvaluationEnvs(check_task(run.config.env), run.config.max_episode_steps)
+    agent, _ = load_agent_state(forked_run.weights / "fork3_1.pt")
+    alone = evaluate_members(agent, pool, evaluation_seeds(run.config.seed, 4))[0].mean()
+    assert alone == result["children_returns"][2]
+
+
+def test_evaluate_command_writes_a_new_evaluation_and_keeps_the_runs_own(forked_run, capsys):
+    before = (forked_run.results / "forks" / "instability_1.json").read_bytes()
     code = main(
         [
             "evaluate",
@@ -124,19 +154,75 @@ def test_evaluate_command_redoes_the_analysis_with_new_settings(forked_run, caps
         ]
     )
     assert code == 0
-    assert capsys.readouterr().out.strip() == str(forked_run.results)
-    result = _fork_json(forked_run, 1)
+    out = capsys.readouterr().out.strip().splitlines()
+    folder = forked_run.results / "evaluations" / "a3_e2"
+    assert out[-1] == str(folder) and "verdict" in out[0]
+    assert (forked_run.results / "forks" / "instability_1.json").read_bytes() == before
+    result = json.loads((folder / "instability_1.json").read_text())
     assert [p["alpha"] for p in result["interpolation"]] == [0.0, 0.5, 1.0]
     assert result["num_eval_episodes"] == 2
+    assert result["evaluation"]["folder"] == "evaluations/a3_e2"
+    report = (folder / "fork_analysis" / "report.md").read_text()
+    assert "evaluations/a3_e2" in report and "3 α × 2 episodes" in report
+    assert (
+        main(
+            [
+                "evaluate",
+                "--results_dir",
+                str(forked_run.results),
+                "--alpha_points",
+                "3",
+                "--num_eval_episodes",
+                "2",
+                "--eval_workers",
+                "1",
+                "--no_progress",
+                "--out",
+                str(folder),
+            ]
+        )
+        == 2
+    )
+    assert "--overwrite" in capsys.readouterr().err
 
 
-def test_evaluate_results_do_not_depend_on_the_number_of_workers(forked_run):
+def test_evaluate_results_do_not_depend_on_the_number_of_workers(forked_run, tmp_path):
     from lmc_rl.instability import evaluate_run
 
     run = load_run(forked_run.results)
-    one = evaluate_run(run, 3, 3, workers=1, progress=False)
-    two = evaluate_run(run, 3, 3, workers=2, progress=False)
-    assert one == two
+    one = evaluate_run(run, 3, 3, workers=1, progress=False, folder=tmp_path / "one")
+    two = evaluate_run(run, 3, 3, workers=2, progress=False, folder=tmp_path / "two")
+    assert [dataclasses.replace(r, evaluation=None).to_json() for r in one] == [
+        dataclasses.replace(r, evaluation=None).to_json() for r in two
+    ]
+
+
+def test_a_run_without_gradient_updates_says_so_and_its_forks_are_untrained(tmp_path, capsys):
+    config = build_config(
+        {
+            "env": "InvertedPendulum-v5",
+            "total_steps": "120",
+            "learning_starts": "500",
+            "eval_freq": "120",
+            "num_eval_episodes_periodic": "1",
+            "max_episode_steps": "30",
+            "hidden_dims": "8,8",
+            "batch_size": "8",
+            "fork_points": "0.5",
+            "seed": "4",
+            "alpha_points": "2",
+            "num_eval_episodes": "4",
+            "eval_workers": "1",
+            "output_dir": str(tmp_path),
+        }
+    )
+    paths = run_experiment(config, progress=False)
+    captured = capsys.readouterr()
+    assert "no gradient update" in captured.err
+    assert "untrained" in captured.out  # the table at the end of the run
+    assert _fork_json(paths, 1)["verdict"] == "untrained"
+    report = (paths.results / "fork_analysis" / "report.md").read_text()
+    assert "No gradient update was made" in report
 
 
 def test_identical_children_have_zero_instability(tmp_path):

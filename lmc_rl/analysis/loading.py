@@ -17,17 +17,18 @@ from typing import Any
 import pandas as pd
 
 from lmc_rl.errors import UserError
-from lmc_rl.layout import CONFIG_FILE, EVALUATION_COLUMNS, RunPaths, RunStatus
+from lmc_rl.fork_result import INTERPOLATION_KEYS, REQUIRED_KEYS, ForkResult
+from lmc_rl.layout import (
+    CONFIG_FILE,
+    EVALUATION_COLUMNS,
+    FORKS_FOLDER,
+    RunPaths,
+    RunStatus,
+    instability_name,
+)
 
 IDENTITY_COLUMNS = ("env", "algo", "seed", "fork_buffer_strategy", "fork_noise")
-INTERPOLATION_COLUMNS = (
-    "alpha",
-    "mean_reward",
-    "std_reward",
-    "sem_reward",
-    "ci95_low",
-    "ci95_high",
-)
+INTERPOLATION_COLUMNS = INTERPOLATION_KEYS
 # a loaded table names a policy's return as evaluations.csv does (the JSON keeps the prototype's)
 RETURN_COLUMN_NAMES = {
     "mean_reward": "mean_return",
@@ -50,30 +51,32 @@ FORK_METRIC_COLUMNS = (
     "is_stable_frankle",
     "num_eval_episodes",
     "alpha_points",
-)
-REQUIRED_FORK_KEYS = (
-    "fork_id",
-    "fork_point",
-    "fork_step",
-    "interpolation",
-    "instability",
-    "normalized_instability",
-    "endpoint_mean_reward",
-    "min_reward",
-    "min_alpha",
+    "min_at_endpoint",
+    "linear_barrier",
+    "linear_barrier_alpha",
+    "linear_barrier_crossfit",
+    "normalized_linear_barrier",
+    "cvar10_linear_barrier",
+    "children",
+    "children_return_std",
+    "pair_mean_linear_barrier",
+    "verdict",
 )
 
 
 @dataclass(frozen=True)
 class RunResults:
     """One finished run as its files hold it: config.json, evaluations.csv and every fork's
-    instability_{id}.json (sorted by fork id; empty for a run without forks)."""
+    instability_{id}.json of one evaluation (sorted by fork id; empty for a run without
+    forks). ``evaluation_dir`` is the folder they were read from: the run's own forks/ or a
+    re-evaluation's folder."""
 
     results_dir: Path
     record: dict[str, Any]
     evaluations: pd.DataFrame
-    fork_results: list[dict[str, Any]]
+    fork_results: list[ForkResult]
     total_steps: int
+    evaluation_dir: Path | None = None
 
     @property
     def config(self) -> dict[str, Any]:
@@ -93,11 +96,11 @@ class RunResults:
             f"seed {c.get('seed')}"
         )
 
-    def fork_step(self, fork: dict[str, Any]) -> int:
+    def fork_step(self, fork: ForkResult) -> int:
         """The env step of a fork: the recorded one, or point × total_steps when overridden."""
         if self.total_steps != self.config.get("total_steps"):
-            return int(round(fork["fork_point"] * self.total_steps))
-        return int(fork["fork_step"])
+            return int(round(fork.fork_point * self.total_steps))
+        return int(fork.fork_step)
 
 
 @dataclass(frozen=True)
@@ -110,8 +113,13 @@ class RunFrames:
     forks: pd.DataFrame
 
 
-def read_run(results_dir: str | Path, total_steps: int | None = None) -> RunResults:
-    """Read a finished run's files; a UserError names the first thing that is missing."""
+def read_run(
+    results_dir: str | Path,
+    total_steps: int | None = None,
+    evaluation: str | Path | None = None,
+) -> RunResults:
+    """Read a finished run's files; a UserError names the first thing that is missing.
+    ``evaluation``: the folder of a re-evaluation (default: the run's own forks/)."""
     results = Path(results_dir)
     flag = f"--results_dir {results}"
     if not results.is_dir():
@@ -124,13 +132,14 @@ def read_run(results_dir: str | Path, total_steps: int | None = None) -> RunResu
     if status not in (RunStatus.TRAINED, RunStatus.FINISHED):
         raise UserError(f"{flag}: the run has not finished training (status {status!r})")
     evaluations = _read_evaluations(paths.evaluations_file, flag)
-    fork_results = _read_fork_results(results, record, flag)
+    folder = Path(evaluation) if evaluation is not None else results / FORKS_FOLDER
+    fork_results = _read_fork_results(results, folder, record, flag)
     if status != RunStatus.FINISHED and not fork_results and record["config"].get("fork_points"):
         raise UserError(f"{flag}: the run was trained but not evaluated (status 'trained')")
     steps = int(total_steps if total_steps is not None else record["config"]["total_steps"])
     if steps <= 0:
         raise UserError(f"--total_steps: must be positive, got {steps}")
-    return RunResults(results, record, evaluations, fork_results, steps)
+    return RunResults(results, record, evaluations, fork_results, steps, folder)
 
 
 def _read_json(path: Path, flag: str, missing: str) -> dict[str, Any]:
@@ -167,29 +176,31 @@ def _expected_fork_ids(record: dict[str, Any]) -> list[int]:
     return sorted(int(i) for i in ids)
 
 
-def _read_fork_results(results: Path, record: dict[str, Any], flag: str) -> list[dict[str, Any]]:
+def _read_fork_results(
+    results: Path, folder: Path, record: dict[str, Any], flag: str
+) -> list[ForkResult]:
     expected = _expected_fork_ids(record)
     if not expected:
         return []
     evaluate_hint = f"run `lmc-rl evaluate --results_dir {results}` first"
-    paths = RunPaths(results, results)
-    files = sorted(paths.forks_dir.glob("instability_*.json"))
+    shown = folder.name if folder.parent == results else str(folder)
+    files = sorted(folder.glob("instability_*.json"))
     if not files:
-        raise UserError(f"{flag}: no forks/instability_*.json; {evaluate_hint}")
-    missing = [i for i in expected if not paths.instability_file(i).is_file()]
+        raise UserError(f"{flag}: no {shown}/instability_*.json; {evaluate_hint}")
+    missing = [i for i in expected if not (folder / instability_name(i)).is_file()]
     if missing:
-        names = ", ".join(f"forks/instability_{i}.json" for i in missing)
+        names = ", ".join(f"{shown}/instability_{i}.json" for i in missing)
         raise UserError(f"{flag}: missing {names}; {evaluate_hint}")
     forks = [
-        _read_json(paths.instability_file(i), flag, "vanished while reading") for i in expected
+        _read_json(folder / instability_name(i), flag, "vanished while reading") for i in expected
     ]
     for fork in forks:
-        absent = [k for k in REQUIRED_FORK_KEYS if k not in fork]
+        absent = [k for k in REQUIRED_KEYS if k not in fork]
         if absent:
             raise UserError(
-                f"{flag}: forks/instability_{fork.get('fork_id')}.json lacks {', '.join(absent)}"
+                f"{flag}: {shown}/instability_{fork.get('fork_id')}.json lacks {', '.join(absent)}"
             )
-    return forks
+    return [ForkResult.from_json(fork) for fork in forks]
 
 
 def find_runs(paths: Sequence[str | Path]) -> list[Path]:
@@ -253,12 +264,12 @@ def interpolation_frame(run: RunResults) -> pd.DataFrame:
     ``std_return``, ``sem_return``, as in the evaluations table)."""
     rows = [
         {
-            "fork_id": int(fork["fork_id"]),
-            "fork_point": float(fork["fork_point"]),
-            **{key: point.get(key, float("nan")) for key in INTERPOLATION_COLUMNS},
+            "fork_id": int(fork.fork_id),
+            "fork_point": float(fork.fork_point),
+            **{key: _nan_if_none(point.get(key)) for key in INTERPOLATION_COLUMNS},
         }
         for fork in run.fork_results
-        for point in fork["interpolation"]
+        for point in fork.interpolation
     ]
     frame = pd.DataFrame(rows, columns=["fork_id", "fork_point", *INTERPOLATION_COLUMNS])
     return _with_identity(frame.rename(columns=RETURN_COLUMN_NAMES), run)
@@ -268,23 +279,40 @@ def forks_frame(run: RunResults) -> pd.DataFrame:
     """One row per fork: the path's summary metrics and the critic's barrier (NaN if none)."""
     rows = []
     for fork in run.fork_results:
-        row = {key: fork.get(key) for key in FORK_METRIC_COLUMNS}
+        row = {key: getattr(fork, key) for key in FORK_METRIC_COLUMNS}
         row["fork_step"] = run.fork_step(fork)
-        critic = fork.get("critic") or {}
+        low, high = fork.barrier_interval or (None, None)
+        row["barrier_ci_low"], row["barrier_ci_high"] = _nan_if_none(low), _nan_if_none(high)
+        critic = fork.critic or {}
         row["critic_td_error_barrier"] = critic.get("td_error_barrier", float("nan"))
         row["critic_td_error_max_alpha"] = critic.get("td_error_max_alpha", float("nan"))
         row["total_steps"] = run.total_steps
         rows.append(row)
     columns = [
         *FORK_METRIC_COLUMNS,
+        "barrier_ci_low",
+        "barrier_ci_high",
         "critic_td_error_barrier",
         "critic_td_error_max_alpha",
         "total_steps",
     ]
     frame = pd.DataFrame(rows, columns=columns)
-    for key in ("instability", "normalized_instability", "critic_td_error_barrier"):
+    floats = (
+        "instability",
+        "normalized_instability",
+        "critic_td_error_barrier",
+        "linear_barrier",
+        "linear_barrier_crossfit",
+        "normalized_linear_barrier",
+        "pair_mean_linear_barrier",
+    )
+    for key in floats:
         frame[key] = frame[key].astype(float)
     return _with_identity(frame, run)
+
+
+def _nan_if_none(value: Any) -> Any:
+    return float("nan") if value is None else value
 
 
 def _with_identity(frame: pd.DataFrame, run: RunResults) -> pd.DataFrame:

@@ -26,13 +26,21 @@ from matplotlib.figure import Figure, FigureBase
 from matplotlib.lines import Line2D
 
 from lmc_rl.analysis.loading import RunResults
-from lmc_rl.runs import atomic_write_bytes
+from lmc_rl.atomic_files import atomic_write_bytes
+from lmc_rl.fork_result import ForkResult
 
 FORK_POINT_CMAP: Colormap = colormaps["viridis"]
 FORK_POINT_NORM = Normalize(vmin=0.0, vmax=1.0)
 ALPHA_LABEL = "α  (0 = child 1, 1 = child 2)"
 FORK_POINT_LABEL = "fork point (fraction of training)"
 DPI = 130
+VERDICT_MARKERS = {
+    "connected": ("o", "tab:green"),
+    "barrier": ("X", "crimson"),
+    "inconclusive": ("D", "tab:orange"),
+    "untrained": ("s", "0.5"),
+    "diverged": ("*", "black"),
+}
 
 
 def fork_color(fork_point: float) -> tuple[float, float, float, float]:
@@ -86,12 +94,12 @@ def draw_learning_curves(ax: Axes, run: RunResults) -> None:
         if member == "parent" or "fork_point" not in info:
             ax.plot(rows["step"], rows["mean_return"], color="black", lw=2.2, marker=".", zorder=3)
             continue
-        style = "-" if info.get("child") == 1 else "--"
+        style = {1: "-", 2: "--"}.get(info.get("child"), "-.")
         color = fork_color(info["fork_point"])
         ax.plot(rows["step"], rows["mean_return"], ls=style, color=color, lw=1.4, marker=".")
     # recorded steps, not a --total_steps override: these curves are in the run's own steps
     for fork in run.fork_results:
-        ax.axvline(fork["fork_step"], color=fork_color(fork["fork_point"]), ls=":", lw=1)
+        ax.axvline(fork.fork_step, color=fork_color(fork.fork_point), ls=":", lw=1)
     last_step = evaluations["step"].max() if len(evaluations) else 0
     ax.set_xlim(0, max(run.config.get("total_steps", 0), last_step) * 1.02)
     ax.set_xlabel("env step")
@@ -104,16 +112,17 @@ LEARNING_CURVE_HANDLES = [
     Line2D([], [], color="black", lw=2.2, label="parent"),
     Line2D([], [], color="grey", ls="-", label="child 1"),
     Line2D([], [], color="grey", ls="--", label="child 2"),
+    Line2D([], [], color="grey", ls="-.", label="child 3+"),
     Line2D([], [], color="grey", ls=":", label="fork step"),
 ]
 
 
 def draw_interpolation(
-    ax: Axes, fork: dict[str, Any], band: bool = True, band_label: str | None = None, **line: Any
+    ax: Axes, fork: ForkResult, band: bool = True, band_label: str | None = None, **line: Any
 ) -> None:
     """Mean return along the path of one fork, with its 95% CI band."""
-    if fork.get("diverged"):  # no path was evaluated: say why instead of drawing nothing
-        names = ", ".join(fork["diverged"])
+    if fork.diverged:  # no path was evaluated: say why instead of drawing nothing
+        names = ", ".join(fork.diverged)
         ax.text(
             0.5,
             0.5,
@@ -125,8 +134,8 @@ def draw_interpolation(
         )
         ax.set_xlim(-0.02, 1.02)
         return
-    path = pd.DataFrame(fork["interpolation"])
-    color = line.pop("color", None) or fork_color(fork["fork_point"])
+    path = pd.DataFrame(fork.interpolation)
+    color = line.pop("color", None) or fork_color(fork.fork_point)
     marker = "o" if len(path) <= 21 else None
     ax.plot(path["alpha"], path["mean_reward"], color=color, marker=marker, ms=3, **line)
     if band and {"ci95_low", "ci95_high"} <= set(path.columns):
@@ -167,40 +176,118 @@ def draw_metric_by_fork_point(
     ax.grid(alpha=0.3)
 
 
-def _fork_label(run: RunResults, fork: dict[str, Any]) -> str:
-    return f"fork {fork['fork_id']}: point {fork['fork_point']:g}, step {run.fork_step(fork)}"
+def _fork_label(run: RunResults, fork: ForkResult) -> str:
+    return f"fork {fork.fork_id}: point {fork.fork_point:g}, step {run.fork_step(fork)}"
+
+
+def _interval_text(values: list[float] | None) -> str:
+    if not values or None in values:
+        return "[–]"
+    return f"[{values[0]:.3g}, {values[1]:.3g}]"
+
+
+def draw_return_fan(ax: Axes, fork: ForkResult) -> None:
+    """The distribution of episode returns along the path (Rahn et al. 2023): 5–95 % and
+    25–75 % bands, median, CVaR 10 %, and the failure rate on a right axis."""
+    path = pd.DataFrame(fork.interpolation)
+    if "q05" not in path.columns or path["q05"].isna().all():
+        ax.text(
+            0.5,
+            0.5,
+            "no per-episode quantiles recorded (an older evaluation)",
+            ha="center",
+            transform=ax.transAxes,
+        )
+        return
+    alpha = path["alpha"]
+    ax.fill_between(
+        alpha, path["q05"], path["q95"], color="tab:blue", alpha=0.15, lw=0, label="5–95 %"
+    )
+    ax.fill_between(
+        alpha, path["q25"], path["q75"], color="tab:blue", alpha=0.3, lw=0, label="25–75 %"
+    )
+    ax.plot(alpha, path["q50"], color="tab:blue", lw=1.5, label="median")
+    ax.plot(alpha, path["cvar10"], color="crimson", lw=1.5, ls="--", label="CVaR 10 %")
+    if "failure_rate" in path.columns and path["failure_rate"].notna().any():
+        right = ax.twinx()
+        right.plot(
+            alpha, path["failure_rate"], color="0.3", lw=1, ls=":", marker=".", label="failure rate"
+        )
+        right.set_ylim(-0.02, 1.02)
+        right.set_ylabel("failure rate (terminated)", fontsize="small")
+        handles, labels = right.get_legend_handles_labels()
+    else:
+        handles, labels = [], []
+    h, lab = ax.get_legend_handles_labels()
+    ax.legend(h + handles, lab + labels, fontsize="x-small", loc="best")
+    ax.set_xlim(-0.02, 1.02)
+    ax.set_ylabel("episode return")
+    ax.grid(alpha=0.3)
 
 
 # ---------------------------------------------------------------------------------------------
 # figures of one run
 
 
-def interpolation_figure(run: RunResults, fork: dict[str, Any]) -> Figure:
-    """One fork's path: mean return against alpha with its 95% CI band, endpoints' mean and
-    the minimum marked; the title states the instability."""
-    fig = Figure(figsize=(7, 4.6), layout="constrained")
-    ax = fig.subplots()
-    draw_interpolation(ax, fork, label="mean return", band_label="95% CI")
-    if fork.get("diverged"):
+def interpolation_figure(run: RunResults, fork: ForkResult) -> Figure:
+    """One fork's path. Top: mean return against alpha with its 95 % band, the straight line
+    between the endpoints (the linear baseline), the minimum, and the linear barrier's
+    estimate with its interval drawn below the baseline at its alpha. Bottom: the fan chart of
+    episode returns. The title states the barrier, its interval and the verdict."""
+    fig = Figure(figsize=(7.5, 7.5), layout="constrained")
+    ax, fan_ax = fig.subplots(2, 1, sharex=True, height_ratios=[1.4, 1])
+    draw_interpolation(ax, fork, label="mean return", band_label="95% CI of the mean")
+    if fork.diverged:
         ax.set_title(f"{_fork_label(run, fork)}\nnot evaluated: a child diverged")
+        fan_ax.set_axis_off()
         fig.suptitle(run.title)
         return fig
-    ax.axhline(
-        fork["endpoint_mean_reward"], color="0.3", ls="--", lw=1, label="mean of the endpoints"
-    )
+    ax.axhline(fork.endpoint_mean_reward, color="0.3", ls="--", lw=1, label="mean of the endpoints")
     ax.plot(
-        fork["min_alpha"], fork["min_reward"], "v", color="crimson", ms=9, label="minimum on path"
+        [0, 1], [fork.fork1_reward, fork.fork2_reward], color="black", lw=1, label="linear baseline"
     )
-    ax.set_xlabel(ALPHA_LABEL)
-    ax.set_ylabel(f"mean return ({fork.get('num_eval_episodes', '?')} episodes)")
-    verdict = "stable" if fork.get("is_stable") else "unstable"
+    ax.plot(fork.min_alpha, fork.min_reward, "v", color="crimson", ms=9, label="minimum on path")
+    if fork.linear_barrier_alpha is not None and fork.linear_barrier_ci:
+        a = fork.linear_barrier_alpha
+        base = (1 - a) * fork.fork1_reward + a * fork.fork2_reward
+        low, high = fork.linear_barrier_ci
+        if low is not None and high is not None and np.isfinite([low, high]).all():
+            estimate = fork.linear_barrier_crossfit
+            ax.errorbar(
+                a,
+                base - estimate,
+                yerr=[[high - estimate], [estimate - low]],
+                fmt="_",
+                color="darkorange",
+                capsize=6,
+                lw=2,
+                ms=14,
+                label="baseline − linear barrier, 95% CI",
+            )
+    ax.set_ylabel(f"mean return ({fork.num_eval_episodes or '?'} episodes)")
+    verdict = fork.verdict or ("stable" if fork.is_stable else "unstable")
+    many = (
+        f", mean over {len(fork.pairs)} pairs {fork.pair_mean_linear_barrier:.3g} "
+        f"{_interval_text(fork.pair_mean_linear_barrier_ci)}"
+        if fork.pairs and len(fork.pairs) > 1
+        else ""
+    )
+    barrier = (
+        f"linear barrier {fork.linear_barrier_crossfit:.3g} "
+        f"{_interval_text(fork.linear_barrier_ci)}"
+        if fork.linear_barrier_crossfit is not None
+        else "linear barrier –"
+    )
     ax.set_title(
-        f"{_fork_label(run, fork)}\ninstability {fork['instability']:.3g} "
-        f"(normalized {fork['normalized_instability']:.3g}): {verdict}",
-        fontsize="medium",
+        f"{_fork_label(run, fork)}\ninstability {fork.instability:.3g} "
+        f"(normalized {fork.normalized_instability:.3g}) · {barrier}{many}\nverdict: {verdict}",
+        fontsize="small",
     )
+    ax.legend(fontsize="x-small", loc="best")
+    draw_return_fan(fan_ax, fork)
+    fan_ax.set_xlabel(ALPHA_LABEL)
+    fan_ax.set_title("episode returns along the path", fontsize="small")
     fig.suptitle(run.title)
-    fig.legend(loc="outside lower center", ncols=4, fontsize="small")
     return fig
 
 
@@ -224,27 +311,79 @@ def _value(x: float | None) -> float:
     return float("nan") if x is None else float(x)
 
 
+def _barrier_with_interval(
+    ax: Axes, forks: Sequence[ForkResult], scale: bool, threshold: float | None = None
+) -> None:
+    """The linear barrier of every fork with its interval (the verdict's: all pairs with 3+
+    children), marker and colour by verdict; normalized by |endpoint mean| when ``scale``."""
+    for fork in forks:
+        interval = fork.barrier_interval
+        estimate = (
+            fork.pair_mean_linear_barrier
+            if fork.children and fork.children > 2
+            else fork.linear_barrier_crossfit
+        )
+        marker, color = VERDICT_MARKERS.get(fork.verdict or "", ("o", "0.5"))
+        if estimate is None or not interval or None in interval:
+            continue
+        div = abs(fork.endpoint_mean_reward) if scale and fork.endpoint_mean_reward else 1.0
+        low, high = interval[0] / div, interval[1] / div
+        value = estimate / div
+        ax.errorbar(
+            fork.fork_point + 0.008,
+            value,
+            yerr=[[value - low], [high - value]],
+            fmt=marker,
+            color=color,
+            ms=7,
+            capsize=4,
+            zorder=3,
+        )
+
+
 def instability_figure(run: RunResults) -> Figure:
-    """Raw and normalized instability against fork point (top axis: env step)."""
-    fig = Figure(figsize=(7.5, 6), layout="constrained")
+    """Against fork point: the instability and the linear barrier with its 95 % interval and
+    verdict (top), and both normalized by |endpoint mean| with the threshold (bottom)."""
+    fig = Figure(figsize=(8, 7), layout="constrained")
     raw_ax, norm_ax = fig.subplots(2, 1, sharex=True)
-    points = [f["fork_point"] for f in run.fork_results]
+    forks = run.fork_results
+    points = [f.fork_point for f in forks]
     draw_metric_by_fork_point(
-        raw_ax,
-        points,
-        [_value(f["instability"]) for f in run.fork_results],
-        "instability (return)",
+        raw_ax, points, [_value(f.instability) for f in forks], "barrier (return)"
     )
+    _barrier_with_interval(raw_ax, forks, scale=False)
     _step_axis(raw_ax, run.total_steps)
+    threshold = run.config.get("stability_threshold")
     draw_metric_by_fork_point(
         norm_ax,
         points,
-        [_value(f["normalized_instability"]) for f in run.fork_results],
-        "normalized instability",
-        threshold=run.config.get("stability_threshold"),
+        [_value(f.normalized_instability) for f in forks],
+        "normalized barrier",
+        threshold=threshold,
     )
+    _barrier_with_interval(norm_ax, forks, scale=True)
+    for ax in (raw_ax, norm_ax):
+        ax.set_ylim(auto=True)
+        ax.relim()
+        ax.autoscale_view()
+    for fork in forks:
+        if fork.verdict:
+            raw_ax.annotate(
+                fork.verdict,
+                (fork.fork_point, _value(fork.instability)),
+                textcoords="offset points",
+                xytext=(6, 8),
+                fontsize="x-small",
+            )
+    handles = [Line2D([], [], color="0.6", marker="o", label="instability (plug-in)")]
+    handles += [
+        Line2D([], [], color=c, marker=m, ls="", label=f"linear barrier, 95% CI: {v}")
+        for v, (m, c) in VERDICT_MARKERS.items()
+        if any(f.verdict == v for f in forks)
+    ]
+    fig.legend(handles=handles, loc="outside lower center", ncols=3, fontsize="small")
     norm_ax.set_xlabel(FORK_POINT_LABEL)
-    fig.suptitle(f"{run.title}\ninstability over training", fontsize="medium")
+    fig.suptitle(f"{run.title}\nbarriers over training", fontsize="medium")
     _fork_colorbar(fig, [raw_ax, norm_ax])
     return fig
 
@@ -271,12 +410,14 @@ def overview_figure(run: RunResults) -> Figure:
     grid = np.atleast_1d(middle.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False))
     for ax, fork in zip(grid.flat, forks, strict=False):
         draw_interpolation(ax, fork, lw=1.4)
-        if fork.get("diverged"):
-            ax.set_title(f"point {fork['fork_point']:g} · diverged", fontsize="small")
+        if fork.diverged:
+            ax.set_title(f"point {fork.fork_point:g} · diverged", fontsize="small")
             continue
-        ax.axhline(fork["endpoint_mean_reward"], color="0.3", ls="--", lw=0.8)
+        ax.axhline(fork.endpoint_mean_reward, color="0.3", ls="--", lw=0.8)
+        ax.plot([0, 1], [fork.fork1_reward, fork.fork2_reward], color="black", lw=0.8)
         ax.set_title(
-            f"point {fork['fork_point']:g} · instability {fork['instability']:.3g}",
+            f"point {fork.fork_point:g} · instability {fork.instability:.3g}"
+            + (f" · {fork.verdict}" if fork.verdict else ""),
             fontsize="small",
             color="black",
         )
@@ -287,24 +428,28 @@ def overview_figure(run: RunResults) -> Figure:
         ax.label_outer()
         if len(forks) - ncols <= i < len(forks):  # nothing below it: show its alpha ticks
             ax.xaxis.set_tick_params(labelbottom=True)
-    middle.suptitle("interpolation paths (band: 95% CI, dashed: endpoints' mean)")
+    middle.suptitle(
+        "interpolation paths (band: 95% CI, dashed: endpoints' mean, black: linear baseline)"
+    )
     middle.supxlabel(ALPHA_LABEL)
     middle.supylabel("mean return")
 
     raw_ax, norm_ax, critic_ax = right.subplots(3, 1, sharex=True)
-    points = [f["fork_point"] for f in forks]
-    draw_metric_by_fork_point(
-        raw_ax, points, [_value(f["instability"]) for f in forks], "instability"
-    )
+    points = [f.fork_point for f in forks]
+    draw_metric_by_fork_point(raw_ax, points, [_value(f.instability) for f in forks], "instability")
+    _barrier_with_interval(raw_ax, forks, scale=False)
+    raw_ax.set_ylim(auto=True)
+    raw_ax.relim()
+    raw_ax.autoscale_view()
     _step_axis(raw_ax, run.total_steps)
     draw_metric_by_fork_point(
         norm_ax,
         points,
-        [_value(f["normalized_instability"]) for f in forks],
+        [_value(f.normalized_instability) for f in forks],
         "normalized",
         threshold=run.config.get("stability_threshold"),
     )
-    critics = [f.get("critic") or {} for f in forks]
+    critics = [f.critic or {} for f in forks]
     barriers = [c.get("td_error_barrier", np.nan) for c in critics]
     if np.isfinite(_finite(barriers)).any():
         draw_metric_by_fork_point(critic_ax, points, barriers, "critic TD-error barrier")

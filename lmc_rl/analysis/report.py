@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from lmc_rl.analysis.loading import RunResults
+from lmc_rl.fork_result import ForkResult
 
 SETTINGS = (
     "env",
@@ -18,6 +19,7 @@ SETTINGS = (
     "fork_noise",
     "alpha_points",
     "num_eval_episodes",
+    "children",
     "stability_threshold",
     "learning_starts",
     "batch_size",
@@ -63,7 +65,8 @@ def _settings_lines(run: RunResults) -> list[str]:
 
 
 def _fork_lines(run: RunResults) -> list[str]:
-    with_critic = any(f.get("critic") for f in run.fork_results)
+    with_critic = any(f.critic for f in run.fork_results)
+    many = any((f.children or 2) > 2 for f in run.fork_results)
     header = [
         "fork",
         "point",
@@ -75,42 +78,160 @@ def _fork_lines(run: RunResults) -> list[str]:
         "instability",
         "normalized",
         "stable",
+        "linear barrier (plug-in)",
+        "linear barrier [95% CI]",
+        "min at endpoint",
+        "CVaR10 barrier",
     ]
+    if many:
+        header += ["children's returns (sd)", "mean over pairs [95% CI]"]
     if with_critic:
-        header.append("critic TD barrier")
+        header += ["critic TD barrier", "critic TD linear barrier"]
+    header.append("verdict")
     rows = []
     for fork in run.fork_results:
         row = [
-            f"[{fork['fork_id']}](interp_fork_{fork['fork_id']}.png)",
-            _number(fork["fork_point"]),
+            f"[{fork.fork_id}](interp_fork_{fork.fork_id}.png)",
+            _number(fork.fork_point),
             str(run.fork_step(fork)),
-            _number(fork.get("fork1_reward")),
-            _number(fork.get("fork2_reward")),
-            _number(fork.get("min_reward")),
-            _number(fork.get("min_alpha"), 2),
-            _number(fork["instability"]),
-            _number(fork.get("normalized_instability"), 3),
+            _number(fork.fork1_reward),
+            _number(fork.fork2_reward),
+            _number(fork.min_reward),
+            _number(fork.min_alpha, 2),
+            _number(fork.instability),
+            _number(fork.normalized_instability, 3),
             _stable_text(fork),
+            _number(fork.linear_barrier),
+            f"{_number(fork.linear_barrier_crossfit)} {_interval(fork.linear_barrier_ci)}",
+            _number(fork.min_at_endpoint),
+            _number(fork.cvar10_linear_barrier),
         ]
+        if many:
+            returns = ", ".join(_number(r) for r in fork.children_returns or [])
+            row += [
+                f"{returns} ({_number(fork.children_return_std)})",
+                f"{_number(fork.pair_mean_linear_barrier)} "
+                f"{_interval(fork.pair_mean_linear_barrier_ci)}",
+            ]
         if with_critic:
-            row.append(_number((fork.get("critic") or {}).get("td_error_barrier")))
+            critic = fork.critic or {}
+            row += [
+                _number(critic.get("td_error_barrier")),
+                _number(critic.get("td_error_linear_barrier")),
+            ]
+        row.append(f"**{fork.verdict}**" if fork.verdict else "–")
         rows.append(row)
     return _table(header, rows)
 
 
-def _stable_text(fork: dict) -> str:
-    if fork.get("diverged"):
-        return "diverged: " + ", ".join(f"{k} at step {v}" for k, v in fork["diverged"].items())
-    return "yes" if fork.get("is_stable") else "no"
+def _interval(values: list[float] | None) -> str:
+    if not values:
+        return "[–]"
+    return f"[{_number(values[0])}, {_number(values[1])}]"
+
+
+def _stable_text(fork: ForkResult) -> str:
+    if fork.diverged:
+        return "diverged: " + ", ".join(f"{k} at step {v}" for k, v in fork.diverged.items())
+    return "yes" if fork.is_stable else "no"
+
+
+def _evaluation_lines(run: RunResults) -> list[str]:
+    """Which evaluation the report shows, and with which settings."""
+    first = run.fork_results[0] if run.fork_results else None
+    info = (first.evaluation if first else None) or {}
+    folder = run.evaluation_dir
+    shown = (
+        folder.relative_to(run.results_dir)
+        if folder and folder.is_relative_to(run.results_dir)
+        else folder
+    )
+    lines = [
+        f"This report shows the evaluation in `{shown}/`"
+        + (" (the run's own)" if str(shown) == "forks" else " (a re-evaluation)")
+        + f": {first.alpha_points if first else '–'} α × "
+        f"{first.num_eval_episodes if first else '–'} episodes per policy"
+        + (
+            f", {info.get('children')} children per fork ({info.get('pairs')} pairs)"
+            if info
+            else ""
+        )
+        + ".",
+    ]
+    return lines
+
+
+def _training_lines(run: RunResults) -> list[str]:
+    """Warnings about training that make a barrier meaningless."""
+    members = run.record.get("members") or {}
+    lines = []
+    parent = members.get("parent") or {}
+    if parent.get("gradient_updates") == 0:
+        lines.append(
+            "**No gradient update was made in this run** (`learning_starts` ≥ `total_steps`): "
+            "every agent is its random initialisation, and every fork is `untrained`."
+        )
+    random_policy = run.record.get("random_policy") or {}
+    if random_policy.get("mean_return") is not None:
+        best = run.evaluations["mean_return"].max() if len(run.evaluations) else float("nan")
+        lines.append(
+            f"Reference returns: a uniform-random policy {random_policy['mean_return']:.4g} "
+            f"({random_policy.get('n_episodes')} warm-up episodes of the parent); the run's best "
+            f"periodic evaluation {best:.4g}."
+        )
+    return lines
+
+
+METRICS_TEXT = """\
+Every metric, for the path θ(α) = (1−α)·θ₁ + α·θ₂ between child 1 (α = 0) and child 2
+(α = 1) and returns y[α, j] of episode j (the same reset seed at every α: the episodes are
+paired), with mean R(α) = mean_j y[α, j]:
+
+- **child 1 / child 2 return**: R(0), R(1).
+- **min on path, at α**: min_α R(α) and its α.
+- **instability** (Frankle et al. 2020): B = ½·(R(0) + R(1)) − min_α R(α). An endpoint gap
+  counts: a monotone path from 100 to 50 has B = 25.
+- **normalized**: B / |½·(R(0) + R(1))|; **stable**: normalized ≤ `stability_threshold`.
+- **linear barrier** (Entezari et al. 2022): LB = max_α [(1−α)·R(0) + α·R(1) − R(α)], the
+  largest drop below the straight line between the endpoints; 0 on a straight or bulging path.
+  The plug-in value is a maximum of noisy means, so it is positive from noise alone.
+- **linear barrier [95% CI]**: the cross-fitted estimate and its interval. Even episodes choose
+  α₁ = argmax of their mean gap g(α) = (1−α)·y₀ + α·y₁ − y_α, odd episodes measure g(α₁), and
+  the other way round; estimate = mean of the two held-out means (not inflated by the choice).
+  Interval: lower end estimate − t·SE of the held-out means; upper end max_α [mean g(α) +
+  c·SE(α)], c from a multiplier bootstrap of the maximum over α (simultaneous). Calibrated on
+  synthetic returns (`tests/test_barrier_stats.py`).
+- **min at endpoint**: no α is demonstrably worse than the worse child (the cross-fitted lower
+  bound of max_α [y_worse end − y_α] is ≤ 0).
+- **CVaR10 barrier**: the linear barrier of the curve CVaR₁₀(α) = mean of the worst 10 % of
+  episodes at α.
+- **children's returns (sd), mean over pairs**: with N children per fork, all N(N−1)/2 pairs are
+  evaluated; the mean of their cross-fitted linear barriers, with a leave-one-child-out jackknife
+  interval (t with N−1 degrees of freedom), which counts that pairs share children.
+- **critic TD barrier**: max_α TD(α) − ½·(TD(0) + TD(1)) of the mean squared TD error of θ(α)'s
+  own critic on 1024 fixed transitions; **critic TD linear barrier**: max_α [TD(α) −
+  (1−α)·TD(0) − α·TD(1)].
+- **verdict**, the first rule that applies: `diverged` (a child's weights or losses became
+  non-finite); `untrained` (no gradient update, or (R_children − R_random)/(R_best − R_random)
+  < 0.5, with R_random the return of the parent's uniform-random warm-up episodes and R_best the
+  best periodic evaluation of the run); `connected` (the barrier interval lies below
+  `stability_threshold`·|endpoint mean|); `barrier` (it lies above: the gap is at an interior α,
+  since it is 0 at both endpoints); `inconclusive` (it straddles). With 3 or more children the
+  interval is that of the mean over pairs.
+- **fan chart** (bottom of each interp_fork figure, Rahn et al. 2023): per α the 5/25/50/75/95 %
+  quantiles of episode returns, CVaR 10 % and the failure rate (episodes ended by termination
+  before the time limit).
+"""
 
 
 def report_markdown(run: RunResults, figures: Sequence[str]) -> str:
     """The report's text; `figures` are file names in the report's own folder."""
-    config = run.config
     lines = [
         f"# LMC-RL run: {run.title}",
         "",
         f"Run directory: `{run.results_dir}`",
+        "",
+        *_training_lines(run),
         "",
         "## Settings",
         "",
@@ -120,13 +241,20 @@ def report_markdown(run: RunResults, figures: Sequence[str]) -> str:
         "",
     ]
     if run.fork_results:
-        threshold = config.get("stability_threshold")
         lines += [
-            "Instability = mean(endpoint returns) − minimum mean return along the path "
-            "θ(α) = (1−α)·θ_child1 + α·θ_child2; normalized by |mean(endpoint returns)|. "
-            f"A fork is stable if its normalized instability is at most {threshold}.",
+            *_evaluation_lines(run),
             "",
             *_fork_lines(run),
+            "",
+            *[
+                f"- fork {f.fork_id}: **{f.verdict}**: {f.verdict_reason}"
+                for f in run.fork_results
+                if f.verdict
+            ],
+            "",
+            "### What the columns mean",
+            "",
+            METRICS_TEXT,
         ]
     else:
         lines.append("This run has no fork points: only its learning curves are shown.")

@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 from lmc_rl.analysis.plots import draw_interpolation, save_figure
 from lmc_rl.analysis.report import _number, _table
 from lmc_rl.atomic_files import atomic_write_bytes
+from lmc_rl.fork_result import ForkResult
 
 ALIGN_COLORS = {"none": "tab:red", "weight_matching": "tab:blue"}
 ALIGN_TITLES = {"none": "no alignment", "weight_matching": "weight matching"}
@@ -27,7 +28,8 @@ def path_figure(result: dict[str, Any]) -> Figure:
     fig = Figure(figsize=(7, 4.6), layout="constrained")
     ax = fig.subplots()
     color = ALIGN_COLORS.get(result["align"], "tab:gray")
-    draw_interpolation(ax, result, color=color, label="mean return", band_label="95% CI")
+    path = ForkResult.from_json(result)
+    draw_interpolation(ax, path, color=color, label="mean return", band_label="95% CI")
     ax.axhline(result["endpoint_mean_reward"], color="0.3", ls="--", lw=1, label="endpoints' mean")
     ax.plot(result["min_alpha"], result["min_reward"], "v", color="crimson", ms=9, label="minimum")
     ax.set_xlabel(f"α  (0 = {result['a_label']}, 1 = {result['b_label']})")

@@ -21,7 +21,7 @@ def _evaluation_settings(run: RunResults) -> list[dict[str, Any]]:
     changed alpha_points and num_eval_episodes after training)."""
     settings = []
     for fork in run.fork_results:
-        values = {key: fork.get(key) for key in EVALUATION_SETTINGS}
+        values = {key: getattr(fork, key, None) for key in EVALUATION_SETTINGS}
         settings.append({k: v if v is not None else run.config.get(k) for k, v in values.items()})
     return settings
 

@@ -343,29 +343,16 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    from lmc_rl.agents import ALGORITHMS
     from lmc_rl.config import resolve_device
     from lmc_rl.envs import check_task
-    from lmc_rl.evaluation import evaluation_rows
     from lmc_rl.experiment import use_threads
-    from lmc_rl.independence import format_report, verified_route
-    from lmc_rl.matmul import update_library
-    from lmc_rl.nn import linear_layer_sizes
-    from lmc_rl.training import agent_spec
+    from lmc_rl.independence import format_report
+    from lmc_rl.training import agent_spec, run_route
 
     config = config_from_args(args)
     use_threads(config)
-    task = check_task(config.env)
-    spec = agent_spec(config, task)
-    layers = linear_layer_sizes(ALGORITHMS[config.algo](1, spec))
-    episodes = (config.num_eval_episodes_periodic, config.num_eval_episodes)
-    report = verified_route(
-        config.algo,
-        spec,
-        config.batch_size,
-        sorted({evaluation_rows(n) for n in episodes}),
-        update_library(config.cpu_matmul, config.batch_size, layers),
-        resolve_device(config.device),
+    report = run_route(
+        config, agent_spec(config, check_task(config.env)), resolve_device(config.device)
     )
     hidden = "x".join(map(str, config.hidden_dims))
     print(format_report(report, f"{config.env} {config.algo}, {hidden}, batch {config.batch_size}"))

@@ -25,7 +25,7 @@ from lmc_rl.config import RunConfig, checkpoint_schedule, learning_rate_of, reso
 from lmc_rl.envs import MemberEnvs, TaskSpec, check_task
 from lmc_rl.evaluation import EvaluationEnvs, evaluate_members, evaluation_rows
 from lmc_rl.forking import Fork, child_streams, child_views, fork_schedule
-from lmc_rl.independence import unverified_warning, verified_route
+from lmc_rl.independence import IndependenceReport, unverified_warning, verified_route
 from lmc_rl.layout import RunPaths, parent_snapshot_name
 from lmc_rl.matmul import matmuls_on, update_library
 from lmc_rl.nn import linear_layer_sizes
@@ -50,6 +50,21 @@ def agent_spec(config: RunConfig, task: TaskSpec) -> AgentSpec:
         policy_delay=config.policy_delay,
         target_policy_noise=config.target_policy_noise,
         target_noise_clip=config.target_noise_clip,
+    )
+
+
+def run_route(config: RunConfig, spec: AgentSpec, device: str | torch.device) -> IndependenceReport:
+    """The update library a run with ``config`` uses, and which phases keep members
+    independent on this machine (the Trainer's start-up check; ``lmc-rl doctor``)."""
+    layers = linear_layer_sizes(make_agent(config.algo, 1, spec))
+    episodes = (config.num_eval_episodes_periodic, config.num_eval_episodes)
+    return verified_route(
+        config.algo,
+        spec,
+        config.batch_size,
+        sorted({evaluation_rows(n) for n in episodes}),
+        update_library(config.cpu_matmul, config.batch_size, layers),
+        device,
     )
 
 
@@ -93,18 +108,7 @@ class Trainer:
         self.agent: Agent = make_agent(config.algo, 1, self.spec)
         self.agent.init_members([streams.seeds["init"]])
         self.agent.to(self.device)
-        eval_rows = {
-            evaluation_rows(n)
-            for n in (config.num_eval_episodes_periodic, config.num_eval_episodes)
-        }
-        self.independence = verified_route(
-            config.algo,
-            self.spec,
-            config.batch_size,
-            sorted(eval_rows),
-            update_library(config.cpu_matmul, config.batch_size, linear_layer_sizes(self.agent)),
-            self.device,
-        )
+        self.independence = run_route(config, self.spec, self.device)
         self.update_matmuls = self.independence.update_library
         warning = unverified_warning(self.independence)
         if warning:

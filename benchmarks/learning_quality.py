@@ -16,26 +16,30 @@ Usage::
     python benchmarks/learning_quality.py --suite smoke        # a minute: does the script work?
     python benchmarks/learning_quality.py --suite issue        # the full comparison
 
-Runs go through a pool of ``--workers`` processes, each limited to one torch thread, so the two
-implementations compete for the CPU on equal terms. Results are printed and written to
-``<out>/learning_quality_<suite>_{summary.csv,summary.md,runs.csv,curves.csv}``.
+Runs go through a pool of ``--workers`` processes, each limited to one torch thread: SB3 trains
+one seed per process; ours trains all seeds of an experiment as one lockstep population in one
+process (``lmc-rl run --seeds``). Finished runs are kept in ``<out>/finished_<suite>/`` and ours
+in ``<out>/runs/`` until done, so a killed suite continues where it stopped. Results are printed
+and written to ``<out>/learning_quality_<suite>_{summary,intervals}.{csv,md}``, ``_runs.csv``,
+``_curves.csv`` and ``_curves.png`` (IQM learning curves with 95 % bootstrap bands).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import multiprocessing as mp
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 import traceback
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import rl_stats
 from sb3_models import LIBRARY_DEFAULTS, sb3_model
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "out"
@@ -76,6 +80,12 @@ class Job:
     seed: int
     total_steps: int
     hidden_dims: tuple[int, ...]
+    shared: Shared = SHARED
+
+    @property
+    def key(self) -> str:
+        """A file-name-safe identity: a finished run is cached under it (resumable suites)."""
+        return f"{self.impl}_{self.algo}_{self.env}_s{self.seed}_{self.total_steps}"
 
 
 @dataclass
@@ -96,6 +106,7 @@ class Suite:
     experiments: tuple[tuple[str, str, int], ...]
     seeds: tuple[int, ...]
     hidden_dims: tuple[int, ...] = (256, 256)
+    shared: Shared = SHARED
 
 
 SUITES = {
@@ -107,6 +118,17 @@ SUITES = {
             ("DDPG", "InvertedPendulum-v5", 20_000),
         ),
         seeds=(1, 2, 3),
+    ),
+    # RL Baselines3 Zoo's schedule for these tasks (10k random steps first); an evaluation every
+    # 5000 steps keeps the 10-episode evaluations a small part of the budget.
+    "locomotion": Suite(
+        experiments=(
+            ("SAC", "Hopper-v5", 200_000),
+            ("SAC", "HalfCheetah-v5", 200_000),
+            ("TD3", "Hopper-v5", 200_000),
+        ),
+        seeds=(1, 2, 3, 4, 5),
+        shared=Shared(learning_starts=10_000, eval_freq=5000),
     ),
     "smoke": Suite(
         experiments=(("SAC", "InvertedPendulum-v5", 2000),),
@@ -120,15 +142,10 @@ SUITES = {
 # the two implementations
 
 
-def run_ours(job: Job, runs_root: Path, keep_runs: bool) -> tuple[list[int], list[float]]:
-    """Train with lmc_rl (one parent, no forks) and read back its evaluation curve."""
-    from lmc_rl.config import build_config
-    from lmc_rl.experiment import run_experiment
-
-    runs_root.mkdir(parents=True, exist_ok=True)
-    output_dir = Path(tempfile.mkdtemp(prefix=f"{job.algo}_{job.env}_{job.seed}_", dir=runs_root))
-    s = SHARED
-    overrides = {
+def ours_overrides(job: Job, output_dir: Path) -> dict:
+    """lmc_rl's run flags for ``job``: one parent, no forks, the shared hyperparameters."""
+    s = job.shared
+    return {
         "env": job.env,
         "algo": job.algo,
         "seed": job.seed,
@@ -147,12 +164,34 @@ def run_ours(job: Job, runs_root: Path, keep_runs: bool) -> tuple[list[int], lis
         "output_dir": str(output_dir),
         "device": "cpu",
     }
-    try:
-        paths = run_experiment(build_config(overrides), progress=False)
-        return read_parent_curve(paths.evaluations_file)
-    finally:
-        if not keep_runs:
-            shutil.rmtree(output_dir, ignore_errors=True)
+
+
+def run_ours(
+    jobs: Sequence[Job], runs_root: Path, keep_runs: bool
+) -> list[tuple[list[int], list[float]]]:
+    """Train the seeds of one experiment with lmc_rl as one lockstep population (what
+    ``lmc-rl run --seeds`` does) and read back each seed's evaluation curve. The runs live in a
+    folder named after the jobs, so a killed suite resumes them (``lmc-rl run --resume``)."""
+    from lmc_rl.config import build_config
+    from lmc_rl.experiment import resume_experiments, run_experiments
+
+    first = jobs[0]
+    seeds = [job.seed for job in jobs]
+    name = f"ours_{first.algo}_{first.env}_{first.total_steps}_s{'-'.join(map(str, seeds))}"
+    output_dir = runs_root / name
+    started = sorted(output_dir.glob("results/*/*/*/seed_*"))
+    if len(started) == len(jobs):
+        print(f"resuming {len(jobs)} runs in {output_dir}", flush=True)
+        paths = resume_experiments([str(d) for d in started], {}, progress=False)
+    else:
+        shutil.rmtree(output_dir, ignore_errors=True)  # killed before every run had its folder
+        configs = [build_config(ours_overrides(job, output_dir)) for job in jobs]
+        paths = run_experiments(configs, progress=False)
+    by_seed = {int(p.results.name.split("_")[1]): p for p in paths}
+    curves = [read_parent_curve(by_seed[seed].evaluations_file) for seed in seeds]
+    if not keep_runs:
+        shutil.rmtree(output_dir, ignore_errors=True)
+    return curves
 
 
 def read_parent_curve(path: Path) -> tuple[list[int], list[float]]:
@@ -171,7 +210,7 @@ def sb3_job_model(job: Job):  # -> stable_baselines3 OffPolicyAlgorithm
     import gymnasium as gym
     from stable_baselines3.common.monitor import Monitor
 
-    s = SHARED
+    s = job.shared
     return sb3_model(
         job.algo,
         Monitor(gym.make(job.env, max_episode_steps=s.max_episode_steps)),
@@ -185,7 +224,7 @@ def sb3_job_model(job: Job):  # -> stable_baselines3 OffPolicyAlgorithm
     )
 
 
-def sb3_eval_callback(env_id: str, seed: int):  # -> BaseCallback
+def sb3_eval_callback(env_id: str, seed: int, s: Shared):  # -> BaseCallback
     """Every ``eval_freq`` env steps, 10 deterministic episodes on separate env instances.
 
     Ten envs run side by side (SB3's per-env episode targets), reseeded identically before every
@@ -197,8 +236,6 @@ def sb3_eval_callback(env_id: str, seed: int):  # -> BaseCallback
     from stable_baselines3.common.evaluation import evaluate_policy
     from stable_baselines3.common.monitor import Monitor
     from stable_baselines3.common.vec_env import DummyVecEnv
-
-    s = SHARED
 
     def make_env():
         return Monitor(gym.make(env_id, max_episode_steps=s.max_episode_steps))
@@ -230,7 +267,7 @@ def sb3_eval_callback(env_id: str, seed: int):  # -> BaseCallback
 def run_sb3(job: Job) -> tuple[list[int], list[float]]:
     """Train with Stable-Baselines3 and return its evaluation curve."""
     model = sb3_job_model(job)
-    callback = sb3_eval_callback(job.env, job.seed)
+    callback = sb3_eval_callback(job.env, job.seed, job.shared)
     model.learn(total_timesteps=job.total_steps, callback=callback, progress_bar=False)
     callback.eval_env.close()
     return callback.steps, callback.returns
@@ -251,43 +288,92 @@ def init_worker() -> None:
     torch.set_num_threads(1)
 
 
-def run_job(args: tuple[Job, Path, bool]) -> RunResult:
-    """Run one job; an exception is recorded in the result rather than killing the pool."""
-    job, runs_root, keep_runs = args
-    result = RunResult(job)
+def run_task(args: tuple[tuple[Job, ...], Path, bool]) -> list[RunResult]:
+    """Run one task (an SB3 run, or every seed of one experiment of ours as one population);
+    an exception is recorded in the results rather than killing the pool. A population's wall
+    time is shared equally among its seeds."""
+    jobs, runs_root, keep_runs = args
+    results = [RunResult(job) for job in jobs]
     started = time.perf_counter()
     try:
-        if job.impl == "ours":
-            result.steps, result.returns = run_ours(job, runs_root, keep_runs)
+        if jobs[0].impl == "ours":
+            curves = run_ours(jobs, runs_root, keep_runs)
         else:
-            result.steps, result.returns = run_sb3(job)
+            curves = [run_sb3(job) for job in jobs]
+        for result, (steps, returns) in zip(results, curves, strict=True):
+            result.steps, result.returns = steps, returns
     except Exception:
-        result.error = traceback.format_exc()
-    result.wall_s = time.perf_counter() - started
-    return result
+        for result in results:
+            result.error = traceback.format_exc()
+    for result in results:
+        result.wall_s = (time.perf_counter() - started) / len(jobs)
+    return results
+
+
+def make_tasks(jobs: Sequence[Job]) -> list[tuple[Job, ...]]:
+    """SB3 trains one seed per process; ours trains the seeds of an experiment together."""
+    tasks: dict[tuple, list[Job]] = {}
+    for job in jobs:
+        key = (job.impl, job.algo, job.env, job.total_steps) if job.impl == "ours" else job
+        tasks.setdefault(key, []).append(job)
+    return [tuple(group) for group in tasks.values()]
 
 
 def make_jobs(
-    suite: Suite, seeds: Sequence[int], implementations: Sequence[str] = IMPLEMENTATIONS
+    suite: Suite,
+    seeds: Sequence[int],
+    implementations: Sequence[str] = IMPLEMENTATIONS,
+    only: Sequence[str] | None = None,
 ) -> list[Job]:
     """Every (experiment, seed, implementation), longest first so the pool ends evenly."""
     jobs = [
-        Job(impl, algo, env, seed, steps, suite.hidden_dims)
+        Job(impl, algo, env, seed, steps, suite.hidden_dims, suite.shared)
         for algo, env, steps in suite.experiments
+        if only is None or f"{algo}:{env}" in only
         for seed in seeds
         for impl in implementations
     ]
     return sorted(jobs, key=lambda j: -j.total_steps)
 
 
-def run_all(jobs: list[Job], workers: int, runs_root: Path, keep_runs: bool) -> list[RunResult]:
-    """Run jobs in a spawn pool (a fresh interpreter per job) and report as each finishes."""
-    tasks = [(job, runs_root, keep_runs) for job in jobs]
-    results = []
+def cached_result(done_dir: Path, job: Job) -> RunResult | None:
+    """The finished result of ``job`` from an earlier invocation, if one was saved."""
+    path = done_dir / f"{job.key}.json"
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text())
+    return RunResult(job, data["steps"], data["returns"], data["wall_s"])
+
+
+def save_result(done_dir: Path, result: RunResult) -> None:
+    """Keep a finished run so that a killed suite restarts where it stopped."""
+    done_dir.mkdir(parents=True, exist_ok=True)
+    data = {
+        "job": asdict(result.job),
+        **{k: getattr(result, k) for k in ("steps", "returns", "wall_s")},
+    }
+    tmp = done_dir / f".{result.job.key}.json.tmp"
+    tmp.write_text(json.dumps(data))
+    tmp.replace(done_dir / f"{result.job.key}.json")
+
+
+def run_all(
+    jobs: list[Job], workers: int, runs_root: Path, keep_runs: bool, done_dir: Path
+) -> list[RunResult]:
+    """Run jobs in a spawn pool (a fresh interpreter per job) and report as each finishes;
+    jobs finished by an earlier invocation (saved in ``done_dir``) are read, not rerun."""
+    results = [r for r in (cached_result(done_dir, job) for job in jobs) if r is not None]
+    if results:
+        print(f"{len(results)} run(s) already finished in {done_dir}: reused", flush=True)
+    finished = {r.job for r in results}
+    tasks = [
+        (task, runs_root, keep_runs) for task in make_tasks([j for j in jobs if j not in finished])
+    ]
     started = time.perf_counter()
     ctx = mp.get_context("spawn")
     with ctx.Pool(workers, initializer=init_worker, maxtasksperchild=1) as pool:
-        for i, result in enumerate(pool.imap_unordered(run_job, tasks), start=1):
+        done = (r for task_results in pool.imap_unordered(run_task, tasks) for r in task_results)
+        for i, result in enumerate(done, start=len(results) + 1):
             job = result.job
             final = f"{result.returns[-1]:.1f}" if result.returns else "-"
             status = "FAILED" if result.error else f"final {final}"
@@ -298,6 +384,8 @@ def run_all(jobs: list[Job], workers: int, runs_root: Path, keep_runs: bool) -> 
             )
             if result.error:
                 print(result.error, file=sys.stderr, flush=True)
+            else:
+                save_result(done_dir, result)
             results.append(result)
     return results
 
@@ -425,6 +513,122 @@ def curve_rows(results: list[RunResult]) -> list[dict]:
     ]
 
 
+def interval_rows(runs: list[dict]) -> list[dict]:
+    """Per (env, algo): each implementation's IQM of final and AUC returns with 95 %
+    bootstrap intervals, and the probability that a run of ours beats a run of SB3."""
+    groups: dict[tuple[str, str], dict[str, list[dict]]] = {}
+    for row in runs:
+        if row["error"]:
+            continue
+        groups.setdefault((row["env"], row["algo"]), {}).setdefault(row["impl"], []).append(row)
+    rows = []
+    for (env, algo), by_impl in groups.items():
+        out: dict = {"env": env, "algo": algo}
+        for impl in IMPLEMENTATIONS:
+            for key in ("final", "auc"):
+                values = [r[key] for r in by_impl.get(impl, [])]
+                out[f"{impl}_{key}_n"] = len(values)
+                stats = rl_stats.iqm_with_interval(values) if values else (float("nan"),) * 3
+                out[f"{impl}_{key}_iqm"], out[f"{impl}_{key}_lo"], out[f"{impl}_{key}_hi"] = stats
+        for key in ("final", "auc"):
+            ours = [r[key] for r in by_impl.get("ours", [])]
+            sb3 = [r[key] for r in by_impl.get("sb3", [])]
+            stats = (
+                rl_stats.improvement_with_interval(ours, sb3)
+                if ours and sb3
+                else (float("nan"),) * 3
+            )
+            out[f"p_ours_beats_sb3_{key}"], out[f"p_{key}_lo"], out[f"p_{key}_hi"] = stats
+        rows.append(out)
+    return rows
+
+
+def intervals_markdown(rows: list[dict]) -> str:
+    """The interval table: IQM [95 % CI] per implementation, P(ours > SB3) [95 % CI]."""
+
+    def cell(row: dict, prefix: str, digits: int = 0) -> str:
+        value, lo, hi = (row[f"{prefix}_{k}"] for k in ("iqm", "lo", "hi"))
+        return f"{value:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+
+    def p_cell(row: dict, key: str) -> str:
+        return (
+            f"{row[f'p_ours_beats_sb3_{key}']:.2f} "
+            f"[{row[f'p_{key}_lo']:.2f}, {row[f'p_{key}_hi']:.2f}]"
+        )
+
+    header = [
+        "env",
+        "algo",
+        "runs (ours / SB3)",
+        "final IQM, ours",
+        "final IQM, SB3",
+        "P(ours > SB3), final",
+        "AUC IQM, ours",
+        "AUC IQM, SB3",
+        "P(ours > SB3), AUC",
+    ]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        cells = [
+            row["env"],
+            row["algo"],
+            f"{row['ours_final_n']} / {row['sb3_final_n']}",
+            cell(row, "ours_final"),
+            cell(row, "sb3_final"),
+            p_cell(row, "final"),
+            cell(row, "ours_auc"),
+            cell(row, "sb3_auc"),
+            p_cell(row, "auc"),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_curves(results: list[RunResult], path: Path) -> None:
+    """Learning curves per (env, algo): the IQM across seeds at each evaluation step, with a
+    95 % bootstrap band, ours and SB3 on the same axes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    experiments = sorted({(r.job.env, r.job.algo) for r in results if r.returns})
+    if not experiments:
+        return
+    fig, axes = plt.subplots(
+        1, len(experiments), figsize=(5 * len(experiments), 3.8), squeeze=False
+    )
+    for ax, (env, algo) in zip(axes[0], experiments, strict=True):
+        for impl, color in zip(IMPLEMENTATIONS, ("tab:blue", "tab:orange"), strict=True):
+            runs = [
+                r
+                for r in results
+                if r.returns and (r.job.env, r.job.algo, r.job.impl) == (env, algo, impl)
+            ]
+            if not runs:
+                continue
+            length = min(len(r.returns) for r in runs)
+            steps = np.asarray(runs[0].steps[:length])
+            curves = np.array([r.returns[:length] for r in runs])  # [seeds, evaluations]
+            centre = [rl_stats.iqm(curves[:, j]) for j in range(length)]
+            band = [
+                rl_stats.bootstrap_interval(rl_stats.iqm, curves[:, j], reps=2000)
+                for j in range(length)
+            ]
+            label = f"{'lmc-rl' if impl == 'ours' else 'SB3'} ({len(runs)} seeds)"
+            ax.plot(steps, centre, color=color, label=label)
+            ax.fill_between(steps, *zip(*band, strict=True), color=color, alpha=0.2, lw=0)
+        ax.set_title(f"{algo} {env}")
+        ax.set_xlabel("env steps")
+        ax.set_ylabel("eval return (IQM, 95% CI)")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def write_outputs(out: Path, suite: str, results: list[RunResult], header: str) -> str:
     """Write summary (CSV, markdown), per-run and per-evaluation CSVs; return the markdown."""
     out.mkdir(parents=True, exist_ok=True)
@@ -439,11 +643,14 @@ def write_outputs(out: Path, suite: str, results: list[RunResult], header: str) 
     )
     runs = [run_row(r) for r in results]
     summary = summary_rows(runs)
-    table = markdown_table(summary)
+    intervals = interval_rows(runs)
+    table = markdown_table(summary) + "\n" + intervals_markdown(intervals)
     stem = out / f"learning_quality_{suite}"
     write_csv(Path(f"{stem}_summary.csv"), summary)
+    write_csv(Path(f"{stem}_intervals.csv"), intervals)
     write_csv(Path(f"{stem}_runs.csv"), runs)
     write_csv(Path(f"{stem}_curves.csv"), curve_rows(results))
+    plot_curves(results, Path(f"{stem}_curves.png"))
     Path(f"{stem}_summary.md").write_text(f"{header}\n\n{table}")
     return table
 
@@ -480,7 +687,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             "issue (default): SAC on InvertedPendulum-v5 (20k steps) and InvertedDoublePendulum-v5 "
             "(50k), TD3 and DDPG on InvertedPendulum-v5 (20k), seeds 1,2,3, ours vs SB3. "
             "smoke: SAC on InvertedPendulum-v5, 2000 steps, seed 1, hidden 32,32 (checks the "
-            "script works)."
+            "script works). locomotion: SAC on Hopper-v5 and HalfCheetah-v5, TD3 on Hopper-v5, "
+            "200k steps each, 10k random steps first, seeds 1-5. Finished runs are kept in "
+            "<out>/finished_<suite>/, so a killed suite continues where it stopped."
         ),
     )
     parser.add_argument(
@@ -494,6 +703,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         type=lambda text: [part.strip() for part in text.split(",") if part.strip()],
         default=list(IMPLEMENTATIONS),
         help="Comma-separated implementations to train: ours, sb3 (default both).",
+    )
+    parser.add_argument(
+        "--only",
+        type=lambda text: [part.strip() for part in text.split(",") if part.strip()],
+        default=None,
+        help="Comma-separated ALGO:ENV experiments of the suite to run (default all), "
+        "e.g. SAC:Hopper-v5.",
     )
     parser.add_argument(
         "--workers",
@@ -524,22 +740,27 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     suite = SUITES[args.suite]
     seeds = args.seeds or suite.seeds
-    jobs = make_jobs(suite, seeds, args.implementations)
+    jobs = make_jobs(suite, seeds, args.implementations, args.only)
     print(
         f"learning_quality --suite {args.suite}: {len(jobs)} runs, seeds {list(seeds)}, "
         f"{args.workers} worker(s), hidden {suite.hidden_dims}",
         flush=True,
     )
     started = time.perf_counter()
-    results = run_all(jobs, args.workers, args.out / "runs", args.keep_runs)
+    done_dir = args.out / f"finished_{args.suite}"
+    results = run_all(jobs, args.workers, args.out / "runs", args.keep_runs, done_dir)
     elapsed = time.perf_counter() - started
     header = (
-        f"# learning_quality --suite {args.suite}\n\nShared settings: {asdict(SHARED)}, "
+        f"# learning_quality --suite {args.suite}\n\nShared settings: {asdict(suite.shared)}, "
         "every other hyperparameter lmc_rl's default; "
         f"hidden {suite.hidden_dims}; seeds {list(seeds)}; {args.workers} worker(s) x 1 torch "
         f"thread; total wall {elapsed:.0f}s. 95% thresholds: "
         + ", ".join(f"{e} {SOLVED_FRACTION * m:.0f}" for e, m in ENV_MAX_RETURN.items())
-        + ". ± is the sample std across seeds."
+        + ". ± is the sample std across seeds. IQM: interquartile mean across seeds; [a, b]: "
+        "95 % bootstrap interval (runs resampled within each task and implementation); "
+        "P(ours > SB3): probability that a run of ours ends higher than a run of SB3 "
+        "(rliable's definitions, benchmarks/rl_stats.py). Ours trains the seeds of an "
+        "experiment as one population in one process (wall s/run: its wall time / seeds)."
     )
     table = write_outputs(args.out, args.suite, results, header)
     print()

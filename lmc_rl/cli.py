@@ -40,10 +40,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_config_flags(run)
     run.add_argument(
+        "--seeds",
+        metavar="S1,S2,...",
+        default=None,
+        help="Train one run per seed (instead of --seed), all as one lockstep population: each "
+        "seed writes the folder, and the bit-for-bit results, its own run would. Also a YAML key.",
+    )
+    run.add_argument(
         "--resume",
         metavar="RESULTS_DIR",
-        help="Continue a killed run from its last "
-        "checkpoint (its own settings; other flags must agree with them).",
+        nargs="+",
+        help="Continue killed runs from their last checkpoints (their own settings; other flags "
+        "must agree with them). Several folders (the runs of one --seeds call) go on together.",
     )
     run.add_argument("--no_progress", action="store_true", help="Hide the progress bar.")
     evaluate = commands.add_parser(
@@ -192,9 +200,33 @@ def _add_connect_parser(commands: argparse._SubParsersAction) -> None:
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     """Defaults <- YAML (--config) <- flags, validated."""
+    return configs_from_args(args)[0]
+
+
+def configs_from_args(args: argparse.Namespace) -> list[RunConfig]:
+    """One validated config per seed of ``--seeds`` (or the one run's); defaults <- YAML
+    (--config) <- flags."""
     overrides = load_yaml_overrides(args.config) if args.config else {}
+    seeds = overrides.pop("seeds", None)
     overrides.update(config_overrides(args))
-    return build_config(overrides)
+    seeds = getattr(args, "seeds", None) or seeds
+    if seeds is None:
+        return [build_config(overrides)]
+    if overrides.get("seed") is not None:
+        raise UserError("--seeds replaces --seed; give one of them")
+    return [build_config({**overrides, "seed": seed}) for seed in parse_seeds(seeds)]
+
+
+def parse_seeds(raw: object) -> list[int]:
+    """``1,2,3`` (or a YAML list) as distinct non-negative integers."""
+    parts = raw if isinstance(raw, list) else str(raw).split(",")
+    try:
+        seeds = [int(str(p).strip()) for p in parts if str(p).strip()]
+    except ValueError:
+        raise UserError(f"--seeds: expected comma-separated integers, got {raw!r}") from None
+    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise UserError(f"--seeds: expected distinct non-negative integers, got {raw!r}")
+    return seeds
 
 
 def print_path(path: str | Path) -> None:
@@ -203,14 +235,17 @@ def print_path(path: str | Path) -> None:
 
 
 def _run(args: argparse.Namespace) -> None:
-    from lmc_rl.experiment import resume_experiment, run_experiment
+    from lmc_rl.experiment import resume_experiments, run_experiments
 
     if args.resume:
+        if args.seeds:
+            raise UserError("--seeds: a resumed run keeps its seed; give only --resume DIR ...")
         overrides = config_overrides(args)
-        paths = resume_experiment(args.resume, overrides, progress=not args.no_progress)
+        paths = resume_experiments(args.resume, overrides, progress=not args.no_progress)
     else:
-        paths = run_experiment(config_from_args(args), progress=not args.no_progress)
-    print_path(paths.results)
+        paths = run_experiments(configs_from_args(args), progress=not args.no_progress)
+    for run_paths in paths:
+        print_path(run_paths.results)
 
 
 def _evaluate(args: argparse.Namespace) -> None:

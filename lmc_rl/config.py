@@ -274,8 +274,13 @@ def field_names() -> list[str]:
     return [f.name for f in dataclasses.fields(RunConfig)]
 
 
+# keys of ``lmc-rl run`` that choose which runs to make rather than set one run's fields
+RUN_GROUP_KEYS = ("seeds",)
+
+
 def load_yaml_overrides(path: str | Path) -> dict[str, Any]:
-    """Read a YAML file of config overrides; every key must be a config field."""
+    """Read a YAML file of config overrides; every key must be a config field (or one of
+    ``RUN_GROUP_KEYS``, which ``lmc-rl run`` takes out before building configs)."""
     path = Path(path)
     try:
         text = path.read_text()
@@ -292,7 +297,7 @@ def load_yaml_overrides(path: str | Path) -> dict[str, Any]:
         raise UserError(
             f"--config: {path} must hold a mapping of config keys, not {type(data).__name__}"
         )
-    known = [*field_names(), *KEY_ALIASES]
+    known = [*field_names(), *KEY_ALIASES, *RUN_GROUP_KEYS]
     for key in data:
         if key not in known:
             raise UserError(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import sys
-import time
 from typing import Any
 
 import numpy as np
@@ -27,10 +26,11 @@ from lmc_rl.evaluation import EvaluationEnvs, evaluate_members, evaluation_rows
 from lmc_rl.forking import Fork, child_streams, child_views, fork_schedule
 from lmc_rl.independence import IndependenceReport, unverified_warning, verified_route
 from lmc_rl.layout import RunPaths, parent_snapshot_name
-from lmc_rl.matmul import matmuls_on, update_library
+from lmc_rl.lockstep import Lockstep
+from lmc_rl.matmul import update_library
 from lmc_rl.nn import linear_layer_sizes
 from lmc_rl.population import Member, Population
-from lmc_rl.replay import ReplayStore, ReplayView, to_batch
+from lmc_rl.replay import ReplayStore, ReplayView
 from lmc_rl.runs import EvaluationLog, save_agent
 from lmc_rl.seeding import evaluation_seeds, parent_streams, stream_seed
 from lmc_rl.training_log import ScalarLog
@@ -93,10 +93,29 @@ def planned_updates(config: RunConfig, update_after: int) -> int:
     return max(rounds, 0) * config.gradient_steps
 
 
-class Trainer:
-    """Holds the population and steps it to ``total_steps``."""
+@dataclasses.dataclass
+class ActionDraw:
+    """One step's actions before the policy is asked: uniform random rows filled in, the
+    policy noise of the rows in ``policy_rows`` (whose actions the policy then fills in)."""
 
-    def __init__(self, config: RunConfig, paths: RunPaths, progress: bool = True) -> None:
+    actions: np.ndarray  # [K, action_dim]
+    noise: np.ndarray  # [K, 1, action_dim]
+    policy_rows: list[int]
+
+
+class Trainer:
+    """One run (a seed): its population of parent and children, envs, replay and logs, stepped
+    to ``total_steps`` alone or in a ``Lockstep`` with other runs."""
+
+    def __init__(
+        self,
+        config: RunConfig,
+        paths: RunPaths,
+        progress: bool = True,
+        route: IndependenceReport | None = None,
+    ) -> None:
+        """``route``: the start-up independence check's result, when the caller already has it
+        for these settings (runs that differ only by seed share it)."""
         self.config = config
         self.paths = paths
         self.progress = progress
@@ -108,10 +127,10 @@ class Trainer:
         self.agent: Agent = make_agent(config.algo, 1, self.spec)
         self.agent.init_members([streams.seeds["init"]])
         self.agent.to(self.device)
-        self.independence = run_route(config, self.spec, self.device)
+        self.independence = route or run_route(config, self.spec, self.device)
         self.update_matmuls = self.independence.update_library
         warning = unverified_warning(self.independence)
-        if warning:
+        if warning and route is None:
             print(warning, file=sys.stderr)
         parent_view = ReplayView(self.store, config.buffer_size)
         start = config.learning_starts
@@ -138,28 +157,33 @@ class Trainer:
         self.step = 0
         self.random_returns: list[float] = []  # the parent's episodes of uniform random actions
 
-    # -- one env step of every member
-    def _actions(self, rows: list[int]) -> np.ndarray:
+    # -- one env step of every member. Each phase is split where the agent is called, so that
+    # a Lockstep of several runs (seeds) can make one batched call for all of them.
+    def draw_actions(self) -> ActionDraw:
+        """The live members' uniform random actions and policy noise for this step."""
         n, action_dim = len(self.members), self.task.action_dim
-        actions = np.zeros((n, action_dim), dtype=np.float32)
-        noise = np.zeros((n, 1, action_dim), dtype=np.float32)
-        policy_rows = []
-        for row in rows:
+        draw = ActionDraw(
+            actions=np.zeros((n, action_dim), dtype=np.float32),
+            noise=np.zeros((n, 1, action_dim), dtype=np.float32),
+            policy_rows=[],
+        )
+        for row in self.members.live_rows():
             member = self.members[row]
             if self.step < member.random_until:  # self.step is the number of steps already taken
-                actions[row] = member.streams.action.uniform(-1.0, 1.0, action_dim)
+                draw.actions[row] = member.streams.action.uniform(-1.0, 1.0, action_dim)
             else:
-                noise[row, 0] = member.streams.action.standard_normal(action_dim, dtype=np.float32)
-                policy_rows.append(row)
-        if policy_rows:
-            with torch.no_grad():
-                obs = torch.from_numpy(self.envs.obs[:, None, :]).to(self.device)
-                acted = self.agent.act(obs, torch.from_numpy(noise).to(self.device))
-            actions[policy_rows] = acted[policy_rows, 0].cpu().numpy()
-        return actions
+                draw.noise[row, 0] = member.streams.action.standard_normal(
+                    action_dim, dtype=np.float32
+                )
+                draw.policy_rows.append(row)
+        return draw
 
-    def _collect(self) -> None:
-        actions = self._actions(self.members.live_rows())
+    def policy_input(self) -> np.ndarray:
+        """Every member's current observation, ``[K, 1, obs_dim]``: what the policy acts on."""
+        return self.envs.obs[:, None, :]
+
+    def collect(self, actions: np.ndarray) -> None:
+        """Step every live member's env with its action and store the transitions."""
         self._mark_diverged(~np.isfinite(actions).all(axis=1))  # never step an env with NaN
         rows = self.members.live_rows()
         result = self.envs.step(actions[rows], rows)
@@ -188,30 +212,68 @@ class Trainer:
             self.scalars.add(member.name, "charts/episodic_return", episode_return, self.step)
             self.scalars.add(member.name, "charts/episodic_length", length, self.step)
 
-    def _update(self) -> None:
-        cfg = self.config
+    def update_rows(self) -> np.ndarray | None:
+        """The members that make gradient updates after this step, or None if no update is
+        due (not a ``train_freq`` step, or no member is live and past its warm-up)."""
         active = np.array([m.live and self.step > m.update_after for m in self.members])
-        if self.step % cfg.train_freq or not active.any():
-            return
+        if self.step % self.config.train_freq or not active.any():
+            return None
+        return active
+
+    def draw_batch(self, active: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """One gradient step's minibatch rows (gathered) and update noise for every member;
+        masked members draw nothing, so their streams do not advance."""
+        cfg = self.config
         noise_shape = self.agent.update_noise_shape(cfg.batch_size)
-        active_t = torch.from_numpy(active).to(self.device)
-        for _ in range(cfg.gradient_steps):
-            rows = np.zeros((len(self.members), cfg.batch_size), dtype=np.int64)
-            noise = np.zeros((len(self.members), *noise_shape), dtype=np.float32)
-            for i, member in enumerate(self.members):
-                if active[i]:  # masked members draw nothing: their streams do not advance
-                    rows[i] = member.view.sample_rows(member.streams.batch, cfg.batch_size)
-                    noise[i] = member.streams.batch.standard_normal(noise_shape, dtype=np.float32)
-            batch = to_batch(self.store.gather(rows), self.device)
-            with matmuls_on(self.update_matmuls):
-                metrics = self.agent.update(
-                    batch, torch.from_numpy(noise).to(self.device), active_t
-                )
-            self.scalars.add_metrics([m.name for m in self.members], active, metrics, self.step)
-            finite = np.ones(len(self.members), dtype=bool)
-            for value in metrics.values():
-                finite &= torch.isfinite(value).cpu().numpy()
-            self._mark_diverged(active & ~finite)
+        rows = np.zeros((len(self.members), cfg.batch_size), dtype=np.int64)
+        noise = np.zeros((len(self.members), *noise_shape), dtype=np.float32)
+        for i, member in enumerate(self.members):
+            if active[i]:
+                rows[i] = member.view.sample_rows(member.streams.batch, cfg.batch_size)
+                noise[i] = member.streams.batch.standard_normal(noise_shape, dtype=np.float32)
+        return self.store.gather(rows), noise
+
+    def record_update(self, metrics: dict[str, torch.Tensor], active: np.ndarray) -> None:
+        """Log one gradient step's metrics and stop the members whose losses became
+        non-finite."""
+        self.scalars.add_metrics([m.name for m in self.members], active, metrics, self.step)
+        finite = np.ones(len(self.members), dtype=bool)
+        for value in metrics.values():
+            finite &= torch.isfinite(value).cpu().numpy()
+        self._mark_diverged(active & ~finite)
+
+    def after_step_due(self) -> bool:
+        """Whether this step ends with an evaluation, a parent snapshot or a fork (the work
+        that needs this run's own agent)."""
+        cfg, step = self.config, self.step
+        return (
+            step % cfg.eval_freq == 0
+            or step == cfg.total_steps
+            or bool(cfg.save_every and step % cfg.save_every == 0)
+            or step in self.forks
+        )
+
+    def after_step(self) -> None:
+        """Evaluation, parent snapshot and forking, as scheduled for this step."""
+        cfg = self.config
+        if self.step % cfg.eval_freq == 0 or self.step == cfg.total_steps:
+            self._evaluate()  # and always at the end: every run records its final returns
+        if cfg.save_every and self.step % cfg.save_every == 0:
+            self._save_parent_snapshot()
+        if self.step in self.forks:
+            self._fork(self.forks[self.step])
+
+    def checkpoint_due(self, seconds_since_last: float) -> bool:
+        """Whether the run state should be written after this step (forks, --checkpoint_every)."""
+        return (
+            self.envs.can_save_state
+            and self.step < self.config.total_steps
+            and (
+                self.step in self.forks
+                or bool(self.checkpoint_steps and self.step % self.checkpoint_steps == 0)
+                or bool(self.checkpoint_seconds and seconds_since_last >= self.checkpoint_seconds)
+            )
+        )
 
     def _mark_diverged(self, rows: np.ndarray) -> None:
         for row in np.flatnonzero(rows):
@@ -276,14 +338,7 @@ class Trainer:
 
     def advance(self) -> None:
         """One env step of every member, then updates, evaluation and forking as scheduled."""
-        self._collect()
-        self._update()
-        if self.step % self.config.eval_freq == 0 or self.step == self.config.total_steps:
-            self._evaluate()  # and always at the end: every run records its final returns
-        if self.config.save_every and self.step % self.config.save_every == 0:
-            self._save_parent_snapshot()
-        if self.step in self.forks:
-            self._fork(self.forks[self.step])
+        Lockstep([self]).advance()
 
     def _save_parent_snapshot(self) -> None:
         """The parent's agent file at this step (--save_every): same-run paths need them."""
@@ -348,56 +403,19 @@ class Trainer:
         self.random_returns = list(state["random_returns"])
 
     def run(self) -> None:
-        cfg = self.config
-        can_checkpoint = self.envs.can_save_state
-        if not can_checkpoint and (self.checkpoint_steps or self.checkpoint_seconds):
+        """Train to ``total_steps`` (alone; ``Lockstep`` trains several runs together)."""
+        Lockstep([self], progress=self.progress).run()
+
+    def warn_if_not_resumable(self) -> None:
+        if not self.envs.can_save_state and (self.checkpoint_steps or self.checkpoint_seconds):
             print(
-                f"lmc-rl: {cfg.env} is not a MuJoCo task; its env state cannot be saved, so "
-                "this run writes no checkpoints and cannot be resumed",
+                f"lmc-rl: {self.config.env} is not a MuJoCo task; its env state cannot be saved, "
+                "so this run writes no checkpoints and cannot be resumed",
                 file=sys.stderr,
             )
-        started = last_checkpoint = time.perf_counter()
-        first_step = self.step
-        bar = tqdm(
-            total=cfg.total_steps,
-            initial=self.step,
-            unit="step",
-            dynamic_ncols=True,
-            file=sys.stderr,
-            disable=not self.progress,
-            desc=f"{cfg.algo} {cfg.env}",
-        )
-        while self.step < cfg.total_steps:
-            self.advance()
-            now = time.perf_counter()
-            if (
-                can_checkpoint
-                and self.step < cfg.total_steps
-                and (
-                    self.step in self.forks
-                    or (self.checkpoint_steps and self.step % self.checkpoint_steps == 0)
-                    or (
-                        self.checkpoint_seconds and now - last_checkpoint >= self.checkpoint_seconds
-                    )
-                )
-            ):
-                self.checkpoint()
-                last_checkpoint = time.perf_counter()
-            if self.step % 100 == 0 or self.step == cfg.total_steps:
-                live = len(self.members.live_rows())
-                rate = (self.step - first_step) * live / max(now - started, 1e-9)
-                bar.set_postfix(
-                    members=live,
-                    agent_steps_s=f"{rate:.0f}",
-                    last_return=f"{self.members.parent.last_return:.1f}",
-                    refresh=False,
-                )
-                bar.update(self.step - bar.n)
-            if self.step % 1000 == 0:
-                rate = (self.step - first_step) * len(self.members) / (now - started)
-                self.scalars.add("parent", "charts/agent_steps_per_s", rate, self.step)
-                self.scalars.flush()
-        bar.close()
+
+    def close(self) -> None:
+        """Release the envs and flush the logs at the end of training."""
         self.scalars.close()
         self.envs.close()
         self.eval_pool.close()

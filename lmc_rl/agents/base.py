@@ -113,6 +113,16 @@ class Agent(nn.Module, abc.ABC):
         agent.load_state_dict(state)
         return agent.to(self._device())
 
+    @classmethod
+    def join(cls, agents: Sequence[Agent]) -> Agent:
+        """One population holding the members of ``agents`` in order (the inverse of ``take``
+        on consecutive blocks of rows)."""
+        first = agents[0]
+        states = [a.state_dict() for a in agents]
+        joined = type(first)(sum(a.n_members for a in agents), first.spec)
+        joined.load_state_dict({k: torch.cat([s[k] for s in states]) for k in states[0]})
+        return joined.to(first._device())
+
     def _device(self) -> torch.device:
         return next(self.parameters()).device
 

@@ -1,0 +1,60 @@
+"""Few-run statistics for comparing RL implementations, as defined by rliable (Agarwal et al.
+2021, "Deep RL at the Edge of the Statistical Precipice"), written with numpy and scipy.
+
+Why not rliable itself: it pins an old ``arch`` and pulls in its own plotting stack for three
+estimators. These follow its definitions: the interquartile mean (scipy's ``trim_mean`` with 25 %
+cut at each end), the probability of improvement (the Mann-Whitney U statistic over all pairs
+of runs, ties counting one half) and percentile intervals from a bootstrap that resamples runs
+with replacement within each task (stratified).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from scipy.stats import trim_mean
+
+BOOTSTRAP_REPS = 20_000
+CONFIDENCE = 0.95
+
+
+def iqm(scores: np.ndarray) -> float:
+    """Interquartile mean of all scores pooled: the mean of the middle 50 %."""
+    return float(trim_mean(np.asarray(scores, dtype=float).ravel(), proportiontocut=0.25))
+
+
+def probability_of_improvement(x: np.ndarray, y: np.ndarray) -> float:
+    """P(X > Y) for a run of X and a run of Y drawn at random, ties counted as one half."""
+    x, y = np.asarray(x, dtype=float)[:, None], np.asarray(y, dtype=float)[None, :]
+    return float(np.mean((x > y) + 0.5 * (x == y)))
+
+
+def bootstrap_interval(
+    statistic: Callable[..., float],
+    *samples: np.ndarray,
+    reps: int = BOOTSTRAP_REPS,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile interval of ``statistic(*samples)``, each sample (runs of one task and one
+    implementation) resampled with replacement on its own: the stratified bootstrap of one
+    task."""
+    rng = np.random.default_rng(seed)
+    samples = [np.asarray(s, dtype=float) for s in samples]
+    draws = np.empty(reps)
+    for r in range(reps):
+        draws[r] = statistic(*(s[rng.integers(0, len(s), len(s))] for s in samples))
+    tail = (1 - CONFIDENCE) / 2 * 100
+    low, high = np.percentile(draws, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def iqm_with_interval(scores: Sequence[float]) -> tuple[float, float, float]:
+    """(IQM, low, high) of one implementation's runs on one task."""
+    scores = np.asarray(scores, dtype=float)
+    return (iqm(scores), *bootstrap_interval(iqm, scores))
+
+
+def improvement_with_interval(x: Sequence[float], y: Sequence[float]) -> tuple[float, float, float]:
+    """(P(X > Y), low, high) on one task."""
+    return (probability_of_improvement(x, y), *bootstrap_interval(probability_of_improvement, x, y))

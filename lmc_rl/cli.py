@@ -152,6 +152,42 @@ def _add_connect_parser(commands: argparse._SubParsersAction) -> None:
     from lmc_rl.connect_settings import ALIGNMENTS, ConnectSettings
 
     defaults = ConnectSettings()
+    render = commands.add_parser(
+        "render",
+        help="A video of interpolated policies side by side on one evaluation episode.",
+        description="Play one evaluation episode with the policies theta(alpha) of a fork's "
+        "children (--results_dir, --fork) or of a connect path (--connect_dir, --path), render "
+        "them offscreen through MuJoCo side by side, each captioned with alpha and its return, "
+        "and write an MP4 (with imageio-ffmpeg installed) or a GIF.",
+    )
+    source = render.add_mutually_exclusive_group(required=True)
+    source.add_argument("--results_dir", help="A finished run (with --fork).")
+    source.add_argument("--connect_dir", help="An lmc-rl connect output folder (with --path).")
+    render.add_argument("--fork", type=int, default=None, help="Fork id (1 = first fork point).")
+    render.add_argument("--path", default=None, help="Path key of the connect folder.")
+    choice = render.add_mutually_exclusive_group()
+    choice.add_argument(
+        "--alphas",
+        default=None,
+        help="Comma-separated alphas to show (nearest evaluated ones; default 0,0.5,1).",
+    )
+    choice.add_argument(
+        "--worst",
+        action="store_true",
+        help="Show the endpoints and the alpha with the lowest mean return.",
+    )
+    render.add_argument(
+        "--episode", type=int, default=0, help="Evaluation episode to play (default 0)."
+    )
+    render.add_argument(
+        "--every", type=int, default=2, help="Keep every N-th frame (default 2; 25 fps)."
+    )
+    render.add_argument(
+        "--out",
+        default=None,
+        help="Video file, .mp4 or .gif (default: render_fork{ID}.gif / render_{PATH}.gif in "
+        "the run's fork_analysis/ or the connect folder).",
+    )
     connect = commands.add_parser(
         "connect",
         help="The interpolation path between any two agents (seeds, checkpoints, children).",
@@ -310,6 +346,41 @@ def _analyze(args: argparse.Namespace) -> None:
     print_path(analyze(args.results_dir, total_steps, args.out))
 
 
+def _render(args: argparse.Namespace) -> None:
+    import json
+    import time
+
+    from lmc_rl.render import connect_source, fork_source, render_path
+
+    if args.results_dir is not None:
+        if args.fork is None or args.path is not None:
+            raise UserError("render: --results_dir needs --fork ID (and no --path)")
+        source = fork_source(args.results_dir, args.fork)
+        default = (
+            source.returns_file.parent.parent / "fork_analysis" / f"render_fork{args.fork}.gif"
+        )
+    else:
+        if args.path is None or args.fork is not None:
+            raise UserError("render: --connect_dir needs --path KEY (and no --fork)")
+        source = connect_source(args.connect_dir, args.path)
+        default = source.returns_file.parent / f"render_{args.path}.gif"
+    alphas = None
+    if args.alphas is not None:
+        try:
+            alphas = [float(a) for a in args.alphas.split(",") if a.strip()]
+        except ValueError:
+            raise UserError(f"render: --alphas: expected numbers, got {args.alphas!r}") from None
+    out = Path(args.out) if args.out else default
+    if out.suffix.lower() not in (".mp4", ".gif"):
+        raise UserError(f"render: --out must end in .mp4 or .gif, got {out.name}")
+    started = time.perf_counter()
+    written, record = render_path(source, out, alphas, args.worst, args.episode, args.every)
+    record["seconds"] = round(time.perf_counter() - started, 1)
+    record["bytes"] = written.stat().st_size
+    print(json.dumps(record), file=sys.stderr)
+    print_path(written)
+
+
 def _connect(args: argparse.Namespace) -> None:
     from lmc_rl.config import parse_value
     from lmc_rl.connect import ConnectSettings, connect_pair, connect_runs
@@ -407,6 +478,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "analyze": _analyze,
             "check": _check,
             "connect": _connect,
+            "render": _render,
             "sweep": sweep_command,
             "doctor": _doctor,
         }

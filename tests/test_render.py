@@ -1,0 +1,78 @@
+"""``lmc-rl render``: interpolated policies played headless on one evaluation episode."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lmc_rl.cli import main
+from lmc_rl.errors import UserError
+from lmc_rl.render import check_offscreen_gl
+
+
+def _offscreen_gl() -> str | None:
+    try:
+        check_offscreen_gl()
+    except UserError as err:
+        return str(err)
+    return None
+
+
+NO_GL = _offscreen_gl()
+needs_gl = pytest.mark.skipif(NO_GL is not None, reason=f"no offscreen OpenGL here: {NO_GL}")
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> Path:
+    flags = {
+        "env": "InvertedPendulum-v5",
+        "total_steps": "400",
+        "learning_starts": "200",
+        "eval_freq": "400",
+        "num_eval_episodes_periodic": "2",
+        "max_episode_steps": "60",
+        "hidden_dims": "32,32",
+        "batch_size": "32",
+        "fork_points": "0.5",
+        "alpha_points": "5",
+        "num_eval_episodes": "3",
+        "eval_workers": "1",
+        "seed": "3",
+    }
+    out = tmp_path_factory.mktemp("render_run")
+    argv = [arg for key, value in flags.items() for arg in (f"--{key}", value)]
+    assert main(["run", "--no_progress", *argv, "--output_dir", str(out)]) == 0
+    return next((out / "results").glob("*/*/*/seed_*"))
+
+
+@needs_gl
+def test_render_plays_the_evaluated_episode_and_writes_a_gif(finished_run, tmp_path, capsys):
+    out = tmp_path / "fork1.gif"
+    argv = ["render", "--results_dir", str(finished_run), "--fork", "1", "--alphas", "0,1"]
+    assert main([*argv, "--episode", "2", "--every", "1", "--out", str(out)]) == 0
+    record = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    with Image.open(out) as gif:
+        assert gif.size[0] == 2 * 240 and gif.n_frames >= 2  # two panels, two frames or more
+    # the episode played is the one the evaluation recorded for these alphas
+    with np.load(finished_run / "forks" / "returns_1.npz") as data:
+        recorded = data["returns"][[0, -1], 2]
+    np.testing.assert_allclose(record["returns"], recorded, rtol=1e-6)
+    assert record["alphas"] == [0.0, 1.0] and record["episode"] == 2
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--fork", "9"], "--fork 9"),
+        (["--fork", "1", "--out", "video.avi"], ".mp4 or .gif"),
+        (["--fork", "1", "--episode", "7"], "--episode 7"),
+        (["--fork", "1", "--alphas", "0,2"], "outside [0, 1]"),
+        ([], "needs --fork"),
+    ],
+)
+def test_bad_render_requests_are_one_line_and_exit_2(finished_run, extra, message, capsys):
+    assert main(["render", "--results_dir", str(finished_run), *extra]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]

@@ -350,7 +350,9 @@ def _render(args: argparse.Namespace) -> None:
     import json
     import time
 
-    from lmc_rl.render import connect_source, fork_source, render_path
+    from lmc_rl.render import connect_source, fork_source, headless_gl, render_path
+
+    headless_gl()  # before anything imports MuJoCo
 
     if args.results_dir is not None:
         if args.fork is None or args.path is not None:

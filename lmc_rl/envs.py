@@ -8,16 +8,11 @@ transition is kept and the reset observation is never mistaken for a ``next_obs`
 from __future__ import annotations
 
 import functools
-import os
 import pickle
 from dataclasses import dataclass
 
-# MuJoCo picks its OpenGL platform once, when first imported: headless EGL (what ``lmc-rl
-# render`` needs on a server) unless the user chose one
-os.environ.setdefault("MUJOCO_GL", "egl")
-
-import gymnasium as gym  # noqa: E402
-import mujoco  # noqa: E402
+import gymnasium as gym
+import mujoco
 import numpy as np
 
 from lmc_rl.errors import UserError

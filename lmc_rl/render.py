@@ -96,6 +96,15 @@ def choose_alphas(
     return list(dict.fromkeys(picked))
 
 
+def headless_gl() -> None:
+    """Have MuJoCo render through EGL (no display needed) on Linux unless the user chose a
+    platform; it takes effect only if MuJoCo has not been imported yet."""
+    import sys
+
+    if sys.platform.startswith("linux"):
+        os.environ.setdefault("MUJOCO_GL", "egl")
+
+
 def check_offscreen_gl() -> None:
     """Fail with one line where MuJoCo cannot render offscreen. The probe runs in a child
     process: a GL platform that is missing can abort the process rather than raise."""
@@ -107,14 +116,14 @@ def check_offscreen_gl() -> None:
         "m = mujoco.MjModel.from_xml_string('<mujoco><worldbody/></mujoco>')\n"
         "r = mujoco.Renderer(m, 8, 8); r.render(); r.close()\n"
     )
-    env = {**os.environ, "MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl")}
+    env = dict(os.environ)
     done = subprocess.run(
         [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120
     )
     if done.returncode != 0:
         lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
         raise UserError(
-            f"render: no offscreen OpenGL for MuJoCo (MUJOCO_GL={env['MUJOCO_GL']}: "
+            f"render: no offscreen OpenGL for MuJoCo (MUJOCO_GL={env.get('MUJOCO_GL', '')}: "
             f"{lines[-1] if lines else f'exit status {done.returncode}'}); install EGL or "
             "OSMesa, or set MUJOCO_GL=osmesa"
         )

@@ -1,6 +1,9 @@
 """``lmc-rl render``: interpolated policies played headless on one evaluation episode."""
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -9,10 +12,11 @@ from PIL import Image
 
 from lmc_rl.cli import main
 from lmc_rl.errors import UserError
-from lmc_rl.render import check_offscreen_gl
+from lmc_rl.render import check_offscreen_gl, headless_gl
 
 
 def _offscreen_gl() -> str | None:
+    headless_gl()  # for the probe's child process; this process may have MuJoCo already
     try:
         check_offscreen_gl()
     except UserError as err:
@@ -48,11 +52,29 @@ def finished_run(tmp_path_factory) -> Path:
 
 
 @needs_gl
-def test_render_plays_the_evaluated_episode_and_writes_a_gif(finished_run, tmp_path, capsys):
+def test_render_plays_the_evaluated_episode_and_writes_a_gif(finished_run, tmp_path):
     out = tmp_path / "fork1.gif"
     argv = ["render", "--results_dir", str(finished_run), "--fork", "1", "--alphas", "0,1"]
-    assert main([*argv, "--episode", "2", "--every", "1", "--out", str(out)]) == 0
-    record = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    done = subprocess.run(  # a fresh process, as a user runs it: MuJoCo picks EGL at import
+        [
+            sys.executable,
+            "-m",
+            "lmc_rl",
+            *argv,
+            "--episode",
+            "2",
+            "--every",
+            "1",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if k != "MUJOCO_GL"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == str(out)
+    record = json.loads(done.stderr.strip().splitlines()[-1])
     with Image.open(out) as gif:
         assert gif.size[0] == 2 * 240 and gif.n_frames >= 2  # two panels, two frames or more
     # the episode played is the one the evaluation recorded for these alphas

@@ -451,6 +451,13 @@ def summary_rows(runs: list[dict]) -> list[dict]:
     return summary
 
 
+def markdown(header: list[str], rows: list[list[str]]) -> str:
+    """A markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
+    return "\n".join(lines) + "\n"
+
+
 def markdown_table(summary: list[dict]) -> str:
     """The summary as a markdown table (also what is printed)."""
 
@@ -470,7 +477,7 @@ def markdown_table(summary: list[dict]) -> str:
         "final (per seed)",
         "wall s/run",
     ]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    body = []
     for row in summary:
         seeds = f"{row['seeds']}" + (f" ({row['failed']} failed)" if row["failed"] else "")
         cells = [
@@ -486,8 +493,8 @@ def markdown_table(summary: list[dict]) -> str:
             row["final_per_seed"],
             pm(row, "wall_s", 0),
         ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        body.append(cells)
+    return markdown(header, body)
 
 
 def write_csv(path: Path, rows: list[dict]) -> None:
@@ -567,7 +574,7 @@ def intervals_markdown(rows: list[dict]) -> str:
         "AUC IQM, SB3",
         "P(ours > SB3), AUC",
     ]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    body = []
     for row in rows:
         cells = [
             row["env"],
@@ -580,8 +587,8 @@ def intervals_markdown(rows: list[dict]) -> str:
             cell(row, "sb3_auc"),
             p_cell(row, "auc"),
         ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        body.append(cells)
+    return markdown(header, body)
 
 
 def plot_curves(results: list[RunResult], path: Path) -> None:

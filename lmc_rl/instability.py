@@ -331,7 +331,7 @@ def _fork_identity(run: RunRecord, fork: Fork) -> dict[str, Any]:
         "algo": cfg.algo,
         "env": cfg.env,
         "fork_buffer_strategy": cfg.fork_buffer_strategy,
-        "fork_noise": cfg.fork_noise,
+        "fork_noise": str(cfg.fork_noise),
         "seed": cfg.seed,
         "stability_threshold": cfg.stability_threshold,
     }
@@ -471,7 +471,7 @@ def evaluate_run(
             "algo": cfg.algo,
             "seed": cfg.seed,
             "fork_buffer_strategy": cfg.fork_buffer_strategy,
-            "fork_noise": cfg.fork_noise,
+            "fork_noise": str(cfg.fork_noise),
             "total_steps": cfg.total_steps,
             "alpha_points": alpha_points,
             "num_eval_episodes": num_eval_episodes,

@@ -10,6 +10,7 @@ import torch
 from lmc_rl.config import build_config
 from lmc_rl.errors import UserError
 from lmc_rl.experiment import run_experiment
+from lmc_rl.fork_noise import ForkNoise
 from lmc_rl.forking import child_streams, child_views
 from lmc_rl.replay import ReplayStore, ReplayView
 from lmc_rl.runs import RunPaths, load_agent_state
@@ -105,17 +106,19 @@ def test_split_children_get_disjoint_equal_random_halves_in_fifo_order():
 
 
 def test_children_differ_only_in_the_sources_fork_noise_names():
-    one, two = child_streams(run_seed=3, fork_id=2, fork_noise="env,batch")
+    one, two = child_streams(run_seed=3, fork_id=2, fork_noise=ForkNoise.parse("env,batch"))
     assert one.seeds["env"] != two.seeds["env"] and one.seeds["batch"] != two.seeds["batch"]
     assert one.seeds["action"] == two.seeds["action"]
-    same = child_streams(run_seed=3, fork_id=2, fork_noise="none")
+    none = ForkNoise.parse("none")
+    same = child_streams(run_seed=3, fork_id=2, fork_noise=none)
     assert same[0].seeds == same[1].seeds
-    assert child_streams(3, 1, "env,action,batch")[0].seeds != child_streams(3, 2, "none")[0].seeds
+    every = ForkNoise.parse("env,action,batch")
+    assert child_streams(3, 1, every)[0].seeds != child_streams(3, 2, none)[0].seeds
 
 
 def test_more_children_keep_the_first_two_and_split_into_equal_disjoint_parts():
-    two = child_streams(run_seed=3, fork_id=2, fork_noise="all")
-    three = child_streams(run_seed=3, fork_id=2, fork_noise="all", children=3)
+    two = child_streams(run_seed=3, fork_id=2, fork_noise=ForkNoise.parse("all"))
+    three = child_streams(run_seed=3, fork_id=2, fork_noise=ForkNoise.parse("all"), children=3)
     assert [s.seeds for s in three[:2]] == [s.seeds for s in two]
     assert len({s.seeds["env"] for s in three}) == 3
     _, parent = _parent_with(11, capacity=20)

@@ -249,6 +249,8 @@ def test_identical_children_have_zero_instability(tmp_path):
     result = _fork_json(paths, 1)
     means = {p["mean_reward"] for p in result["interpolation"]}
     assert len(means) == 1 and result["instability"] == 0.0 and result["is_stable"]
+    stored = json.loads(paths.config_file.read_text())["config"]
+    assert result["fork_noise"] == stored["fork_noise"] == "none"  # as users write it
 
 
 def test_evaluate_refuses_a_directory_that_is_not_a_run(tmp_path, capsys):

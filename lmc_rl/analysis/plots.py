@@ -27,6 +27,7 @@ from matplotlib.lines import Line2D
 
 from lmc_rl.analysis.loading import RunResults
 from lmc_rl.atomic_files import atomic_write_bytes
+from lmc_rl.fork_noise import ForkNoise
 from lmc_rl.fork_result import ForkResult
 
 FORK_POINT_CMAP: Colormap = colormaps["viridis"]
@@ -490,7 +491,8 @@ def strategy_comparison_figure(
         mine = seeds[(seeds["fork_buffer_strategy"] == strategy) & (seeds["fork_noise"] == noise)]
         low, high = int(group["n_seeds"].min()), int(group["n_seeds"].max())
         n = f"{low}" if low == high else f"{low}–{high}"
-        label = f"{strategy}" + (f", noise {noise}" if several_noises else "") + f" (n={n})"
+        noise_text = f", noise {ForkNoise.parse(noise).label}" if several_noises else ""
+        label = f"{strategy}{noise_text} (n={n})"
         color = palette(i % 10)
         for ax, metric, ci in (
             (raw_ax, "instability", "instability"),

@@ -40,7 +40,8 @@ from lmc_rl.evaluation import EvaluationEnvs, evaluate_members
 from lmc_rl.forking import fork_schedule
 from lmc_rl.instability import ENVS_PER_MEMBER, child_files, evaluate_returns
 from lmc_rl.lmc import interpolated_population, interpolation_alphas
-from lmc_rl.runs import RunPaths, load_agent_state, load_run
+from lmc_rl.run_record import load_run
+from lmc_rl.runs import RunPaths, load_agent_state
 from lmc_rl.seeding import evaluation_seeds
 from lmc_rl.training import Trainer
 

@@ -42,7 +42,8 @@ from lmc_rl.lmc import (
     interpolated_population,
     interpolation_alphas,
 )
-from lmc_rl.runs import RunRecord, load_agent_state
+from lmc_rl.run_record import RunRecord
+from lmc_rl.runs import load_agent_state
 from lmc_rl.seeding import evaluation_seeds
 
 MEMBERS_PER_CHUNK = 16

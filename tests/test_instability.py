@@ -14,7 +14,8 @@ from lmc_rl.evaluation import EvaluationEnvs, evaluate_members
 from lmc_rl.experiment import run_experiment
 from lmc_rl.fork_result import ForkResult, measure_path
 from lmc_rl.lmc import interpolated_population
-from lmc_rl.runs import load_agent_state, load_run
+from lmc_rl.run_record import load_run
+from lmc_rl.runs import load_agent_state
 from lmc_rl.seeding import evaluation_seeds
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from lmc_rl.errors import UserError
-from lmc_rl.runs import load_run
+from lmc_rl.run_record import load_run
 from lmc_rl.sweep import (
     add_sweep_parser,
     axes_from_flags,

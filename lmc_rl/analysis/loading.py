@@ -18,14 +18,8 @@ import pandas as pd
 
 from lmc_rl.errors import UserError
 from lmc_rl.fork_result import INTERPOLATION_KEYS, REQUIRED_KEYS, ForkResult
-from lmc_rl.layout import (
-    CONFIG_FILE,
-    EVALUATION_COLUMNS,
-    FORKS_FOLDER,
-    RunPaths,
-    RunStatus,
-    instability_name,
-)
+from lmc_rl.layout import CONFIG_FILE, EVALUATION_COLUMNS, RunStatus, instability_name
+from lmc_rl.run_record import load_run
 
 IDENTITY_COLUMNS = ("env", "algo", "seed", "fork_buffer_strategy", "fork_noise")
 INTERPOLATION_COLUMNS = INTERPOLATION_KEYS
@@ -120,23 +114,18 @@ def read_run(
 ) -> RunResults:
     """Read a finished run's files; a UserError names the first thing that is missing.
     ``evaluation``: the folder of a re-evaluation (default: the run's own forks/)."""
-    results = Path(results_dir)
+    run = load_run(results_dir, validate=False)
+    results, record = run.paths.results, run.record
     flag = f"--results_dir {results}"
-    if not results.is_dir():
-        raise UserError(f"{flag}: not a directory")
-    paths = RunPaths(results, results)
-    record = _read_json(paths.config_file, flag, "no config.json (not a run directory?)")
-    if not isinstance(record.get("config"), dict):
-        raise UserError(f"{flag}: config.json has no 'config' section (not an lmc-rl run?)")
     status = record.get("status")
     if status not in (RunStatus.TRAINED, RunStatus.FINISHED):
         raise UserError(f"{flag}: the run has not finished training (status {status!r})")
-    evaluations = _read_evaluations(paths.evaluations_file, flag)
-    folder = Path(evaluation) if evaluation is not None else results / FORKS_FOLDER
+    evaluations = _read_evaluations(run.paths.evaluations_file, flag)
+    folder = Path(evaluation) if evaluation is not None else run.paths.forks_dir
     fork_results = _read_fork_results(results, folder, record, flag)
-    if status != RunStatus.FINISHED and not fork_results and record["config"].get("fork_points"):
+    if status != RunStatus.FINISHED and not fork_results and run.settings.get("fork_points"):
         raise UserError(f"{flag}: the run was trained but not evaluated (status 'trained')")
-    steps = int(total_steps if total_steps is not None else record["config"]["total_steps"])
+    steps = int(total_steps if total_steps is not None else run.settings["total_steps"])
     if steps <= 0:
         raise UserError(f"--total_steps: must be positive, got {steps}")
     return RunResults(results, record, evaluations, fork_results, steps, folder)

@@ -399,6 +399,12 @@ def checkpoint_schedule(config: RunConfig) -> tuple[int, float]:
     )
 
 
+def evaluation_due(config: RunConfig, step: int) -> bool:
+    """Whether every member is evaluated after env step ``step``: every eval_freq steps, and at
+    the final step so that every run records its final returns."""
+    return step % config.eval_freq == 0 or step == config.total_steps
+
+
 def fork_step(point: float, total_steps: int) -> int:
     """The env step at which fraction ``point`` of training forks."""
     return round(point * total_steps)

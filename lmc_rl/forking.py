@@ -38,6 +38,14 @@ def fork_schedule(config: RunConfig) -> list[Fork]:
     ]
 
 
+def child_update_after(config: RunConfig, fork: Fork) -> int:
+    """The env step after which the children of ``fork`` update: a fresh buffer first collects
+    learning_starts steps of its own; any other continues the parent's schedule."""
+    if config.fork_buffer_strategy == "fresh":
+        return fork.step + config.learning_starts
+    return config.learning_starts
+
+
 def child_streams(
     run_seed: int, fork_id: int, fork_noise: ForkNoise, children: int = 2
 ) -> tuple[MemberStreams, ...]:

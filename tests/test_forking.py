@@ -2,6 +2,7 @@
 in one population without the population changing their results."""
 
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -11,10 +12,10 @@ from lmc_rl.config import build_config
 from lmc_rl.errors import UserError
 from lmc_rl.experiment import run_experiment
 from lmc_rl.fork_noise import ForkNoise
-from lmc_rl.forking import child_streams, child_views
+from lmc_rl.forking import child_streams, child_update_after, child_views, fork_schedule
 from lmc_rl.replay import ReplayStore, ReplayView
 from lmc_rl.runs import RunPaths, load_agent_state
-from lmc_rl.training import Trainer
+from lmc_rl.training import Trainer, planned_updates
 
 STRATEGIES = ["copy", "fresh", "shared", "split"]
 
@@ -172,6 +173,11 @@ def test_tiny_run_with_each_strategy_writes_every_childs_weights(tmp_path, tiny_
         members = {row["member"] for row in csv.DictReader(f)}
     assert members == {"parent", "fork1_child1", "fork1_child2", "fork2_child1", "fork2_child2"}
     assert not _equal_states(_weights(paths, "fork1_1.pt"), _weights(paths, "fork1_2.pt"))
+    config = _config(tmp_path, tiny_run, fork_buffer_strategy=strategy)
+    planned = json.loads(paths.config_file.read_text())["members"]
+    for fork in fork_schedule(config):  # the schedule projections read (benchmarks/)
+        updates = planned_updates(config, child_update_after(config, fork))
+        assert planned[fork.child_name(1)]["gradient_updates"] == updates
 
 
 def test_with_fork_noise_none_the_two_children_end_bitwise_identical(tmp_path, tiny_run):

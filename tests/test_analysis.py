@@ -11,8 +11,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lmc_rl.analysis import analyze, analyze_many, analyze_run, load_run_frames, load_runs
+from lmc_rl.analysis import (
+    aggregate_instability,
+    analyze,
+    analyze_many,
+    analyze_run,
+    load_run_frames,
+    load_runs,
+)
 from lmc_rl.analysis.aggregate import default_comparison_dir, mean_with_bootstrap_ci
+from lmc_rl.analysis.plots import strategy_comparison_figure
 from lmc_rl.errors import UserError
 
 TOTAL_STEPS = 1000
@@ -348,6 +356,19 @@ def test_analyze_many_aggregates_seeds_per_strategy_and_fork_point(tmp_path):
     fresh = table[table["fork_buffer_strategy"] == "fresh"]
     assert fresh["n_seeds"].tolist() == [1, 1] and fresh["instability_mean"].tolist() == [10, 2]
     assert fresh["instability_ci_low"].isna().all() and fresh["normalized_ci_high"].isna().all()
+
+
+def test_the_comparison_draws_the_stability_threshold_with_a_legend_entry(tmp_path):
+    for seed in (1, 2):  # normalized instabilities 0.01 and 0.005: below the line
+        write_fake_run(tmp_path / "r", seed=seed, instabilities={0.3: 1.0, 0.6: 0.5})
+    forks = load_runs([tmp_path / "r"]).forks
+    figure = strategy_comparison_figure(aggregate_instability(forks), forks, "Pendulum-v5", "SAC")
+    raw_ax, norm_ax = figure.axes
+    dashed = [line for line in norm_ax.get_lines() if line.get_linestyle() == "--"]
+    assert [list(line.get_ydata()) for line in dashed] == [[0.05, 0.05]]
+    assert norm_ax.get_ylim()[1] > 0.05  # in view, though every seed is below it
+    assert not [line for line in raw_ax.get_lines() if line.get_linestyle() == "--"]
+    assert "stable ≤ 0.05 (threshold)" in [t.get_text() for t in figure.legends[0].get_texts()]
 
 
 def test_analyze_many_writes_one_comparison_per_env_and_algo(tmp_path):

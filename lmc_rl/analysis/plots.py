@@ -153,6 +153,13 @@ def draw_interpolation(
     ax.grid(alpha=0.3)
 
 
+def draw_threshold(ax: Axes, threshold: float) -> Line2D:
+    """The stability threshold of normalized barriers: red dashed, the same in every figure."""
+    return ax.axhline(
+        threshold, color="crimson", ls="--", lw=1, label=f"stable ≤ {threshold:g} (threshold)"
+    )
+
+
 def draw_metric_by_fork_point(
     ax: Axes,
     fork_points: Sequence[float],
@@ -167,7 +174,7 @@ def draw_metric_by_fork_point(
     ax.plot(points, y, color="0.6", lw=1, zorder=1)
     ax.scatter(points, y, c=[fork_color(p) for p in points], s=40, edgecolor="black", zorder=2)
     if threshold is not None:  # named in the axis label: a legend could cover a point
-        ax.axhline(threshold, color="crimson", ls="--", lw=1)
+        draw_threshold(ax, threshold)
         ylabel = f"{ylabel}\n(red dashed: stable ≤ {threshold:g})"
     shown = np.append(y[np.isfinite(y)], threshold or 0.0)
     if shown.min() >= 0:
@@ -506,6 +513,10 @@ def strategy_comparison_figure(
             ax.scatter(
                 mine["fork_point"] + dodge, _finite(mine[metric]), color=color, s=10, alpha=0.6
             )
+    threshold_lines = [
+        draw_threshold(norm_ax, float(t))
+        for t in sorted(seeds["stability_threshold"].dropna().unique())  # one, unless mixed
+    ]
     for ax, ylabel in ((raw_ax, "instability (return)"), (norm_ax, "normalized instability")):
         ax.set_ylabel(ylabel)
         ax.set_xlim(0, 1)
@@ -515,6 +526,8 @@ def strategy_comparison_figure(
     handles, labels = raw_ax.get_legend_handles_labels()
     handles.append(Line2D([], [], color="grey", marker="o", ms=3, ls="", alpha=0.6))
     labels.append("one seed")
+    handles += threshold_lines
+    labels += [line.get_label() for line in threshold_lines]
     fig.legend(handles, labels, loc="outside right upper", title="buffer strategy")
     fig.suptitle(
         f"{env} · {algo}: instability by buffer strategy\n"

@@ -63,6 +63,19 @@ def test_path_metrics_match_the_formulas_and_round_trip_through_json():
     assert ForkResult.from_json(json.loads(json.dumps(result.to_json()))) == result
 
 
+def test_the_return_spread_and_its_standard_error_use_one_sample_std():
+    deviations = np.array([-1.0, 1.0, -2.0, 2.0, 0.0, 0.0])  # sample std sqrt(2), ddof 0: 1.29
+    returns = np.array([100.0, 50.0])[:, None] + deviations[None, :]
+    result = measure_path(returns, np.array([0.0, 1.0]), threshold=0.05)
+    for point in result.interpolation:
+        assert point["std_reward"] == pytest.approx(np.sqrt(2.0))
+        assert point["sem_reward"] == pytest.approx(point["std_reward"] / np.sqrt(6))
+        half_width = point["ci95_high"] - point["mean_reward"]
+        assert half_width == pytest.approx(1.96 * point["sem_reward"])
+    one_episode = measure_path(returns[:, :1], np.array([0.0, 1.0]), threshold=0.05)
+    assert [p["std_reward"] for p in one_episode.interpolation] == [0.0, 0.0]
+
+
 def test_interpolation_endpoints_are_the_children_bit_for_bit(tiny_spec):
     from lmc_rl.agents import make_agent
 

@@ -141,6 +141,14 @@ class ForkResult:
         return row
 
     @property
+    def barrier_estimate(self) -> float | None:
+        """The cross-fitted linear barrier the verdict judged: the mean over all pairs with 3+
+        children, else the pair's."""
+        if self.children and self.children > 2 and self.pair_mean_linear_barrier is not None:
+            return self.pair_mean_linear_barrier
+        return self.linear_barrier_crossfit
+
+    @property
     def barrier_interval(self) -> list[float] | None:
         """The interval the verdict used: over all pairs with 3+ children, else the pair's."""
         if self.children and self.children > 2 and self.pair_mean_linear_barrier_ci:

@@ -265,11 +265,14 @@ def interpolation_frame(run: RunResults) -> pd.DataFrame:
 
 
 def forks_frame(run: RunResults) -> pd.DataFrame:
-    """One row per fork: the path's summary metrics and the critic's barrier (NaN if none)."""
+    """One row per fork: the path's summary metrics, the linear barrier the verdict judged with
+    its interval (``barrier_estimate``, ``barrier_ci_*``) and the critic's barrier (NaN if
+    none)."""
     rows = []
     for fork in run.fork_results:
         row = {key: getattr(fork, key) for key in FORK_METRIC_COLUMNS}
         row["fork_step"] = run.fork_step(fork)
+        row["barrier_estimate"] = _nan_if_none(fork.barrier_estimate)
         low, high = fork.barrier_interval or (None, None)
         row["barrier_ci_low"], row["barrier_ci_high"] = _nan_if_none(low), _nan_if_none(high)
         critic = fork.critic or {}
@@ -279,6 +282,7 @@ def forks_frame(run: RunResults) -> pd.DataFrame:
         rows.append(row)
     columns = [
         *FORK_METRIC_COLUMNS,
+        "barrier_estimate",
         "barrier_ci_low",
         "barrier_ci_high",
         "critic_td_error_barrier",
@@ -294,6 +298,7 @@ def forks_frame(run: RunResults) -> pd.DataFrame:
         "linear_barrier_crossfit",
         "normalized_linear_barrier",
         "pair_mean_linear_barrier",
+        "barrier_estimate",
     )
     for key in floats:
         frame[key] = frame[key].astype(float)

@@ -61,16 +61,26 @@ def load_run(
     if not results.is_dir():
         raise UserError(f"{flag}: {results} is not a directory")
     config_file = results / CONFIG_FILE
-    try:
-        record = json.loads(config_file.read_text())
-    except FileNotFoundError:
-        raise UserError(f"{flag}: {results} has no config.json (not a run directory?)") from None
-    except (OSError, ValueError) as err:
-        raise UserError(f"{flag}: {config_file} is unreadable ({type(err).__name__})") from None
-    if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
+    missing = f"{results} has no config.json (not a run directory?)"
+    record = read_json_object(config_file, flag, missing)
+    if not isinstance(record.get("config"), dict):
         raise UserError(f"{flag}: {config_file} has no 'config' section (not an lmc-rl run?)")
     weights = weights_dir_of(results, record.get("weights_dir"))
     run = RunRecord(RunPaths(results, weights), record, flag)
     if validate:
         _ = run.config  # now, so that a bad config.json is reported where it is read
     return run
+
+
+def read_json_object(path: Path, flag: str, missing: str) -> dict[str, Any]:
+    """The JSON object in one of a run's files; else a one-line UserError naming ``flag``:
+    ``missing`` if there is no file, or that it is unreadable or not an object."""
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{flag}: {missing}") from None
+    except (OSError, ValueError) as err:
+        raise UserError(f"{flag}: {path} is unreadable ({type(err).__name__})") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{flag}: {path} is not a JSON object")
+    return data

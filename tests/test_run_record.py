@@ -40,7 +40,8 @@ def test_a_run_folder_reads_back_as_its_typed_config_and_plain_settings(tmp_path
         (lambda folder: folder.rmdir(), "is not a directory"),
         (lambda folder: None, "has no config.json"),
         (lambda folder: (folder / "config.json").write_text("{not json"), "is unreadable"),
-        (lambda folder: (folder / "config.json").write_text("[]"), "no 'config' section"),
+        (lambda folder: (folder / "config.json").write_text("[]"), "not a JSON object"),
+        (lambda folder: (folder / "config.json").write_text("{}"), "no 'config' section"),
         (
             lambda folder: (folder / "config.json").write_text('{"config": {"env": "Nope-v0"}}'),
             "holds an invalid config",

@@ -7,7 +7,6 @@ copied anywhere (or out of a cluster) reads the same. Everything wrong with a di
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ import pandas as pd
 from lmc_rl.errors import UserError
 from lmc_rl.fork_result import INTERPOLATION_KEYS, REQUIRED_KEYS, ForkResult
 from lmc_rl.layout import CONFIG_FILE, EVALUATION_COLUMNS, RunStatus, instability_name
-from lmc_rl.run_record import load_run
+from lmc_rl.run_record import load_run, read_json_object
 
 IDENTITY_COLUMNS = ("env", "algo", "seed", "fork_buffer_strategy", "fork_noise")
 INTERPOLATION_COLUMNS = INTERPOLATION_KEYS
@@ -131,18 +130,6 @@ def read_run(
     return RunResults(results, record, evaluations, fork_results, steps, folder)
 
 
-def _read_json(path: Path, flag: str, missing: str) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"{flag}: {missing}") from None
-    except (OSError, ValueError) as err:
-        raise UserError(f"{flag}: {path.name} is unreadable ({type(err).__name__})") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{flag}: {path.name} is not a JSON object")
-    return data
-
-
 def _read_evaluations(path: Path, flag: str) -> pd.DataFrame:
     try:
         frame = pd.read_csv(path)
@@ -181,7 +168,8 @@ def _read_fork_results(
         names = ", ".join(f"{shown}/instability_{i}.json" for i in missing)
         raise UserError(f"{flag}: missing {names}; {evaluate_hint}")
     forks = [
-        _read_json(folder / instability_name(i), flag, "vanished while reading") for i in expected
+        read_json_object(folder / instability_name(i), flag, "vanished while reading")
+        for i in expected
     ]
     for fork in forks:
         absent = [k for k in REQUIRED_KEYS if k not in fork]

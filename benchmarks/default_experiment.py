@@ -3,7 +3,8 @@
 Why: the default experiment (InvertedDoublePendulum-v5, SAC, 200k steps, train_freq 2, ten forks
 at 0.01 ... 0.8, periodic evaluation of every member, 101 alphas x 100 episodes per fork) takes
 hours; a researcher should know how many before starting it. Running it whole is not a benchmark,
-so this script counts its work exactly from the default config and times each kind of work here:
+so this script counts its work exactly from the default config and the run's own schedule (fork
+steps, evaluation steps, planned updates) and times each kind of work here:
 
 * training: ``Trainer.advance`` (collect, sample, update) timed at every population size K the
   run passes through (1, 3, ..., 21), on a population that forks early, with the default threads
@@ -11,7 +12,7 @@ so this script counts its work exactly from the default config and times each ki
   (steps before learning_starts are costed as if they updated: a slight overestimate);
 * periodic evaluation: ``evaluate_members`` env-steps/s in one process, as training does it, on
   interpolated policies of two children trained 16k steps (long episodes, as in a real run);
-  every episode counted at the full 1000 steps (an upper bound);
+  every episode counted at the full max_episode_steps (1000; an upper bound);
 * instability evaluation: ``evaluate_returns`` env-steps/s over all cores on the same policies,
   the way ``lmc-rl run`` evaluates forks; 10 x 101 x 100 episodes at 1000 steps (an upper bound).
 
@@ -34,51 +35,66 @@ import torch
 from eval_throughput import count_steps, make_run  # benchmarks/ is on sys.path as a script
 
 from lmc_rl.allocator import keep_freed_memory
-from lmc_rl.config import build_config
+from lmc_rl.config import RunConfig, build_config, evaluation_due
 from lmc_rl.envs import check_task
 from lmc_rl.evaluation import EvaluationEnvs, evaluate_members
-from lmc_rl.forking import fork_schedule
-from lmc_rl.instability import ENVS_PER_MEMBER, child_files, evaluate_returns
+from lmc_rl.forking import child_update_after, fork_schedule
+from lmc_rl.instability import ENVS_PER_MEMBER, child_files, evaluate_returns, fork_pairs
 from lmc_rl.lmc import interpolated_population, interpolation_alphas
-from lmc_rl.runs import RunPaths, load_agent_state, load_run
+from lmc_rl.run_record import load_run
+from lmc_rl.runs import RunPaths, load_agent_state
 from lmc_rl.seeding import evaluation_seeds
-from lmc_rl.training import Trainer
+from lmc_rl.training import Trainer, planned_updates
 
 OUT = Path(__file__).resolve().parent / "out"
-EPISODE_STEPS = 1000  # the default max_episode_steps: the most an episode can last
 
 
-def count_work(config) -> dict[str, float]:
-    """Env steps at each population size, updates, and evaluation env steps (upper bounds)."""
-    fork_steps = sorted(f.step for f in fork_schedule(config))
+def count_work(config: RunConfig) -> dict[str, float]:
+    """Env steps at each population size, updates, and evaluation env steps (upper bounds: every
+    episode lasts max_episode_steps), from the run's own schedule of forks, evaluations and
+    planned updates."""
+    forks = fork_schedule(config)
     steps = np.arange(1, config.total_steps + 1)
-    members = 1 + 2 * np.searchsorted(fork_steps, steps, side="left")  # live before the fork
-    work: dict[str, float] = {}
-    for k in np.unique(members):
-        work[f"steps_at_K{k}"] = float((members == k).sum())
-    evals = steps[steps % config.eval_freq == 0]
-    eval_members = 1 + 2 * np.searchsorted(fork_steps, evals, side="left")  # evaluated, then forked
+    # members that step at env step t, and are evaluated after it: the parent and the children
+    # of forks made after earlier steps (a fork follows its step's evaluation)
+    born = np.searchsorted([f.step for f in forks], steps, side="left")
+    members = 1 + config.children * born
+    work = {f"steps_at_K{k}": float((members == k).sum()) for k in np.unique(members)}
+    evaluated = np.array([evaluation_due(config, int(s)) for s in steps])
     work["periodic_eval_env_steps"] = float(
-        eval_members.sum() * config.num_eval_episodes_periodic * EPISODE_STEPS
+        members[evaluated].sum() * config.num_eval_episodes_periodic * config.max_episode_steps
     )
+    paths = len(forks) * len(fork_pairs(config.children))
     work["instability_env_steps"] = float(
-        len(fork_steps) * config.alpha_points * config.num_eval_episodes * EPISODE_STEPS
+        paths * config.alpha_points * config.num_eval_episodes * config.max_episode_steps
     )
     work["agent_steps"] = float(members.sum())
-    updates = (steps > config.learning_starts) & (steps % config.train_freq == 0)
-    work["member_updates"] = float((members * updates).sum())
+    # the updates each member makes itself: a child's start after its fork
+    children_updates = sum(
+        config.children * planned_updates(config, max(f.step, child_update_after(config, f)))
+        for f in forks
+    )
+    work["member_updates"] = float(
+        planned_updates(config, config.learning_starts) + children_updates
+    )
     return work
 
 
-def time_training(root: Path, steps_per_k: int) -> tuple[dict[int, float], Trainer]:
-    """Seconds per ``advance`` (one env step of every member, an update every other step) by K."""
+def time_training(
+    root: Path, steps_per_k: int, default: RunConfig
+) -> tuple[dict[int, float], Trainer]:
+    """Seconds per ``advance`` (one env step of every member, an update every other step) by K,
+    at every K the ``default`` run passes through (its forks, made here right after warm-up)."""
+    forks = len(fork_schedule(default))
     config = build_config(
         {
-            "env": "InvertedDoublePendulum-v5",
+            "env": default.env,
+            "algo": default.algo,
             "seed": 1,
             "total_steps": 1_000_000,
             "learning_starts": 256,
-            "fork_points": ",".join(f"{(256 + (i + 1) * steps_per_k) / 1e6}" for i in range(10)),
+            "fork_points": ",".join(f"{(256 + (i + 1) * steps_per_k) / 1e6}" for i in range(forks)),
+            "children": default.children,
             "eval_freq": 10**9,
             "output_dir": str(root),
             "checkpoint_every": "none",
@@ -89,7 +105,8 @@ def time_training(root: Path, steps_per_k: int) -> tuple[dict[int, float], Train
     while trainer.step < config.learning_starts:
         trainer.advance()
     seconds: dict[int, list[float]] = {}
-    while len(trainer.members) < 21 or len(seconds.get(21, [])) < steps_per_k:
+    largest = 1 + config.children * forks
+    while len(trainer.members) < largest or len(seconds.get(largest, [])) < steps_per_k:
         k = len(trainer.members)
         started = time.perf_counter()
         trainer.advance()
@@ -137,16 +154,14 @@ def main() -> None:
         "(default: train one for --train_steps).",
     )
     args = parser.parse_args()
-    config = build_config({"env": "InvertedDoublePendulum-v5", "seed": 1})
+    config = build_config({"seed": 1})  # the default experiment
     work = count_work(config)
     with tempfile.TemporaryDirectory() as tmp:
-        per_step, trainer = time_training(Path(tmp) / "train", args.steps_per_k)
+        per_step, trainer = time_training(Path(tmp) / "train", args.steps_per_k, config)
         library = trainer.update_matmuls
         trainer.envs.close()
         trainer.eval_pool.close()
-        trained = args.results_dir or make_run(
-            "InvertedDoublePendulum-v5", Path(tmp) / "eval", args.train_steps
-        )
+        trained = args.results_dir or make_run(config.env, Path(tmp) / "eval", args.train_steps)
         periodic_rate, fork_rate = time_evaluation(trained, 32, 20, args.workers)
     training_s = sum(work[f"steps_at_K{k}"] * s for k, s in per_step.items())
     periodic_s = work["periodic_eval_env_steps"] / periodic_rate
@@ -171,9 +186,10 @@ def main() -> None:
     ]
     total = sum(r[2] for r in rows)
     lines = [
-        f"default experiment projection: InvertedDoublePendulum-v5, SAC, 200k steps, train_freq 2,"
-        f" 10 forks, 101 alphas x 100 episodes; torch threads {torch.get_num_threads()}, update "
-        f"matmuls on {library}",
+        f"default experiment projection: {config.env}, {config.algo}, {config.total_steps} steps,"
+        f" train_freq {config.train_freq}, {len(fork_schedule(config))} forks of "
+        f"{config.children} children, {config.alpha_points} alphas x {config.num_eval_episodes} "
+        f"episodes; torch threads {torch.get_num_threads()}, update matmuls on {library}",
         "",
         "| K | time per lockstep step (mean) | steps of the run at this K |",
         "|---|---|---|",

@@ -38,7 +38,8 @@ from lmc_rl.experiment import run_experiment
 from lmc_rl.forking import fork_schedule
 from lmc_rl.instability import ENVS_PER_MEMBER, evaluate_returns
 from lmc_rl.lmc import interpolated_population, interpolation_alphas
-from lmc_rl.runs import load_agent_state, load_run
+from lmc_rl.run_record import load_run
+from lmc_rl.runs import load_agent_state
 from lmc_rl.seeding import evaluation_seeds
 
 OUT = Path(__file__).resolve().parent / "out"

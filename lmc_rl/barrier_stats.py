@@ -132,7 +132,7 @@ class ReturnDistribution:
     """Per alpha: quantiles, standard deviation, CVaR at 10 % and the failure rate."""
 
     quantiles: np.ndarray  # [alpha, len(QUANTILES)]
-    std: np.ndarray  # [alpha]
+    std: np.ndarray  # [alpha], sample std (ddof 1)
     cvar10: np.ndarray  # [alpha], mean of the worst ceil(10 %) of episodes
     failure_rate: np.ndarray  # [alpha], fraction ended by termination (NaN if unknown)
 

@@ -20,12 +20,12 @@ from typing import Any
 import yaml
 
 from lmc_rl.errors import UserError
+from lmc_rl.fork_noise import ForkNoise
 
 ALGOS = ("SAC", "TD3", "DDPG")
 # Adam step size when --learning_rate is not given (SAC: Haarnoja et al.; TD3/DDPG: Fujimoto et al.)
 DEFAULT_LEARNING_RATES = {"SAC": 3e-4, "TD3": 1e-3, "DDPG": 1e-3}
 BUFFER_STRATEGIES = ("copy", "fresh", "shared", "split")
-NOISE_SOURCES = ("env", "action", "batch")
 DEFAULT_FORK_POINTS = (0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 
 
@@ -73,8 +73,8 @@ class RunConfig:
         "or 'none'.",
     )
     fork_buffer_strategy: str = _f("copy", "Replay data of children: copy, fresh, shared or split.")
-    fork_noise: str = _f(
-        "all",
+    fork_noise: ForkNoise = _f(
+        ForkNoise.parse("all"),
         "Random sources that differ between the two children of a fork: all, none, or a comma "
         "list of env (reset seeds), action (exploration), batch (minibatches and update noise).",
     )
@@ -178,6 +178,8 @@ class RunConfig:
 
 
 def _jsonable(value: Any) -> Any:
+    if isinstance(value, ForkNoise):
+        return str(value)
     return list(value) if isinstance(value, tuple) else value
 
 
@@ -241,6 +243,8 @@ def _parse_scalar(kind: type, name: str, raw: Any) -> Any:
 def parse_value(name: str, raw: Any) -> Any:
     """Convert a YAML or command-line value for field ``name`` to its typed form."""
     hint = _field_types()[name]
+    if hint is ForkNoise:
+        return ForkNoise.parse(raw)
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):  # X | None
@@ -346,7 +350,6 @@ def validate(config: RunConfig) -> RunConfig:
         )
     _validate_fork_points(config)
     checkpoint_schedule(config)
-    config = config.replace(fork_noise=",".join(fork_noise_sources(config.fork_noise)) or "none")
     if config.seed is not None and not 0 <= config.seed < 2**63:
         raise UserError(f"--seed: must be a non-negative integer, got {config.seed}")
     _validate_device(config.device)
@@ -376,24 +379,6 @@ def _validate_fork_points(config: RunConfig) -> None:
         )
 
 
-def fork_noise_sources(text: str) -> tuple[str, ...]:
-    """Parse --fork_noise into the tuple of differing sources (``all`` -> every source)."""
-    words = [w.strip().lower() for w in text.split(",") if w.strip()]
-    if words == ["all"]:
-        return NOISE_SOURCES
-    if words == ["none"]:
-        return ()
-    for word in words:
-        if word not in NOISE_SOURCES:
-            raise UserError(
-                f"--fork_noise: unknown source {word!r} (all, none, or a comma list of "
-                f"{', '.join(NOISE_SOURCES)})"
-            )
-    if not words:
-        raise UserError("--fork_noise: empty; use all, none, or a list of env, action, batch")
-    return tuple(s for s in NOISE_SOURCES if s in words)
-
-
 def checkpoint_schedule(config: RunConfig) -> tuple[int, float]:
     """(every N env steps, every S seconds) from --checkpoint_every; 0 means never."""
     text = config.checkpoint_every.strip().lower()
@@ -412,6 +397,12 @@ def checkpoint_schedule(config: RunConfig) -> tuple[int, float]:
         f"--checkpoint_every: expected N (steps), Nm (minutes) or none, got "
         f"{config.checkpoint_every!r}"
     )
+
+
+def evaluation_due(config: RunConfig, step: int) -> bool:
+    """Whether every member is evaluated after env step ``step``: every eval_freq steps, and at
+    the final step so that every run records its final returns."""
+    return step % config.eval_freq == 0 or step == config.total_steps
 
 
 def fork_step(point: float, total_steps: int) -> int:

@@ -11,8 +11,9 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from lmc_rl.config import NOISE_SOURCES, RunConfig, did_you_mean
+from lmc_rl.config import RunConfig, did_you_mean
 from lmc_rl.errors import UserError
+from lmc_rl.fork_noise import ForkNoise
 
 
 class Parser(argparse.ArgumentParser):
@@ -28,11 +29,9 @@ def format_default(f: dataclasses.Field) -> str:
     if value is None:
         return f.metadata.get("none_means", "none")
     if isinstance(value, tuple):
-        if f.name == "fork_noise" or value == NOISE_SOURCES:
-            return "all"
         return ",".join(map(str, value)) if value else "none"
-    if f.name == "fork_noise" and value == "all":
-        return "all"
+    if isinstance(value, ForkNoise):
+        return value.label
     return str(value)
 
 

@@ -40,7 +40,8 @@ from lmc_rl.errors import UserError
 from lmc_rl.fork_result import measure_path
 from lmc_rl.instability import critic_metrics_of_files, evaluate_paths
 from lmc_rl.lmc import interpolation_alphas
-from lmc_rl.runs import load_agent_state, load_run, save_agent
+from lmc_rl.run_record import load_run
+from lmc_rl.runs import load_agent_state, save_agent
 from lmc_rl.seeding import evaluation_seeds
 from lmc_rl.weight_matching import weight_matching
 

@@ -141,6 +141,14 @@ class ForkResult:
         return row
 
     @property
+    def barrier_estimate(self) -> float | None:
+        """The cross-fitted linear barrier the verdict judged: the mean over all pairs with 3+
+        children, else the pair's."""
+        if self.children and self.children > 2 and self.pair_mean_linear_barrier is not None:
+            return self.pair_mean_linear_barrier
+        return self.linear_barrier_crossfit
+
+    @property
     def barrier_interval(self) -> list[float] | None:
         """The interval the verdict used: over all pairs with 3+ children, else the pair's."""
         if self.children and self.children > 2 and self.pair_mean_linear_barrier_ci:
@@ -204,8 +212,9 @@ def measure_path(
     returns = np.asarray(returns, dtype=float)
     alphas = np.asarray(alphas, dtype=float)
     means = returns.mean(axis=1)
-    sem, low, high = _normal_interval(returns)
     dist = bs.return_distribution(returns, terminated)
+    sem = dist.std / np.sqrt(returns.shape[1])  # the std (ddof 1) that std_reward reports
+    low, high = means - 1.96 * sem, means + 1.96 * sem  # normal-approximation 95 % interval
     path = bs.path_statistics(returns, alphas)
     interpolation = []
     for i, alpha in enumerate(alphas):
@@ -214,7 +223,7 @@ def measure_path(
             {
                 "alpha": float(alpha),
                 "mean_reward": float(means[i]),
-                "std_reward": float(returns[i].std()),
+                "std_reward": float(dist.std[i]),
                 "sem_reward": float(sem[i]),
                 "ci95_low": float(low[i]),
                 "ci95_high": float(high[i]),
@@ -320,14 +329,6 @@ def combine_pairs(
             result, verdict=verdict, verdict_reason=reason, training_progress=progress
         )
     return result
-
-
-def _normal_interval(returns: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Standard error and normal-approximation 95 % interval of per-alpha means."""
-    n = returns.shape[1]
-    mean = returns.mean(axis=1)
-    sem = returns.std(axis=1, ddof=1) / np.sqrt(n) if n > 1 else np.zeros(len(returns))
-    return sem, mean - 1.96 * sem, mean + 1.96 * sem
 
 
 def _fmt(value: float | None, digits: int = 4) -> str:

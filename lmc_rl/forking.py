@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lmc_rl.config import RunConfig, fork_noise_sources, fork_step
+from lmc_rl.config import RunConfig, fork_step
+from lmc_rl.fork_noise import ForkNoise
 from lmc_rl.replay import ReplayView
 from lmc_rl.seeding import STREAMS, MemberStreams, stream_seed
 
@@ -37,13 +38,20 @@ def fork_schedule(config: RunConfig) -> list[Fork]:
     ]
 
 
+def child_update_after(config: RunConfig, fork: Fork) -> int:
+    """The env step after which the children of ``fork`` update: a fresh buffer first collects
+    learning_starts steps of its own; any other continues the parent's schedule."""
+    if config.fork_buffer_strategy == "fresh":
+        return fork.step + config.learning_starts
+    return config.learning_starts
+
+
 def child_streams(
-    run_seed: int, fork_id: int, fork_noise: str, children: int = 2
+    run_seed: int, fork_id: int, fork_noise: ForkNoise, children: int = 2
 ) -> tuple[MemberStreams, ...]:
     """Streams of children 1..n: derived from (run seed, fork id, child id); the sources
     not named in ``fork_noise`` are the same for every child (child 1's). Child c's streams do
     not depend on how many children there are, so children 1 and 2 are the prototype's pair."""
-    differing = set(fork_noise_sources(fork_noise)) if fork_noise != "none" else set()
     first = {
         name: stream_seed(run_seed, _CHILD_PATH, fork_id, 1, i) for i, name in enumerate(STREAMS)
     }
@@ -51,7 +59,7 @@ def child_streams(
     for child in range(2, children + 1):
         seeds = {
             name: stream_seed(run_seed, _CHILD_PATH, fork_id, child, i)
-            if name in differing
+            if name in fork_noise
             else first[name]
             for i, name in enumerate(STREAMS)
         }

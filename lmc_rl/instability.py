@@ -42,7 +42,8 @@ from lmc_rl.lmc import (
     interpolated_population,
     interpolation_alphas,
 )
-from lmc_rl.runs import RunRecord, load_agent_state
+from lmc_rl.run_record import RunRecord
+from lmc_rl.runs import load_agent_state
 from lmc_rl.seeding import evaluation_seeds
 
 MEMBERS_PER_CHUNK = 16
@@ -331,7 +332,7 @@ def _fork_identity(run: RunRecord, fork: Fork) -> dict[str, Any]:
         "algo": cfg.algo,
         "env": cfg.env,
         "fork_buffer_strategy": cfg.fork_buffer_strategy,
-        "fork_noise": cfg.fork_noise,
+        "fork_noise": str(cfg.fork_noise),
         "seed": cfg.seed,
         "stability_threshold": cfg.stability_threshold,
     }
@@ -471,7 +472,7 @@ def evaluate_run(
             "algo": cfg.algo,
             "seed": cfg.seed,
             "fork_buffer_strategy": cfg.fork_buffer_strategy,
-            "fork_noise": cfg.fork_noise,
+            "fork_noise": str(cfg.fork_noise),
             "total_steps": cfg.total_steps,
             "alpha_points": alpha_points,
             "num_eval_episodes": num_eval_episodes,

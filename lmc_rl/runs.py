@@ -1,12 +1,11 @@
 """A run's files with a format of their own: the evaluation log, config.json, and saved agents
-that load back as policies. Where each file lives: ``lmc_rl.layout``."""
+that load back as policies. Where each file lives: ``lmc_rl.layout``; reading a run folder
+back: ``lmc_rl.run_record``."""
 
 from __future__ import annotations
 
 import csv
 import io
-import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +17,9 @@ from lmc_rl.atomic_files import atomic_write_bytes, atomic_write_json
 from lmc_rl.config import RunConfig
 from lmc_rl.envs import ActionScaler, TaskSpec
 from lmc_rl.errors import UserError
-from lmc_rl.layout import EVALUATION_COLUMNS, RunPaths, RunStatus, weights_dir_of
+from lmc_rl.layout import EVALUATION_COLUMNS, RunPaths
 from lmc_rl.provenance import library_versions
+from lmc_rl.run_record import RunRecord, load_run  # noqa: F401  (experiment.py, cli.py)
 
 AGENT_FILE_FORMAT = "lmc-rl-agent/1"
 
@@ -137,46 +137,3 @@ def load_agent_state(path: str | Path) -> tuple[Agent, dict[str, Any]]:
     except Exception as err:
         raise UserError(f"{path} holds an agent that does not load ({err})") from None
     return agent, payload
-
-
-# ---------------------------------------------------------------------------------------------
-# finished runs, read back from their files
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """A run as found on disk: its config, its directories and what config.json says of it."""
-
-    config: RunConfig
-    paths: RunPaths
-    record: dict[str, Any]
-
-    @property
-    def finished(self) -> bool:
-        return self.record.get("status") == RunStatus.FINISHED
-
-
-def load_run(results_dir: str | Path, flag: str = "--results_dir") -> RunRecord:
-    """Read a run's config.json; a UserError, naming ``flag``, says what is missing or
-    unreadable."""
-    from lmc_rl.config import build_config
-
-    results = Path(results_dir)
-    if not results.is_dir():
-        raise UserError(f"{flag}: {results} is not a directory")
-    config_file = RunPaths(results, results).config_file
-    try:
-        record = json.loads(config_file.read_text())
-        raw = dict(record["config"])
-    except FileNotFoundError:
-        raise UserError(f"{flag}: {results} has no config.json (not a run directory?)") from None
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise UserError(f"{flag}: {config_file} is unreadable ({type(err).__name__})") from None
-    raw["device"] = "cpu"  # analysis of a copied run must not depend on the machine it ran on
-    raw["output_dir"] = "."
-    try:
-        config = build_config(raw)
-    except UserError as err:
-        raise UserError(f"{flag}: {config_file} holds an invalid config ({err})") from None
-    weights = weights_dir_of(results, record.get("weights_dir"))
-    return RunRecord(config, RunPaths(results, weights), record)

@@ -11,8 +11,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lmc_rl.analysis import analyze, analyze_many, analyze_run, load_run_frames, load_runs
+from lmc_rl.analysis import (
+    aggregate_instability,
+    analyze,
+    analyze_many,
+    analyze_run,
+    load_run_frames,
+    load_runs,
+)
 from lmc_rl.analysis.aggregate import default_comparison_dir, mean_with_bootstrap_ci
+from lmc_rl.analysis.plots import strategy_comparison_figure
 from lmc_rl.errors import UserError
 
 TOTAL_STEPS = 1000
@@ -333,6 +341,9 @@ def test_analyze_many_aggregates_seeds_per_strategy_and_fork_point(tmp_path):
         "normalized_instability_mean",
         "normalized_ci_low",
         "normalized_ci_high",
+        "linear_barrier_crossfit_mean",
+        "linear_barrier_crossfit_ci_low",
+        "linear_barrier_crossfit_ci_high",
     ]
     copy = table[table["fork_buffer_strategy"] == "copy"].set_index("fork_point")
     assert copy.loc[0.3, "n_seeds"] == 3 and copy.loc[0.3, "seeds"] == "1 2 3"
@@ -348,6 +359,42 @@ def test_analyze_many_aggregates_seeds_per_strategy_and_fork_point(tmp_path):
     fresh = table[table["fork_buffer_strategy"] == "fresh"]
     assert fresh["n_seeds"].tolist() == [1, 1] and fresh["instability_mean"].tolist() == [10, 2]
     assert fresh["instability_ci_low"].isna().all() and fresh["normalized_ci_high"].isna().all()
+
+
+def test_the_comparison_draws_the_stability_threshold_with_a_legend_entry(tmp_path):
+    for seed in (1, 2):  # normalized instabilities 0.01 and 0.005: below the line
+        write_fake_run(tmp_path / "r", seed=seed, instabilities={0.3: 1.0, 0.6: 0.5})
+    forks = load_runs([tmp_path / "r"]).forks
+    figure = strategy_comparison_figure(aggregate_instability(forks), forks, "Pendulum-v5", "SAC")
+    raw_ax, norm_ax, barrier_ax = figure.axes
+    dashed = [line for line in norm_ax.get_lines() if line.get_linestyle() == "--"]
+    assert [list(line.get_ydata()) for line in dashed] == [[0.05, 0.05]]
+    assert norm_ax.get_ylim()[1] > 0.05  # in view, though every seed is below it
+    for ax in (raw_ax, barrier_ax):
+        assert not [line for line in ax.get_lines() if line.get_linestyle() == "--"]
+    assert "stable ≤ 0.05 (threshold)" in [t.get_text() for t in figure.legends[0].get_texts()]
+
+
+def test_the_comparison_aggregates_the_linear_barrier_the_verdicts_judged(tmp_path):
+    barriers = {1: (3.0, None), 2: (5.0, None), 3: (0.0, 10.0)}  # seed 3: 3 children, pair mean
+    for seed, (pair, pair_mean) in barriers.items():
+        run = write_fake_run(tmp_path / "r", seed=seed, instabilities={0.5: 12.0})
+        fork_file = run / "forks" / "instability_1.json"
+        fork = json.loads(fork_file.read_text())
+        fork.update(linear_barrier_crossfit=pair, pair_mean_linear_barrier=pair_mean)
+        fork["children"] = 2 if pair_mean is None else 3
+        fork_file.write_text(json.dumps(fork))
+    out = analyze_many([tmp_path / "r"], out=tmp_path / "cmp")
+    row = pd.read_csv(out / "aggregate.csv").iloc[0]
+    columns = [f"linear_barrier_crossfit_{c}" for c in ("mean", "ci_low", "ci_high")]
+    assert row[columns].tolist() == pytest.approx(mean_with_bootstrap_ci([3.0, 5.0, 10.0]))
+    assert row["linear_barrier_crossfit_mean"] == pytest.approx(6.0)
+    assert "linear_barrier_crossfit_mean" in (out / "report.md").read_text()
+    forks = load_runs([tmp_path / "r"]).forks
+    figure = strategy_comparison_figure(aggregate_instability(forks), forks, "Pendulum-v5", "SAC")
+    barrier_ax = figure.axes[2]
+    assert "linear barrier" in barrier_ax.get_ylabel()
+    assert sorted(barrier_ax.collections[-1].get_offsets()[:, 1]) == [3.0, 5.0, 10.0]  # seeds
 
 
 def test_analyze_many_writes_one_comparison_per_env_and_algo(tmp_path):

@@ -2,6 +2,7 @@
 in one population without the population changing their results."""
 
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -10,10 +11,11 @@ import torch
 from lmc_rl.config import build_config
 from lmc_rl.errors import UserError
 from lmc_rl.experiment import run_experiment
-from lmc_rl.forking import child_streams, child_views
+from lmc_rl.fork_noise import ForkNoise
+from lmc_rl.forking import child_streams, child_update_after, child_views, fork_schedule
 from lmc_rl.replay import ReplayStore, ReplayView
 from lmc_rl.runs import RunPaths, load_agent_state
-from lmc_rl.training import Trainer
+from lmc_rl.training import Trainer, planned_updates
 
 STRATEGIES = ["copy", "fresh", "shared", "split"]
 
@@ -105,17 +107,19 @@ def test_split_children_get_disjoint_equal_random_halves_in_fifo_order():
 
 
 def test_children_differ_only_in_the_sources_fork_noise_names():
-    one, two = child_streams(run_seed=3, fork_id=2, fork_noise="env,batch")
+    one, two = child_streams(run_seed=3, fork_id=2, fork_noise=ForkNoise.parse("env,batch"))
     assert one.seeds["env"] != two.seeds["env"] and one.seeds["batch"] != two.seeds["batch"]
     assert one.seeds["action"] == two.seeds["action"]
-    same = child_streams(run_seed=3, fork_id=2, fork_noise="none")
+    none = ForkNoise.parse("none")
+    same = child_streams(run_seed=3, fork_id=2, fork_noise=none)
     assert same[0].seeds == same[1].seeds
-    assert child_streams(3, 1, "env,action,batch")[0].seeds != child_streams(3, 2, "none")[0].seeds
+    every = ForkNoise.parse("env,action,batch")
+    assert child_streams(3, 1, every)[0].seeds != child_streams(3, 2, none)[0].seeds
 
 
 def test_more_children_keep_the_first_two_and_split_into_equal_disjoint_parts():
-    two = child_streams(run_seed=3, fork_id=2, fork_noise="all")
-    three = child_streams(run_seed=3, fork_id=2, fork_noise="all", children=3)
+    two = child_streams(run_seed=3, fork_id=2, fork_noise=ForkNoise.parse("all"))
+    three = child_streams(run_seed=3, fork_id=2, fork_noise=ForkNoise.parse("all"), children=3)
     assert [s.seeds for s in three[:2]] == [s.seeds for s in two]
     assert len({s.seeds["env"] for s in three}) == 3
     _, parent = _parent_with(11, capacity=20)
@@ -169,6 +173,11 @@ def test_tiny_run_with_each_strategy_writes_every_childs_weights(tmp_path, tiny_
         members = {row["member"] for row in csv.DictReader(f)}
     assert members == {"parent", "fork1_child1", "fork1_child2", "fork2_child1", "fork2_child2"}
     assert not _equal_states(_weights(paths, "fork1_1.pt"), _weights(paths, "fork1_2.pt"))
+    config = _config(tmp_path, tiny_run, fork_buffer_strategy=strategy)
+    planned = json.loads(paths.config_file.read_text())["members"]
+    for fork in fork_schedule(config):  # the schedule projections read (benchmarks/)
+        updates = planned_updates(config, child_update_after(config, fork))
+        assert planned[fork.child_name(1)]["gradient_updates"] == updates
 
 
 def test_with_fork_noise_none_the_two_children_end_bitwise_identical(tmp_path, tiny_run):

@@ -14,7 +14,8 @@ from lmc_rl.evaluation import EvaluationEnvs, evaluate_members
 from lmc_rl.experiment import run_experiment
 from lmc_rl.fork_result import ForkResult, measure_path
 from lmc_rl.lmc import interpolated_population
-from lmc_rl.runs import load_agent_state, load_run
+from lmc_rl.run_record import load_run
+from lmc_rl.runs import load_agent_state
 from lmc_rl.seeding import evaluation_seeds
 
 
@@ -60,6 +61,19 @@ def test_path_metrics_match_the_formulas_and_round_trip_through_json():
     assert result.linear_barrier == 40.0 and result.linear_barrier_alpha == 0.5
     assert result.verdict == "barrier" and not result.min_at_endpoint
     assert ForkResult.from_json(json.loads(json.dumps(result.to_json()))) == result
+
+
+def test_the_return_spread_and_its_standard_error_use_one_sample_std():
+    deviations = np.array([-1.0, 1.0, -2.0, 2.0, 0.0, 0.0])  # sample std sqrt(2), ddof 0: 1.29
+    returns = np.array([100.0, 50.0])[:, None] + deviations[None, :]
+    result = measure_path(returns, np.array([0.0, 1.0]), threshold=0.05)
+    for point in result.interpolation:
+        assert point["std_reward"] == pytest.approx(np.sqrt(2.0))
+        assert point["sem_reward"] == pytest.approx(point["std_reward"] / np.sqrt(6))
+        half_width = point["ci95_high"] - point["mean_reward"]
+        assert half_width == pytest.approx(1.96 * point["sem_reward"])
+    one_episode = measure_path(returns[:, :1], np.array([0.0, 1.0]), threshold=0.05)
+    assert [p["std_reward"] for p in one_episode.interpolation] == [0.0, 0.0]
 
 
 def test_interpolation_endpoints_are_the_children_bit_for_bit(tiny_spec):
@@ -249,6 +263,8 @@ def test_identical_children_have_zero_instability(tmp_path):
     result = _fork_json(paths, 1)
     means = {p["mean_reward"] for p in result["interpolation"]}
     assert len(means) == 1 and result["instability"] == 0.0 and result["is_stable"]
+    stored = json.loads(paths.config_file.read_text())["config"]
+    assert result["fork_noise"] == stored["fork_noise"] == "none"  # as users write it
 
 
 def test_evaluate_refuses_a_directory_that_is_not_a_run(tmp_path, capsys):

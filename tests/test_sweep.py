@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from lmc_rl.errors import UserError
-from lmc_rl.runs import load_run
+from lmc_rl.run_record import load_run
 from lmc_rl.sweep import (
     add_sweep_parser,
     axes_from_flags,
@@ -238,7 +238,7 @@ def test_grid_values_from_flags_and_a_yaml_file(tmp_path):
     assert len(cells) == 2 * 2 * 2  # seeds x fork_points x fork_noise; the flag fixed strategy
     assert {c.config.hidden_dims for c in cells} == {(16, 16)}
     assert {c.config.fork_points for c in cells} == {(0.25,), (0.25, 0.5)}
-    assert {c.config.fork_noise for c in cells} == {"env,action,batch", "env,action"}
+    assert {str(c.config.fork_noise) for c in cells} == {"env,action,batch", "env,action"}
     assert {c.config.fork_buffer_strategy for c in cells} == {"fresh"}
     assert len({c.name for c in cells}) == len(cells)
     assert any(c.name.endswith("_fork_points-0.25-0.5") for c in cells)

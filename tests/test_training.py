@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from lmc_rl import load_agent
-from lmc_rl.config import build_config
+from lmc_rl.config import build_config, evaluation_due
 from lmc_rl.experiment import run_experiment
 
 
@@ -58,8 +58,10 @@ def test_same_seed_gives_identical_evaluations(tmp_path, tiny_run):
 def test_eval_freq_is_honoured_and_the_final_step_is_always_evaluated(
     tmp_path, tiny_run, eval_freq, steps
 ):
-    _, paths = _run(tmp_path, tiny_run, eval_freq=eval_freq)
+    config, paths = _run(tmp_path, tiny_run, eval_freq=eval_freq)
     assert sorted({int(r["step"]) for r in _evaluations(paths)}) == steps
+    scheduled = [s for s in range(1, config.total_steps + 1) if evaluation_due(config, s)]
+    assert scheduled == steps  # the schedule projections read (benchmarks/default_experiment.py)
 
 
 def test_saved_agent_loads_as_a_policy_acting_within_bounds(tmp_path, tiny_run):

@@ -1,5 +1,6 @@
-"""analyze_many: instability across seeds, per (env, algo, buffer strategy, fork noise) and fork
-point, with bootstrap confidence intervals; one comparison figure per env and algo."""
+"""analyze_many: instability and linear barrier across seeds, per (env, algo, buffer strategy,
+fork noise) and fork point, with bootstrap confidence intervals; one comparison figure per env and
+algo."""
 
 from __future__ import annotations
 
@@ -35,6 +36,9 @@ AGGREGATE_COLUMNS = (
     "normalized_instability_mean",
     "normalized_ci_low",
     "normalized_ci_high",
+    "linear_barrier_crossfit_mean",
+    "linear_barrier_crossfit_ci_low",
+    "linear_barrier_crossfit_ci_high",
 )
 
 
@@ -58,20 +62,21 @@ def mean_with_bootstrap_ci(values: Sequence[float]) -> tuple[float, float, float
 
 
 def aggregate_instability(forks: pd.DataFrame) -> pd.DataFrame:
-    """One row per (env, algo, fork_buffer_strategy, fork_noise, fork_point): seeds, mean
-    instability (raw and normalized) and its bootstrap CI; `forks` is a `load_runs(...).forks`."""
+    """One row per (env, algo, fork_buffer_strategy, fork_noise, fork_point): seeds, and the
+    mean with its bootstrap CI of the instability (raw and normalized) and of the cross-fitted
+    linear barrier (each fork's ``barrier_estimate``: over all pairs with 3+ children; NaN for
+    runs evaluated before it was recorded); `forks` is a `load_runs(...).forks`."""
     rows = []
     keys = [*GROUP_COLUMNS, "fork_point"]
     for key, group in forks.groupby(keys, sort=True, dropna=False):
-        raw = mean_with_bootstrap_ci(group["instability"])
-        normalized = mean_with_bootstrap_ci(group["normalized_instability"])
         rows.append(
             (
                 *key,
                 len(group),
                 " ".join(str(s) for s in sorted(group["seed"])),
-                *raw,
-                *normalized,
+                *mean_with_bootstrap_ci(group["instability"]),
+                *mean_with_bootstrap_ci(group["normalized_instability"]),
+                *mean_with_bootstrap_ci(group["barrier_estimate"]),
             )
         )
     return pd.DataFrame(rows, columns=list(AGGREGATE_COLUMNS))

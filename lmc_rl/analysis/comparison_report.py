@@ -70,8 +70,9 @@ def comparison_markdown(
     lines = [
         "# LMC-RL comparison",
         "",
-        f"{len(runs)} runs; instability by fork point, mean over seeds with a percentile "
-        "bootstrap 95 % confidence interval (`aggregate.csv` holds the same table).",
+        f"{len(runs)} runs; instability and cross-fitted linear barrier by fork point, mean over "
+        "seeds with a percentile bootstrap 95 % confidence interval (`aggregate.csv` holds the "
+        "same table).",
         "",
     ]
     if warnings:
@@ -79,7 +80,7 @@ def comparison_markdown(
     lines += ["## Runs", ""]
     lines += [f"- `{run.results_dir}`" for run in runs]
     columns = list(aggregate.columns)
-    lines += ["", "## Instability", "", "| " + " | ".join(columns) + " |"]
+    lines += ["", "## Instability and linear barrier", "", "| " + " | ".join(columns) + " |"]
     lines.append("|" + "---|" * len(columns))
     for row in aggregate.itertuples(index=False):
         lines.append("| " + " | ".join(_cell(v) for v in row) + " |")

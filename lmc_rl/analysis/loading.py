@@ -7,7 +7,6 @@ copied anywhere (or out of a cluster) reads the same. Everything wrong with a di
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -18,14 +17,8 @@ import pandas as pd
 
 from lmc_rl.errors import UserError
 from lmc_rl.fork_result import INTERPOLATION_KEYS, REQUIRED_KEYS, ForkResult
-from lmc_rl.layout import (
-    CONFIG_FILE,
-    EVALUATION_COLUMNS,
-    FORKS_FOLDER,
-    RunPaths,
-    RunStatus,
-    instability_name,
-)
+from lmc_rl.layout import CONFIG_FILE, EVALUATION_COLUMNS, RunStatus, instability_name
+from lmc_rl.run_record import load_run, read_json_object
 
 IDENTITY_COLUMNS = ("env", "algo", "seed", "fork_buffer_strategy", "fork_noise")
 INTERPOLATION_COLUMNS = INTERPOLATION_KEYS
@@ -120,38 +113,21 @@ def read_run(
 ) -> RunResults:
     """Read a finished run's files; a UserError names the first thing that is missing.
     ``evaluation``: the folder of a re-evaluation (default: the run's own forks/)."""
-    results = Path(results_dir)
+    run = load_run(results_dir, validate=False)
+    results, record = run.paths.results, run.record
     flag = f"--results_dir {results}"
-    if not results.is_dir():
-        raise UserError(f"{flag}: not a directory")
-    paths = RunPaths(results, results)
-    record = _read_json(paths.config_file, flag, "no config.json (not a run directory?)")
-    if not isinstance(record.get("config"), dict):
-        raise UserError(f"{flag}: config.json has no 'config' section (not an lmc-rl run?)")
     status = record.get("status")
     if status not in (RunStatus.TRAINED, RunStatus.FINISHED):
         raise UserError(f"{flag}: the run has not finished training (status {status!r})")
-    evaluations = _read_evaluations(paths.evaluations_file, flag)
-    folder = Path(evaluation) if evaluation is not None else results / FORKS_FOLDER
+    evaluations = _read_evaluations(run.paths.evaluations_file, flag)
+    folder = Path(evaluation) if evaluation is not None else run.paths.forks_dir
     fork_results = _read_fork_results(results, folder, record, flag)
-    if status != RunStatus.FINISHED and not fork_results and record["config"].get("fork_points"):
+    if status != RunStatus.FINISHED and not fork_results and run.settings.get("fork_points"):
         raise UserError(f"{flag}: the run was trained but not evaluated (status 'trained')")
-    steps = int(total_steps if total_steps is not None else record["config"]["total_steps"])
+    steps = int(total_steps if total_steps is not None else run.settings["total_steps"])
     if steps <= 0:
         raise UserError(f"--total_steps: must be positive, got {steps}")
     return RunResults(results, record, evaluations, fork_results, steps, folder)
-
-
-def _read_json(path: Path, flag: str, missing: str) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"{flag}: {missing}") from None
-    except (OSError, ValueError) as err:
-        raise UserError(f"{flag}: {path.name} is unreadable ({type(err).__name__})") from None
-    if not isinstance(data, dict):
-        raise UserError(f"{flag}: {path.name} is not a JSON object")
-    return data
 
 
 def _read_evaluations(path: Path, flag: str) -> pd.DataFrame:
@@ -192,7 +168,8 @@ def _read_fork_results(
         names = ", ".join(f"{shown}/instability_{i}.json" for i in missing)
         raise UserError(f"{flag}: missing {names}; {evaluate_hint}")
     forks = [
-        _read_json(folder / instability_name(i), flag, "vanished while reading") for i in expected
+        read_json_object(folder / instability_name(i), flag, "vanished while reading")
+        for i in expected
     ]
     for fork in forks:
         absent = [k for k in REQUIRED_KEYS if k not in fork]
@@ -276,11 +253,14 @@ def interpolation_frame(run: RunResults) -> pd.DataFrame:
 
 
 def forks_frame(run: RunResults) -> pd.DataFrame:
-    """One row per fork: the path's summary metrics and the critic's barrier (NaN if none)."""
+    """One row per fork: the path's summary metrics, the linear barrier the verdict judged with
+    its interval (``barrier_estimate``, ``barrier_ci_*``) and the critic's barrier (NaN if
+    none)."""
     rows = []
     for fork in run.fork_results:
         row = {key: getattr(fork, key) for key in FORK_METRIC_COLUMNS}
         row["fork_step"] = run.fork_step(fork)
+        row["barrier_estimate"] = _nan_if_none(fork.barrier_estimate)
         low, high = fork.barrier_interval or (None, None)
         row["barrier_ci_low"], row["barrier_ci_high"] = _nan_if_none(low), _nan_if_none(high)
         critic = fork.critic or {}
@@ -290,6 +270,7 @@ def forks_frame(run: RunResults) -> pd.DataFrame:
         rows.append(row)
     columns = [
         *FORK_METRIC_COLUMNS,
+        "barrier_estimate",
         "barrier_ci_low",
         "barrier_ci_high",
         "critic_td_error_barrier",
@@ -305,6 +286,7 @@ def forks_frame(run: RunResults) -> pd.DataFrame:
         "linear_barrier_crossfit",
         "normalized_linear_barrier",
         "pair_mean_linear_barrier",
+        "barrier_estimate",
     )
     for key in floats:
         frame[key] = frame[key].astype(float)

@@ -27,6 +27,7 @@ from matplotlib.lines import Line2D
 
 from lmc_rl.analysis.loading import RunResults
 from lmc_rl.atomic_files import atomic_write_bytes
+from lmc_rl.fork_noise import ForkNoise
 from lmc_rl.fork_result import ForkResult
 
 FORK_POINT_CMAP: Colormap = colormaps["viridis"]
@@ -152,6 +153,13 @@ def draw_interpolation(
     ax.grid(alpha=0.3)
 
 
+def draw_threshold(ax: Axes, threshold: float) -> Line2D:
+    """The stability threshold of normalized barriers: red dashed, the same in every figure."""
+    return ax.axhline(
+        threshold, color="crimson", ls="--", lw=1, label=f"stable ≤ {threshold:g} (threshold)"
+    )
+
+
 def draw_metric_by_fork_point(
     ax: Axes,
     fork_points: Sequence[float],
@@ -166,7 +174,7 @@ def draw_metric_by_fork_point(
     ax.plot(points, y, color="0.6", lw=1, zorder=1)
     ax.scatter(points, y, c=[fork_color(p) for p in points], s=40, edgecolor="black", zorder=2)
     if threshold is not None:  # named in the axis label: a legend could cover a point
-        ax.axhline(threshold, color="crimson", ls="--", lw=1)
+        draw_threshold(ax, threshold)
         ylabel = f"{ylabel}\n(red dashed: stable ≤ {threshold:g})"
     shown = np.append(y[np.isfinite(y)], threshold or 0.0)
     if shown.min() >= 0:
@@ -317,12 +325,7 @@ def _barrier_with_interval(
     """The linear barrier of every fork with its interval (the verdict's: all pairs with 3+
     children), marker and colour by verdict; normalized by |endpoint mean| when ``scale``."""
     for fork in forks:
-        interval = fork.barrier_interval
-        estimate = (
-            fork.pair_mean_linear_barrier
-            if fork.children and fork.children > 2
-            else fork.linear_barrier_crossfit
-        )
+        interval, estimate = fork.barrier_interval, fork.barrier_estimate
         marker, color = VERDICT_MARKERS.get(fork.verdict or "", ("o", "0.5"))
         if estimate is None or not interval or None in interval:
             continue
@@ -471,17 +474,38 @@ def overview_figure(run: RunResults) -> Figure:
 # comparison of runs
 
 
+# panels of the comparison: aggregate.csv's mean column, its CI prefix, the forks frame's
+# column of one seed, the y label, and whether the metric is never negative
+COMPARISON_PANELS = (
+    ("instability_mean", "instability", "instability", "instability (return)", True),
+    (
+        "normalized_instability_mean",
+        "normalized",
+        "normalized_instability",
+        "normalized instability",
+        True,
+    ),
+    (
+        "linear_barrier_crossfit_mean",
+        "linear_barrier_crossfit",
+        "barrier_estimate",
+        "linear barrier\n(cross-fitted)",
+        False,  # an estimate of a barrier that is 0 can be below 0
+    ),
+)
+
+
 def strategy_comparison_figure(
     aggregate: pd.DataFrame, forks: pd.DataFrame, env: str, algo: str
 ) -> Figure:
-    """Mean instability over seeds with its bootstrap 95% CI band against fork point, one
-    colour per buffer strategy (and fork noise, where runs differ in it); small dots are the
-    seeds themselves, so a handful of seeds is not hidden behind a band."""
+    """Mean instability and linear barrier over seeds with their bootstrap 95% CI bands against
+    fork point, one colour per buffer strategy (and fork noise, where runs differ in it); small
+    dots are the seeds themselves, so a handful of seeds is not hidden behind a band."""
     rows = aggregate[(aggregate["env"] == env) & (aggregate["algo"] == algo)]
     seeds = forks[(forks["env"] == env) & (forks["algo"] == algo)]
     several_noises = rows["fork_noise"].nunique() > 1
-    fig = Figure(figsize=(9, 6.5), layout="constrained")
-    raw_ax, norm_ax = fig.subplots(2, 1, sharex=True)
+    fig = Figure(figsize=(9, 9), layout="constrained")
+    axes = fig.subplots(len(COMPARISON_PANELS), 1, sharex=True)
     palette = colormaps["tab10"]
     groups = rows.groupby(["fork_buffer_strategy", "fork_noise"], sort=True)
     for i, ((strategy, noise), group) in enumerate(groups):
@@ -490,32 +514,41 @@ def strategy_comparison_figure(
         mine = seeds[(seeds["fork_buffer_strategy"] == strategy) & (seeds["fork_noise"] == noise)]
         low, high = int(group["n_seeds"].min()), int(group["n_seeds"].max())
         n = f"{low}" if low == high else f"{low}–{high}"
-        label = f"{strategy}" + (f", noise {noise}" if several_noises else "") + f" (n={n})"
+        noise_text = f", noise {ForkNoise.parse(noise).label}" if several_noises else ""
+        label = f"{strategy}{noise_text} (n={n})"
         color = palette(i % 10)
-        for ax, metric, ci in (
-            (raw_ax, "instability", "instability"),
-            (norm_ax, "normalized_instability", "normalized"),
-        ):
+        for ax, (mean, ci, one_seed, _, _) in zip(axes, COMPARISON_PANELS, strict=True):
             x = group["fork_point"]
             ci_low, ci_high = _finite(group[f"{ci}_ci_low"]), _finite(group[f"{ci}_ci_high"])
-            ax.plot(x, _finite(group[f"{metric}_mean"]), color=color, marker="o", label=label)
+            ax.plot(x, _finite(group[mean]), color=color, marker="o", label=label)
             ax.fill_between(x, ci_low, ci_high, color=color, alpha=0.2, lw=0)
             ax.vlines(x, ci_low, ci_high, color=color, lw=1, alpha=0.7)  # where no band joins
             ax.scatter(
-                mine["fork_point"] + dodge, _finite(mine[metric]), color=color, s=10, alpha=0.6
+                mine["fork_point"] + dodge, _finite(mine[one_seed]), color=color, s=10, alpha=0.6
             )
-    for ax, ylabel in ((raw_ax, "instability (return)"), (norm_ax, "normalized instability")):
+    threshold_lines = [
+        draw_threshold(axes[1], float(t))
+        for t in sorted(seeds["stability_threshold"].dropna().unique())  # one, unless mixed
+    ]
+    for ax, (mean, _, _, ylabel, non_negative) in zip(axes, COMPARISON_PANELS, strict=True):
         ax.set_ylabel(ylabel)
         ax.set_xlim(0, 1)
-        ax.set_ylim(bottom=0)
+        if non_negative:
+            ax.set_ylim(bottom=0)
+        else:
+            ax.axhline(0.0, color="0.3", lw=0.8)
+        if not np.isfinite(_finite(rows[mean])).any():
+            ax.text(0.5, 0.5, "not recorded", ha="center", transform=ax.transAxes)
         ax.grid(alpha=0.3)
-    norm_ax.set_xlabel(FORK_POINT_LABEL)
-    handles, labels = raw_ax.get_legend_handles_labels()
+    axes[-1].set_xlabel(FORK_POINT_LABEL)
+    handles, labels = axes[0].get_legend_handles_labels()
     handles.append(Line2D([], [], color="grey", marker="o", ms=3, ls="", alpha=0.6))
     labels.append("one seed")
+    handles += threshold_lines
+    labels += [line.get_label() for line in threshold_lines]
     fig.legend(handles, labels, loc="outside right upper", title="buffer strategy")
     fig.suptitle(
-        f"{env} · {algo}: instability by buffer strategy\n"
+        f"{env} · {algo}: instability and linear barrier by buffer strategy\n"
         "line: mean over seeds, band and bars: bootstrap 95% CI, dots: seeds",
         fontsize="medium",
     )

@@ -20,6 +20,7 @@ from typing import Literal
 from lmc_rl import layout
 from lmc_rl.config import RunConfig
 from lmc_rl.errors import UserError
+from lmc_rl.run_record import load_run
 from lmc_rl.sweep.grid import SweepCell, run_identity
 
 Outcome = Literal["finished", "skipped", "failed"]
@@ -63,8 +64,6 @@ def experiment_dir(config: RunConfig) -> Path:
 
 def find_existing_run(config: RunConfig) -> ExistingRun | None:
     """The cell's run on disk: a finished one if any, else the most recently written one."""
-    from lmc_rl.runs import load_run
-
     folder = experiment_dir(config) / config.env / config.algo
     wanted = run_identity(config)
     matches = []

@@ -20,7 +20,6 @@ import yaml
 
 from lmc_rl.config import (
     KEY_ALIASES,
-    NOISE_SOURCES,
     RunConfig,
     build_config,
     did_you_mean,
@@ -95,8 +94,6 @@ def _yaml_axis(path: Path, name: str, value: Any) -> list[Any]:
         raise UserError(f"--grid: {path}: {name} is an empty list")
     if name in LIST_VALUED_FIELDS and not any(isinstance(v, list) for v in value):
         return [value]  # one fork_points / hidden_dims value, not an axis
-    if name == "fork_noise":  # an item may itself be a list of sources
-        return [",".join(map(str, v)) if isinstance(v, list) else v for v in value]
     return list(value)
 
 
@@ -156,8 +153,7 @@ def run_identity(config: RunConfig) -> RunConfig:
 
 def cell_name(config: RunConfig, extra_axes: list[str]) -> str:
     """``{env}_{algo}_seed{seed}_{strategy}_noise-{noise}``, then any other varying axis."""
-    sources = config.fork_noise.split(",")
-    noise = "all" if tuple(sources) == NOISE_SOURCES else "+".join(sources)
+    noise = config.fork_noise.label.replace(",", "+")
     parts = [
         config.env,
         config.algo,

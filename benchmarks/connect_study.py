@@ -26,19 +26,20 @@ from pathlib import Path
 from lmc_rl.connect import connect_pair, connect_runs
 from lmc_rl.connect_settings import ConnectSettings
 from lmc_rl.layout import parent_snapshot_name
-from lmc_rl.runs import load_run
+from lmc_rl.run_record import load_run
 
 
 def interval(values: list[float] | None) -> str:
-    return f"[{values[0]:.0f}, {values[1]:.0f}]" if values else "[-, -]"
+    low, high = (round(v, 1) + 0.0 for v in values) if values else (None, None)  # no "-0.0"
+    return f"[{low:.1f}, {high:.1f}]" if values else "[-, -]"
 
 
 def row(label: str, path: dict) -> str:
     """One table row from a path's (or fork's) JSON fields."""
     return (
         f"| {label} | {path['fork1_reward']:.0f} | {path['fork2_reward']:.0f} | "
-        f"{path['min_reward']:.0f} ({path['min_alpha']:.2f}) | {path['instability']:.0f} | "
-        f"{path['linear_barrier']:.0f} {interval(path['linear_barrier_ci'])} | "
+        f"{path['min_reward']:.0f} ({path['min_alpha']:.2f}) | {path['instability']:.1f} | "
+        f"{path['linear_barrier']:.1f} {interval(path['linear_barrier_ci'])} | "
         f"{path['verdict']} |"
     )
 

@@ -287,7 +287,7 @@ def _run(args: argparse.Namespace) -> None:
 def _evaluate(args: argparse.Namespace) -> None:
     from lmc_rl.config import parse_value
     from lmc_rl.instability import evaluate_run
-    from lmc_rl.runs import load_run
+    from lmc_rl.run_record import load_run
 
     run = load_run(args.results_dir)
     alpha_points = parse_value("alpha_points", args.alpha_points) if args.alpha_points else None

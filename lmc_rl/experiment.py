@@ -19,7 +19,8 @@ from lmc_rl.errors import UserError
 from lmc_rl.layout import REPORT_FILE, RunPaths, RunStatus
 from lmc_rl.lockstep import Lockstep
 from lmc_rl.provenance import code_fingerprint
-from lmc_rl.runs import RunRecord, load_run, write_run_config
+from lmc_rl.run_record import RunRecord, load_run
+from lmc_rl.runs import write_run_config
 from lmc_rl.training import Trainer
 
 

@@ -39,7 +39,7 @@ class PathSource:
 def fork_source(results_dir: str | Path, fork_id: int) -> PathSource:
     """Children 1 and 2 of fork ``fork_id`` of a finished run."""
     from lmc_rl.forking import fork_schedule
-    from lmc_rl.runs import load_run
+    from lmc_rl.run_record import load_run
 
     run = load_run(results_dir)
     forks = {f.fork_id: f for f in fork_schedule(run.config)}

@@ -19,7 +19,6 @@ from lmc_rl.envs import ActionScaler, TaskSpec
 from lmc_rl.errors import UserError
 from lmc_rl.layout import EVALUATION_COLUMNS, RunPaths
 from lmc_rl.provenance import library_versions
-from lmc_rl.run_record import RunRecord, load_run  # noqa: F401  (experiment.py, cli.py)
 
 AGENT_FILE_FORMAT = "lmc-rl-agent/1"
 
@@ -33,7 +32,14 @@ class EvaluationLog:
 
     def add(self, member: str, step: int, returns: np.ndarray) -> None:
         self.rows.append(
-            (member, step, float(np.mean(returns)), float(np.std(returns)), len(returns))
+            # sample std (ddof 1), as every other spread of returns the package writes
+            (
+                member,
+                step,
+                float(np.mean(returns)),
+                float(np.std(returns, ddof=1)) if len(returns) > 1 else 0.0,
+                len(returns),
+            )
         )
 
     def flush(self) -> None:

@@ -20,10 +20,16 @@ from tqdm import tqdm
 from lmc_rl.agents import Agent, AgentSpec, make_agent
 from lmc_rl.atomic_files import atomic_write_bytes
 from lmc_rl.checkpoint import load_checkpoint, save_checkpoint
-from lmc_rl.config import RunConfig, checkpoint_schedule, learning_rate_of, resolve_device
+from lmc_rl.config import (
+    RunConfig,
+    checkpoint_schedule,
+    evaluation_due,
+    learning_rate_of,
+    resolve_device,
+)
 from lmc_rl.envs import MemberEnvs, TaskSpec, check_task
 from lmc_rl.evaluation import EvaluationEnvs, evaluate_members, evaluation_rows
-from lmc_rl.forking import Fork, child_streams, child_views, fork_schedule
+from lmc_rl.forking import Fork, child_streams, child_update_after, child_views, fork_schedule
 from lmc_rl.independence import IndependenceReport, unverified_warning, verified_route
 from lmc_rl.layout import RunPaths, parent_snapshot_name
 from lmc_rl.lockstep import Lockstep
@@ -247,8 +253,7 @@ class Trainer:
         that needs this run's own agent)."""
         cfg, step = self.config, self.step
         return (
-            step % cfg.eval_freq == 0
-            or step == cfg.total_steps
+            evaluation_due(cfg, step)
             or bool(cfg.save_every and step % cfg.save_every == 0)
             or step in self.forks
         )
@@ -256,8 +261,8 @@ class Trainer:
     def after_step(self) -> None:
         """Evaluation, parent snapshot and forking, as scheduled for this step."""
         cfg = self.config
-        if self.step % cfg.eval_freq == 0 or self.step == cfg.total_steps:
-            self._evaluate()  # and always at the end: every run records its final returns
+        if evaluation_due(cfg, self.step):
+            self._evaluate()
         if cfg.save_every and self.step % cfg.save_every == 0:
             self._save_parent_snapshot()
         if self.step in self.forks:
@@ -322,7 +327,7 @@ class Trainer:
                     streams=child_stream,
                     view=view,
                     random_until=self.step if fresh else parent.random_until,
-                    update_after=self.step + cfg.learning_starts if fresh else parent.update_after,
+                    update_after=child_update_after(cfg, fork),
                     fork=fork,
                     child=child,
                     diverged_at=parent.diverged_at,
@@ -464,9 +469,8 @@ class Trainer:
                 "gradient_updates": planned_updates(cfg, cfg.learning_starts),
             }
         }
-        fresh = cfg.fork_buffer_strategy == "fresh"
         for fork in self.forks.values():
-            update_after = fork.step + cfg.learning_starts if fresh else cfg.learning_starts
+            update_after = child_update_after(cfg, fork)
             streams = child_streams(
                 self.config.seed, fork.fork_id, self.config.fork_noise, self.config.children
             )

@@ -7,7 +7,6 @@ import sys
 
 import pytest
 
-import lmc_rl.runs
 from lmc_rl.analysis.loading import read_run
 from lmc_rl.config import build_config
 from lmc_rl.errors import UserError
@@ -31,7 +30,6 @@ def test_a_run_folder_reads_back_as_its_typed_config_and_plain_settings(tmp_path
     assert run.settings == json.loads(json.dumps(config.to_dict()))
     assert run.finished and run.paths.results == folder
     assert run.paths.weights.resolve() == weights.resolve()
-    assert lmc_rl.runs.load_run is load_run  # the name resume and evaluate import
 
 
 @pytest.mark.parametrize(

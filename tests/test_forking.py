@@ -22,6 +22,8 @@ STRATEGIES = ["copy", "fresh", "shared", "split"]
 
 def _config(tmp_path, tiny_run, **overrides):
     values = {**tiny_run, "seed": "4", "output_dir": str(tmp_path), "fork_points": "0.4,0.7"}
+    # these tests check training and files, not returns: a small instability evaluation
+    values.update(alpha_points="5", num_eval_episodes="4", eval_workers="1")
     return build_config({**values, **overrides})
 
 

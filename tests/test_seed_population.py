@@ -59,9 +59,10 @@ def _assert_same_run(a: Trainer, b: Trainer) -> None:
     ]
 
 
-@pytest.mark.parametrize("algo", ["SAC", "TD3"])
-def test_a_seed_trained_among_others_is_bitwise_the_seed_trained_alone(tmp_path, algo):
-    flags = {**REAL_SIZE, "algo": algo}
+@pytest.mark.parametrize(("algo", "threads"), [("SAC", 1), ("SAC", 2), ("TD3", 1)])
+def test_a_seed_trained_among_others_is_bitwise_the_seed_trained_alone(tmp_path, algo, threads):
+    torch.set_num_threads(threads)  # the route is checked per thread count (conftest resets it)
+    flags = {**REAL_SIZE, "algo": algo, "threads": str(threads)}
     alone = _trainer(flags, 2, tmp_path / "alone")
     alone.run()
     group = [_trainer(flags, seed, tmp_path / "group") for seed in (1, 2, 3)]

@@ -1,0 +1,34 @@
+"""The few-run statistics of the learning-quality benchmark, on data whose truth is known."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import norm
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import rl_stats  # noqa: E402
+
+
+def test_iqm_is_the_mean_of_the_middle_half():
+    assert rl_stats.iqm([1, 2, 3, 4, 100, -100, 5, 6]) == 3.5  # 2, 3, 4, 5 kept
+    assert rl_stats.iqm([0, 10, 20, 30, 1000]) == 20.0  # of 5 runs, the middle 3
+
+
+def test_probability_of_improvement_matches_its_closed_form():
+    assert rl_stats.probability_of_improvement([2, 3], [1, 1]) == 1.0
+    assert rl_stats.probability_of_improvement([1, 1], [1, 1]) == 0.5  # ties count one half
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(1.0, 1.0, 4000), rng.normal(0.0, 1.0, 4000)
+    truth = norm.cdf(1.0 / np.sqrt(2.0))  # P(X > Y) for X - Y ~ N(1, 2)
+    assert abs(rl_stats.probability_of_improvement(x, y) - truth) < 0.01
+
+
+def test_the_bootstrap_interval_covers_the_true_iqm_about_95_percent_of_the_time():
+    rng = np.random.default_rng(1)
+    covered = 0
+    for _ in range(50):
+        sample = rng.normal(5.0, 1.0, 30)  # symmetric: the true IQM is the mean, 5
+        low, high = rl_stats.bootstrap_interval(rl_stats.iqm, sample, reps=200, seed=2)
+        covered += low <= 5.0 <= high
+    assert 42 <= covered <= 50  # 95 % of 50, with room for binomial noise

@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from lmc_rl.errors import UserError
@@ -92,11 +93,12 @@ def test_local_sweep_runs_every_cell_logs_it_and_compares_them(local_sweep):
     assert sorted(runs) == [(1, "copy"), (1, "split"), (2, "copy"), (2, "split")]
     assert all(load_run(path).finished for path in runs.values())
     assert all(load_run(path).config.eval_workers == 1 for path in runs.values())
+    # two experiments for two workers: each trained its seeds as one population
+    assert all(load_run(path).record["trained_with_seeds"] == [1, 2] for path in runs.values())
     experiment = output_dir / "results" / "base"
     logs = sorted(p.name for p in (experiment / "sweep_logs").iterdir())
     assert logs == [
-        f"InvertedPendulum-v5_SAC_seed{seed}_{strategy}_noise-all.log"
-        for seed in (1, 2)
+        f"InvertedPendulum-v5_SAC_seeds1+2_{strategy}_noise-all.log"
         for strategy in ("copy", "split")
     ]
     comparison = experiment / "comparison"
@@ -173,7 +175,7 @@ def test_a_failing_cell_is_reported_and_the_others_finish(tmp_path, monkeypatch,
         return real_run_experiment(config, progress)
 
     monkeypatch.setattr(experiment, "run_experiment", fails_for_seed_2)
-    code = sweep("--seeds", "1,2", "--workers", "1", output_dir=tmp_path)
+    code = sweep("--seeds", "1,2", "--workers", "1", "--separate_seeds", output_dir=tmp_path)
     captured = capsys.readouterr()
     assert code == 1
     log = tmp_path / "results/base/sweep_logs/InvertedPendulum-v5_SAC_seed2_copy_noise-all.log"
@@ -184,6 +186,42 @@ def test_a_failing_cell_is_reported_and_the_others_finish(tmp_path, monkeypatch,
     assert [key for key in runs_by_cell(tmp_path)] == [(1, "copy")]
     assert load_run(runs_by_cell(tmp_path)[(1, "copy")]).finished
     assert captured.out.splitlines()[-1] == str(tmp_path / "results" / "base" / "comparison")
+
+
+def seeds_of_tasks(argv: list[str], slots: int | None, tmp_path: Path) -> list[list[int]]:
+    from lmc_rl.sweep.command import _plan
+
+    axes = axes_from_flags({**TINY, "output_dir": str(tmp_path)})
+    axes.update(axes_from_flags(dict(zip(argv[::2], argv[1::2], strict=True))))
+    _, tasks = _plan(expand_grid(axes), tmp_path / "logs", isolated=True, slots=slots)
+    return [[cell.config.seed for cell in task.cells] for task in tasks]
+
+
+def test_seeds_of_one_experiment_become_populations_enough_to_fill_the_workers(tmp_path):
+    five = ["seed", "1,2,3,4,5"]
+    assert seeds_of_tasks(five, 1, tmp_path) == [[1, 2, 3, 4, 5]]
+    assert seeds_of_tasks(five, 2, tmp_path) == [[1, 2, 3], [4, 5]]
+    assert seeds_of_tasks(five, 8, tmp_path) == [[1], [2], [3], [4], [5]]
+    assert seeds_of_tasks(five, None, tmp_path) == [[1], [2], [3], [4], [5]]
+    two_experiments = ["seed", "1,2,3", "fork_buffer_strategy", "copy,fresh"]
+    assert seeds_of_tasks(two_experiments, 2, tmp_path) == [[1, 2, 3], [1, 2, 3]]
+    assert seeds_of_tasks(two_experiments, 4, tmp_path) == [[1, 2], [3], [1, 2], [3]]
+
+
+def test_seeds_trained_as_a_population_give_the_runs_each_seed_gives_alone(tmp_path):
+    grid = ["--seeds", "1,2", "--workers", "1"]
+    assert sweep(*grid, output_dir=tmp_path / "together") == 0
+    assert sweep(*grid, "--separate_seeds", output_dir=tmp_path / "apart") == 0
+    together, apart = runs_by_cell(tmp_path / "together"), runs_by_cell(tmp_path / "apart")
+    assert sorted(together) == sorted(apart) == [(1, "copy"), (2, "copy")]
+    for cell, run in together.items():
+        assert load_run(run).record["trained_with_seeds"] == [1, 2]
+        assert "trained_with_seeds" not in load_run(apart[cell]).record
+        for name in ("evaluations.csv", "forks/instability_1.json"):
+            assert (run / name).read_bytes() == (apart[cell] / name).read_bytes(), name
+        for name in ("forks/returns_1.npz", "forks/critic_transitions_1.npz"):
+            ours, theirs = np.load(run / name), np.load(apart[cell] / name)
+            assert all(np.array_equal(ours[k], theirs[k]) for k in ours.files), name
 
 
 BAD_GRIDS = [

@@ -25,7 +25,8 @@ RAY_INSTALL_HINT = "pip install 'lmc-rl[ray]'"
 def run_in_process(tasks: Sequence[CellTask], on_done: OnDone) -> None:
     """One cell after the other in this process (``--workers 1``)."""
     for task in tasks:
-        on_done(run_cell(task))
+        for outcome in run_cell(task):
+            on_done(outcome)
 
 
 def run_in_process_pool(tasks: Sequence[CellTask], workers: int, on_done: OnDone) -> None:
@@ -38,10 +39,11 @@ def run_in_process_pool(tasks: Sequence[CellTask], workers: int, on_done: OnDone
         futures = {pool.submit(run_cell, task): task for task in tasks}
         for future in as_completed(futures):
             try:
-                outcome = future.result()
+                outcomes = future.result()
             except Exception as err:  # the worker process died (killed, out of memory)
-                outcome = _lost(futures[future], err)
-            on_done(outcome)
+                outcomes = _lost(futures[future], err)
+            for outcome in outcomes:
+                on_done(outcome)
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
         raise
@@ -104,11 +106,11 @@ def _check_reachable(address: str) -> None:
 
 
 def run_on_ray(ray: ModuleType, tasks: Sequence[CellTask], on_done: OnDone) -> None:
-    """Each cell a Ray task of one CPU (and one GPU when its device is cuda)."""
+    """Each task a Ray task of one CPU (and one GPU when its device is cuda)."""
     remote_cell = ray.remote(num_cpus=1)(run_cell)
     pending = {}
     for task in tasks:
-        gpus = 1 if task.cell.config.device.startswith("cuda") else 0
+        gpus = 1 if task.cells[0].config.device.startswith("cuda") else 0
         pending[remote_cell.options(num_gpus=gpus).remote(task)] = task
     try:
         while pending:
@@ -116,16 +118,17 @@ def run_on_ray(ray: ModuleType, tasks: Sequence[CellTask], on_done: OnDone) -> N
             for ref in done:
                 task = pending.pop(ref)
                 try:
-                    outcome = ray.get(ref)
+                    outcomes = ray.get(ref)
                 except Exception as err:  # the task's worker died, or the node was lost
-                    outcome = _lost(task, err)
-                on_done(outcome)
+                    outcomes = _lost(task, err)
+                for outcome in outcomes:
+                    on_done(outcome)
     except BaseException:
         for ref in pending:  # interrupted: stop the cluster's tasks too (their runs can resume)
             ray.cancel(ref)
         raise
 
 
-def _lost(task: CellTask, err: BaseException) -> CellOutcome:
+def _lost(task: CellTask, err: BaseException) -> list[CellOutcome]:
     error = f"its worker failed ({one_line_error(err)})"
-    return CellOutcome(task.cell.name, "failed", None, task.log_file, error)
+    return [CellOutcome(c.name, "failed", None, task.log_file, error) for c in task.cells]

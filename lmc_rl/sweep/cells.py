@@ -1,8 +1,10 @@
-"""One cell of a sweep: find its run if one exists, then start it, resume it or skip it.
+"""One task of a sweep: find each cell's run if one exists, then start, resume or skip it.
 
 A cell's run is found by its settings, as open_lth finds runs: under
 ``{output_dir}/results/{experiment_name}/{env}/{algo}/seed_{seed}_*/`` the run whose stored config
 equals the cell's (ignoring the fields marked as not changing results: output_dir, device, ...).
+A task is one cell, or cells that differ only by seed, trained as one population
+(``lmc-rl run --seeds``); each writes the folder it would write alone.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -28,22 +30,30 @@ Outcome = Literal["finished", "skipped", "failed"]
 
 @dataclass(frozen=True)
 class ExistingRun:
-    """A run of the cell found on disk: where it is and whether it is finished."""
+    """A run of the cell found on disk: where it is, whether it is finished, and its stored
+    config (placement fields included)."""
 
     results_dir: Path
     finished: bool
+    config: RunConfig
 
 
 @dataclass(frozen=True)
 class CellTask:
-    """What a worker needs to run a cell. ``isolated``: the cell has a process to itself (a pool
-    or Ray worker), so its whole stdout/stderr goes to the log, with one thread and one
-    evaluation process, as its neighbours run in parallel."""
+    """What a worker needs to run cells: one, or several that differ only by seed (trained as
+    one population). ``resume_dirs``: empty to start the runs, else each cell's unfinished run.
+    ``isolated``: the task has a process to itself (a pool or Ray worker), so its whole
+    stdout/stderr goes to the log, with one thread and one evaluation process, as its
+    neighbours run in parallel."""
 
-    cell: SweepCell
+    cells: tuple[SweepCell, ...]
     log_file: Path
-    resume_dir: Path | None
+    resume_dirs: tuple[Path, ...]
     isolated: bool
+
+    @property
+    def name(self) -> str:
+        return self.log_file.stem
 
 
 @dataclass(frozen=True)
@@ -66,37 +76,54 @@ def find_existing_run(config: RunConfig) -> ExistingRun | None:
     """The cell's run on disk: a finished one if any, else the most recently written one."""
     folder = experiment_dir(config) / config.env / config.algo
     wanted = run_identity(config)
-    matches = []
+    matches, configs = [], {}
     for config_file in folder.glob(f"seed_{config.seed}_*/{layout.CONFIG_FILE}"):
         try:
             run = load_run(config_file.parent)
         except UserError:
             continue  # a run killed before its config was written, or not a run at all
         if run_identity(run.config) == wanted:
-            matches.append((run.finished, config_file.stat().st_mtime, config_file.parent))
+            matches.append((run.finished, config_file.stat().st_mtime, str(run.paths.results)))
+            configs[str(run.paths.results)] = run.config
     if not matches:
         return None
     finished, _, results_dir = max(matches)
-    return ExistingRun(results_dir, finished)
+    return ExistingRun(Path(results_dir), finished, configs[results_dir])
 
 
-def run_cell(task: CellTask) -> CellOutcome:
-    """Start or resume the cell's run with its output in its log; a failure is returned, not
-    raised, so that the other cells go on."""
+def group_name(cells: Sequence[SweepCell]) -> str:
+    """A group's log name: its first cell's, with ``seed{s}`` replaced by ``seeds{s1+s2+...}``."""
+    seeds = "+".join(str(c.config.seed) for c in cells)
+    return cells[0].name.replace(f"seed{cells[0].config.seed}", f"seeds{seeds}", 1)
+
+
+def run_cell(task: CellTask) -> list[CellOutcome]:
+    """Start or resume the task's runs with their output in its log; a failure is returned, not
+    raised, so that the other tasks go on (a population that fails fails every cell of it)."""
     task.log_file.parent.mkdir(parents=True, exist_ok=True)
     with _output_to(task.log_file, whole_process=task.isolated):
-        what = f"resuming {task.resume_dir}" if task.resume_dir else "starting a new run"
-        print(f"=== {time.strftime('%Y-%m-%d %H:%M:%S')} sweep cell {task.cell.name}: {what}")
+        what = (
+            f"resuming {', '.join(map(str, task.resume_dirs))}"
+            if task.resume_dirs
+            else "starting new runs"
+            if len(task.cells) > 1
+            else "starting a new run"
+        )
+        print(f"=== {time.strftime('%Y-%m-%d %H:%M:%S')} sweep cell {task.name}: {what}")
         try:
-            results_dir = _start_or_resume(task)
+            results_dirs = _start_or_resume(task)
         except Exception as err:
             traceback.print_exc()
-            return CellOutcome(task.cell.name, "failed", None, task.log_file, one_line_error(err))
-        print(f"=== finished: {results_dir}")
-    return CellOutcome(task.cell.name, "finished", results_dir, task.log_file)
+            error = one_line_error(err)
+            return [CellOutcome(c.name, "failed", None, task.log_file, error) for c in task.cells]
+        print(f"=== finished: {', '.join(map(str, results_dirs))}")
+    return [
+        CellOutcome(c.name, "finished", d, task.log_file)
+        for c, d in zip(task.cells, results_dirs, strict=True)
+    ]
 
 
-def _start_or_resume(task: CellTask) -> Path:
+def _start_or_resume(task: CellTask) -> list[Path]:
     from lmc_rl import experiment
 
     if task.isolated:  # a worker process of its own (a pool's or Ray's)
@@ -106,12 +133,20 @@ def _start_or_resume(task: CellTask) -> Path:
 
         keep_freed_memory()
         torch.set_num_threads(1)
-    if task.resume_dir is not None:
-        return experiment.resume_experiment(str(task.resume_dir), {}, progress=False).results
-    config = task.cell.config
-    if task.isolated:
-        config = config.replace(eval_workers=1)
-    return experiment.run_experiment(config, progress=False).results
+    if len(task.cells) == 1:
+        if task.resume_dirs:
+            return [experiment.resume_experiment(str(task.resume_dirs[0]), {}, False).results]
+        return [experiment.run_experiment(_placed(task, task.cells[0]), False).results]
+    if task.resume_dirs:
+        runs = experiment.resume_experiments([str(d) for d in task.resume_dirs], {}, False)
+    else:
+        runs = experiment.run_experiments([_placed(task, c) for c in task.cells], False)
+    return [paths.results for paths in runs]
+
+
+def _placed(task: CellTask, cell: SweepCell) -> RunConfig:
+    """The cell's config, with one evaluation process where the task shares the machine."""
+    return cell.config.replace(eval_workers=1) if task.isolated else cell.config
 
 
 def one_line_error(err: BaseException) -> str:

@@ -13,11 +13,18 @@ from typing import Any
 
 from tqdm import tqdm
 
+from lmc_rl.config import RunConfig
 from lmc_rl.config_flags import add_config_flags, config_overrides
 from lmc_rl.errors import UserError
 from lmc_rl.layout import COMPARISON_FOLDER, SWEEP_LOGS_FOLDER
 from lmc_rl.sweep import backends
-from lmc_rl.sweep.cells import CellOutcome, CellTask, experiment_dir, find_existing_run
+from lmc_rl.sweep.cells import (
+    CellOutcome,
+    CellTask,
+    experiment_dir,
+    find_existing_run,
+    group_name,
+)
 from lmc_rl.sweep.grid import (
     COMMA_LIST_AXES,
     GRID_SEPARATOR,
@@ -82,6 +89,14 @@ def add_sweep_parser(subparsers: Any) -> None:
         default=None,
         help="Comparison folder (default: {output_dir}/results/{experiment_name}/comparison).",
     )
+    sweep.add_argument(
+        "--separate_seeds",
+        action="store_true",
+        help="Run every seed in a process of its own. By default (local backend) the cells that "
+        "differ only by seed train as one population, as `lmc-rl run --seeds` does (same "
+        "results, bit for bit), split into as many populations as there are workers when the "
+        "grid has fewer experiments than workers.",
+    )
     sweep.add_argument("--no_progress", action="store_true", help="Hide the progress bar.")
 
 
@@ -122,7 +137,14 @@ def sweep_command(args: argparse.Namespace) -> int:
     if args.backend == "ray":
         backends.import_ray()
     cells = expand_grid(axes, check_device=args.backend == "local")
-    result = run_sweep(cells, args.backend, workers, args.address, not args.no_progress)
+    result = run_sweep(
+        cells,
+        args.backend,
+        workers,
+        args.address,
+        not args.no_progress,
+        group_seeds=not args.separate_seeds,
+    )
     print(f"lmc-rl: sweep: {result.summary}", file=sys.stderr)
     status = 1 if result.count("failed") else 0
     try:
@@ -152,27 +174,31 @@ def run_sweep(
     workers: int | None = None,
     address: str | None = None,
     progress: bool = True,
+    group_seeds: bool = True,
 ) -> SweepResult:
     """Run the cells whose runs are not finished yet on ``backend`` (local: ``workers``
     processes, or this one for 1; ray: a cluster at ``address``, by default the running one or
-    a new local one, as ``ray.init()`` chooses)."""
+    a new local one, as ``ray.init()`` chooses). Locally, with ``group_seeds``, cells that
+    differ only by seed train as populations (see ``_plan``)."""
     cells = [
         SweepCell(c.name, c.config.replace(output_dir=os.path.abspath(c.config.output_dir)))
         for c in cells
     ]  # absolute: a Ray worker's working directory is not ours
     root = experiment_dir(cells[0].config)
+    slots = _slots(workers) if backend == "local" and group_seeds else None
     outcomes, tasks = _plan(
-        cells, root / SWEEP_LOGS_FOLDER, isolated=backend == "ray" or workers != 1
+        cells, root / SWEEP_LOGS_FOLDER, isolated=backend == "ray" or workers != 1, slots=slots
     )
     with contextlib.ExitStack() as stack:
         ray = None
         if backend == "ray" and tasks:
             ray = stack.enter_context(backends.ray_session(address, workers))
-        resumed = sum(t.resume_dir is not None for t in tasks)
+        resumed = sum(len(t.resume_dirs) for t in tasks)
+        started = sum(len(t.cells) for t in tasks) - resumed
         print(
             f"lmc-rl: sweep: {len(cells)} run{'s' * (len(cells) != 1)}: {len(outcomes)} "
-            f"finished already, {resumed} to "
-            f"resume, {len(tasks) - resumed} to start ({_where(backend, workers, len(tasks))})",
+            f"finished already, {resumed} to resume, {started} to start "
+            f"({_where(backend, workers, tasks)})",
             file=sys.stderr,
         )
         bar = tqdm(
@@ -201,36 +227,86 @@ def run_sweep(
         elif workers == 1:
             backends.run_in_process(tasks, on_done)
         elif tasks:
-            size = min(workers or os.cpu_count() or 1, len(tasks))
-            backends.run_in_process_pool(tasks, size, on_done)
+            backends.run_in_process_pool(tasks, min(_slots(workers), len(tasks)), on_done)
     order = {c.name: i for i, c in enumerate(cells)}
     return SweepResult(cells, sorted(outcomes, key=lambda o: order[o.name]), root)
 
 
+def _slots(workers: int | None) -> int:
+    """Tasks that run at once on the local backend."""
+    return workers or os.cpu_count() or 1
+
+
 def _plan(
-    cells: list[SweepCell], logs: Path, isolated: bool
+    cells: list[SweepCell], logs: Path, isolated: bool, slots: int | None
 ) -> tuple[list[CellOutcome], list[CellTask]]:
     """Skip the cells whose run is finished; resume those with an unfinished run; start the
-    others."""
-    skipped, tasks = [], []
+    others. With ``slots`` (tasks that run at once), the cells to start (and those to resume)
+    that differ only by seed become one task, a population, split into up to ``slots`` tasks
+    when there are fewer such groups than slots: a population on one core is faster than its
+    seeds one after another there, not than its seeds on cores of their own. ``None``: every
+    cell a task of its own."""
+    skipped, to_start, to_resume = [], [], []
     for cell in cells:
         run = find_existing_run(cell.config)
         if run is not None and run.finished:
             skipped.append(CellOutcome(cell.name, "skipped", run.results_dir, None))
+        elif run is not None:
+            to_resume.append(_Pending(cell, run.results_dir, run.config))
         else:
-            resume_dir = run.results_dir if run is not None else None
-            tasks.append(CellTask(cell, logs / f"{cell.name}.log", resume_dir, isolated))
+            to_start.append(_Pending(cell, None, cell.config))
+    tasks = []
+    for pending in (to_start, to_resume):
+        for group in _seed_groups(pending, slots):
+            group_cells = tuple(p.cell for p in group)
+            name = group_cells[0].name if len(group) == 1 else group_name(group_cells)
+            resume_dirs = tuple(p.run_dir for p in group if p.run_dir is not None)
+            tasks.append(CellTask(group_cells, logs / f"{name}.log", resume_dirs, isolated))
     return skipped, tasks
 
 
-def _where(backend: str, workers: int | None, n_tasks: int) -> str:
-    if n_tasks == 0:
+@dataclass(frozen=True)
+class _Pending:
+    """A cell to start (``run_dir`` None) or resume, with the config it runs (stored, if any)."""
+
+    cell: SweepCell
+    run_dir: Path | None
+    config: RunConfig
+
+
+def _seed_groups(pending: list[_Pending], slots: int | None) -> list[list[_Pending]]:
+    """Cells grouped by their config without the seed, in grid order, each group split into
+    contiguous near-equal parts so that there are about ``slots`` groups in all."""
+    if slots is None:
+        return [[item] for item in pending]
+    groups: dict[RunConfig, list[_Pending]] = {}
+    for item in pending:
+        groups.setdefault(item.config.replace(seed=0), []).append(item)
+    parts_per_group = max(1, -(-slots // max(1, len(groups))))
+    split = []
+    for group in groups.values():
+        parts = min(parts_per_group, len(group))
+        size, extra = divmod(len(group), parts)
+        start = 0
+        for part in range(parts):
+            end = start + size + (part < extra)
+            split.append(group[start:end])
+            start = end
+    return split
+
+
+def _where(backend: str, workers: int | None, tasks: list[CellTask]) -> str:
+    if not tasks:
         return "nothing to run"
+    populations = sum(len(t.cells) > 1 for t in tasks)
+    grouped = (
+        f"; {populations} population{'s' * (populations != 1)} of seeds" if populations else ""
+    )
     if backend == "ray":
         return "on Ray"
     if workers == 1:
-        return "one at a time"
-    return f"{min(workers or os.cpu_count() or 1, n_tasks)} at a time"
+        return f"one at a time{grouped}"
+    return f"{min(_slots(workers), len(tasks))} at a time{grouped}"
 
 
 def compare_sweep(result: SweepResult, out: str | Path | None = None) -> Path | None:

@@ -20,7 +20,7 @@ SB3 is timed under both too, so each ratio compares like with like. The malloc t
 
 Usage::
 
-    python benchmarks/update_speed.py                     # SAC, TD3, DDPG at K = 1, 2, 8, 21
+    python benchmarks/update_speed.py                     # SAC, TD3, DDPG at K = 1, 3, 8, 21
     python benchmarks/update_speed.py --iters 5 --repeats 2 --warmup 2   # quick check
 
 Results are printed and written to ``<out>/update_speed.{csv,md}``.
@@ -304,8 +304,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--members",
-        default="1,2,8,21",
-        help="Comma-separated population sizes K to time (default 1,2,8,21).",
+        default="1,3,8,21",
+        help="Comma-separated population sizes K to time (default 1,3,8,21).",
     )
     parser.add_argument(
         "--algos", default=",".join(ALGOS), help="Comma-separated algorithms (default all)."

@@ -5,8 +5,16 @@ but one call updates all members, and masked members keep parameters, moments an
 Its moments are module buffers, so a member's optimizer state travels with the agent's state_dict.
 
 Speed: the parameters of one optimizer, and its moments, are kept as views of one contiguous
-tensor each (``FlatTensors``). In the common case (every member active, equal step counts) a
-step is a handful of whole-tensor operations instead of a dozen per parameter.
+tensor each (``FlatTensors``), and a step is one call of torch's fused Adam kernel on them
+(``torch._fused_adam_``, the kernel of ``torch.optim.Adam(fused=True)``), which reads and writes
+each element once instead of in six eager passes.
+
+Member independence: the fused kernel's vector loop and its scalar tail round differently, so an
+element's bits would depend on whether it lands in the tail, that is, on how many members share
+the tensor. Every flat tensor the kernel sees is therefore zero-padded to a multiple of
+``VECTOR_FLOATS``: the kernel splits work between threads in whole 64-byte units, so no element
+of any member ever reaches a scalar tail, alone or among others, with any number of threads.
+``lmc_rl.independence`` verifies this on the running machine.
 """
 
 from __future__ import annotations
@@ -16,10 +24,18 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+VECTOR_FLOATS = 16  # one AVX-512 register, one 64-byte cache line: the fused kernel's unit
+
+
+def vector_padding(numel: int) -> int:
+    """Zeros that bring ``numel`` to a multiple of ``VECTOR_FLOATS``."""
+    return -numel % VECTOR_FLOATS
+
 
 class FlatTensors:
-    """Makes tensors (parameters or buffers of modules) views of one flat tensor, and tells
-    whether they still are (``Module.to`` may replace them; then they are flattened again)."""
+    """Makes tensors (parameters or buffers of modules) views of one flat tensor, zero-padded to
+    whole vectors (see the module docstring), and tells whether they still are views of it
+    (``Module.to`` may replace them; then they are flattened again)."""
 
     def __init__(self, slots: Sequence[tuple[nn.Module, str]]) -> None:
         self.slots = list(slots)
@@ -32,7 +48,9 @@ class FlatTensors:
 
     def flatten(self) -> Tensor:
         tensors = self.tensors()
-        flat = torch.cat([t.detach().reshape(-1) for t in tensors])
+        numel = sum(t.numel() for t in tensors)
+        padding = tensors[0].new_zeros(vector_padding(numel))
+        flat = torch.cat([*(t.detach().reshape(-1) for t in tensors), padding])
         offset = 0
         for (module, name), t in zip(self.slots, tensors, strict=True):
             view = flat[offset : offset + t.numel()].view_as(t)
@@ -91,32 +109,58 @@ class BatchedAdam(nn.Module):
     def step(self, grads: Sequence[Tensor], active: Tensor) -> None:
         """One Adam step for members where ``active`` (bool ``[K]``) is set; others untouched.
 
-        Every active member gets the bits it would get alone: members are grouped by step count
-        and each group runs ``adam_step`` with that count's Python scalars, the same expression
-        and the same scalar precision as the all-members case.
+        Every active member gets the bits it would get alone: members are grouped by step count,
+        and each group's rows are gathered into padded flat tensors laid out as the
+        all-members ones are, so every element goes through the same vector kernel.
         """
         self.step_count.add_(active.to(self.step_count.dtype))
         if bool(active.all()) and bool((self.step_count == self.step_count[0]).all()):
             p, m, v = (f.current() for f in (self._flat_params, self._flat_avg, self._flat_avg_sq))
-            g = torch.cat([grad.reshape(-1) for grad in grads])
-            self._adam_step(p, m, v, g, float(self.step_count[0]))
+            g = _flat_with_padding([grad.reshape(-1) for grad in grads])
+            self._fused_step(p, m, v, g, float(self.step_count[0]))
             return
         steps = self.step_count.cpu()
+        moments = [
+            [getattr(self, f"exp_avg_{i}") for i in range(len(self.params))],
+            [getattr(self, f"exp_avg_sq_{i}") for i in range(len(self.params))],
+        ]
         for step in torch.unique(steps[active.cpu()]).tolist():
             rows = torch.nonzero(active.cpu() & (steps == step)).flatten().to(active.device)
-            for i, (p, g) in enumerate(zip(self.params, grads, strict=True)):
-                m = getattr(self, f"exp_avg_{i}")
-                v = getattr(self, f"exp_avg_sq_{i}")
-                p_rows, m_rows, v_rows = (t.index_select(0, rows) for t in (p, m, v))
-                self._adam_step(p_rows, m_rows, v_rows, g.index_select(0, rows), step)
-                for t, new in ((p, p_rows), (m, m_rows), (v, v_rows)):
-                    t.index_copy_(0, rows, new)
+            owned = [self.params, *moments]
+            p, m, v = (_flat_with_padding([t.index_select(0, rows) for t in ts]) for ts in owned)
+            g = _flat_with_padding([grad.index_select(0, rows) for grad in grads])
+            self._fused_step(p, m, v, g, step)
+            for tensors, flat in zip(owned, (p, m, v), strict=True):
+                offset = 0
+                for t in tensors:
+                    n = rows.numel() * t[0].numel()
+                    t.index_copy_(0, rows, flat[offset : offset + n].view(-1, *t.shape[1:]))
+                    offset += n
 
-    def _adam_step(self, p: Tensor, m: Tensor, v: Tensor, g: Tensor, step: float) -> None:
-        """torch.optim.Adam's formula, in place, for tensors of members at one step count."""
+    def _fused_step(self, p: Tensor, m: Tensor, v: Tensor, g: Tensor, step: float) -> None:
+        """torch.optim.Adam's step, in place, on flat tensors of members at one step count."""
         beta1, beta2 = self.betas
-        step = max(step, 1.0)
-        m.lerp_(g, 1.0 - beta1)
-        v.mul_(beta2).addcmul_(g, g, value=1.0 - beta2)
-        denom = (v.sqrt() / (1.0 - beta2**step) ** 0.5).add_(self.eps)
-        p.addcdiv_(m, denom, value=-self.lr / (1.0 - beta1**step))
+        step_t = torch.tensor(max(step, 1.0), dtype=torch.float32, device=p.device)
+        torch._fused_adam_(
+            [p],
+            [g],
+            [m],
+            [v],
+            [],
+            [step_t],
+            lr=self.lr,
+            beta1=beta1,
+            beta2=beta2,
+            weight_decay=0.0,
+            eps=self.eps,
+            amsgrad=False,
+            maximize=False,
+        )
+
+
+def _flat_with_padding(tensors: Sequence[Tensor]) -> Tensor:
+    """The tensors, flattened and concatenated, zero-padded to whole vectors."""
+    numel = sum(t.numel() for t in tensors)
+    return torch.cat(
+        [*(t.reshape(-1) for t in tensors), tensors[0].new_zeros(vector_padding(numel))]
+    )

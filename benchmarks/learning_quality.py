@@ -735,6 +735,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="Keep our runs' result folders under <out>/runs instead of deleting them.",
     )
+    parser.add_argument(
+        "--report",
+        action="store_true",
+        help="Train nothing: tabulate and plot the runs already finished in "
+        "<out>/finished_<suite>/ (e.g. a suite part-way through).",
+    )
     args = parser.parse_args(argv)
     if args.workers < 1:
         parser.error("--workers must be >= 1")
@@ -755,13 +761,25 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     started = time.perf_counter()
     done_dir = args.out / f"finished_{args.suite}"
-    results = run_all(jobs, args.workers, args.out / "runs", args.keep_runs, done_dir)
+    if args.report:
+        results = [r for r in (cached_result(done_dir, job) for job in jobs) if r is not None]
+        if not results:
+            sys.exit(f"learning_quality: --report: no finished run in {done_dir}")
+        print(f"--report: {len(results)} of {len(jobs)} runs finished in {done_dir}", flush=True)
+    else:
+        results = run_all(jobs, args.workers, args.out / "runs", args.keep_runs, done_dir)
     elapsed = time.perf_counter() - started
     header = (
         f"# learning_quality --suite {args.suite}\n\nShared settings: {asdict(suite.shared)}, "
         "every other hyperparameter lmc_rl's default; "
         f"hidden {suite.hidden_dims}; seeds {list(seeds)}; {args.workers} worker(s) x 1 torch "
-        f"thread; total wall {elapsed:.0f}s. 95% thresholds: "
+        + (
+            f"thread; tabulated from the {len(results)} of {len(jobs)} runs finished so far "
+            "(--report)"
+            if args.report
+            else f"thread; total wall {elapsed:.0f}s"
+        )
+        + ". 95% thresholds: "
         + ", ".join(f"{e} {SOLVED_FRACTION * m:.0f}" for e, m in ENV_MAX_RETURN.items())
         + ". ± is the sample std across seeds. IQM: interquartile mean across seeds; [a, b]: "
         "95 % bootstrap interval (runs resampled within each task and implementation); "

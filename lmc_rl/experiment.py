@@ -126,10 +126,7 @@ def resume_experiments(
     # where and how fast it runs may change on resume; what it computes does not
     how = {k: parse_value(k, overrides[k]) for k in PLACEMENT_FIELDS if k in overrides}
     how.pop("output_dir", None)  # the runs stay where they are
-    configs = [
-        run.config.replace(**{"device": run.record["config"].get("device", "auto"), **how})
-        for run in unfinished
-    ]
+    configs = [run.config.replace(**{"device": run.recorded_device, **how}) for run in unfinished]
     training = [
         (run, config)
         for run, config in zip(unfinished, configs, strict=True)

@@ -11,9 +11,9 @@ each element once instead of in six eager passes.
 
 Member independence: the fused kernel's vector loop and its scalar tail round differently, so an
 element's bits would depend on whether it lands in the tail, that is, on how many members share
-the tensor. Every flat tensor the kernel sees is therefore zero-padded to a multiple of
-``VECTOR_FLOATS``: the kernel splits work between threads in whole 64-byte units, so no element
-of any member ever reaches a scalar tail, alone or among others, with any number of threads.
+the tensor. Every flat tensor the kernel sees is therefore zero-padded to whole 64-byte vectors:
+the kernel splits work between threads in whole 64-byte units, so no element of any member ever
+reaches a scalar tail, alone or among others, whatever the thread count.
 ``lmc_rl.independence`` verifies this on the running machine.
 """
 
@@ -24,12 +24,13 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-VECTOR_FLOATS = 16  # one AVX-512 register, one 64-byte cache line: the fused kernel's unit
+from lmc_rl.nn import WIDTH_ALIGNMENT
 
 
 def vector_padding(numel: int) -> int:
-    """Zeros that bring ``numel`` to a multiple of ``VECTOR_FLOATS``."""
-    return -numel % VECTOR_FLOATS
+    """Zeros that bring ``numel`` to whole 64-byte vectors (``WIDTH_ALIGNMENT`` floats), the
+    unit in which the fused kernel shares work between threads."""
+    return -numel % WIDTH_ALIGNMENT
 
 
 class FlatTensors:
@@ -79,6 +80,9 @@ def parameter_slots(
 
 
 class BatchedAdam(nn.Module):
+    """Adam for K members at once; its moments and step counts are buffers with a leading K,
+    so they travel with the agent's state_dict (forks inherit them, interpolation mixes them)."""
+
     def __init__(
         self,
         params: Sequence[nn.Parameter],

@@ -38,6 +38,11 @@ class RunRecord:
     def finished(self) -> bool:
         return self.record.get("status") == RunStatus.FINISHED
 
+    @property
+    def recorded_device(self) -> str:
+        """The device the run was started with (``config`` holds the CPU instead)."""
+        return self.settings.get("device", "auto")
+
     @functools.cached_property
     def config(self) -> RunConfig:
         """The recorded config, typed and validated, for this machine: the device is the CPU

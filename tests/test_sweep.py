@@ -206,6 +206,9 @@ def test_seeds_of_one_experiment_become_populations_enough_to_fill_the_workers(t
     two_experiments = ["seed", "1,2,3", "fork_buffer_strategy", "copy,fresh"]
     assert seeds_of_tasks(two_experiments, 2, tmp_path) == [[1, 2, 3], [1, 2, 3]]
     assert seeds_of_tasks(two_experiments, 4, tmp_path) == [[1, 2], [3], [1, 2], [3]]
+    # three experiments on four workers: one free slot, for one group only (no second round)
+    three = ["seed", "1,2,3", "fork_buffer_strategy", "copy,fresh,split"]
+    assert seeds_of_tasks(three, 4, tmp_path) == [[1, 2], [3], [1, 2, 3], [1, 2, 3]]
 
 
 def test_seeds_trained_as_a_population_give_the_runs_each_seed_gives_alone(tmp_path):

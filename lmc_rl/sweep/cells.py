@@ -26,6 +26,7 @@ from lmc_rl.run_record import load_run
 from lmc_rl.sweep.grid import SweepCell, run_identity
 
 Outcome = Literal["finished", "skipped", "failed"]
+NAMED_SEEDS = 8  # a population's log name lists up to this many seeds
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class CellTask:
 
     @property
     def name(self) -> str:
+        """What the task is called in its log and on stderr: its log file's name."""
         return self.log_file.stem
 
 
@@ -84,7 +86,8 @@ def find_existing_run(config: RunConfig) -> ExistingRun | None:
             continue  # a run killed before its config was written, or not a run at all
         if run_identity(run.config) == wanted:
             matches.append((run.finished, config_file.stat().st_mtime, str(run.paths.results)))
-            configs[str(run.paths.results)] = run.config
+            # as resume_experiments will run it (runs resumed together must agree on it)
+            configs[str(run.paths.results)] = run.config.replace(device=run.recorded_device)
     if not matches:
         return None
     finished, _, results_dir = max(matches)
@@ -92,9 +95,15 @@ def find_existing_run(config: RunConfig) -> ExistingRun | None:
 
 
 def group_name(cells: Sequence[SweepCell]) -> str:
-    """A group's log name: its first cell's, with ``seed{s}`` replaced by ``seeds{s1+s2+...}``."""
-    seeds = "+".join(str(c.config.seed) for c in cells)
-    return cells[0].name.replace(f"seed{cells[0].config.seed}", f"seeds{seeds}", 1)
+    """A group's log name: its first cell's, with ``seed{s}`` replaced by ``seeds{s1+s2+...}``
+    (``seeds{first}..{last}x{n}`` for more than ``NAMED_SEEDS``, to keep file names short)."""
+    seeds = [c.config.seed for c in cells]
+    text = (
+        "+".join(map(str, seeds))
+        if len(seeds) <= NAMED_SEEDS
+        else f"{seeds[0]}..{seeds[-1]}x{len(seeds)}"
+    )
+    return cells[0].name.replace(f"seed{seeds[0]}", f"seeds{text}", 1)
 
 
 def run_cell(task: CellTask) -> list[CellOutcome]:
@@ -115,12 +124,21 @@ def run_cell(task: CellTask) -> list[CellOutcome]:
         except Exception as err:
             traceback.print_exc()
             error = one_line_error(err)
-            return [CellOutcome(c.name, "failed", None, task.log_file, error) for c in task.cells]
+            return [_outcome_after_failure(c, task.log_file, error) for c in task.cells]
         print(f"=== finished: {', '.join(map(str, results_dirs))}")
     return [
         CellOutcome(c.name, "finished", d, task.log_file)
         for c, d in zip(task.cells, results_dirs, strict=True)
     ]
+
+
+def _outcome_after_failure(cell: SweepCell, log_file: Path, error: str) -> CellOutcome:
+    """A failed task's cell: finished all the same if its run got to the end (the seeds of a
+    population are measured one after another, so some may finish before one fails)."""
+    run = find_existing_run(cell.config)
+    if run is not None and run.finished:
+        return CellOutcome(cell.name, "finished", run.results_dir, log_file)
+    return CellOutcome(cell.name, "failed", None, log_file, error)
 
 
 def _start_or_resume(task: CellTask) -> list[Path]:

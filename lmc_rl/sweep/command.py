@@ -275,20 +275,26 @@ class _Pending:
 
 
 def _seed_groups(pending: list[_Pending], slots: int | None) -> list[list[_Pending]]:
-    """Cells grouped by their config without the seed, in grid order, each group split into
-    contiguous near-equal parts so that there are about ``slots`` groups in all."""
+    """Cells grouped by their config without the seed, in grid order; while there are fewer
+    parts than ``slots``, the group with the most seeds per part is split one part more
+    (contiguous, near-equal parts)."""
     if slots is None:
         return [[item] for item in pending]
     groups: dict[RunConfig, list[_Pending]] = {}
     for item in pending:
         groups.setdefault(item.config.replace(seed=0), []).append(item)
-    parts_per_group = max(1, -(-slots // max(1, len(groups))))
+    parts = {key: 1 for key in groups}
+    for _ in range(slots - len(groups)):  # a free slot splits the group with most seeds a part
+        splittable = [key for key in groups if parts[key] < len(groups[key])]
+        if not splittable:
+            break
+        widest = max(splittable, key=lambda key: len(groups[key]) / parts[key])
+        parts[widest] += 1
     split = []
-    for group in groups.values():
-        parts = min(parts_per_group, len(group))
-        size, extra = divmod(len(group), parts)
+    for key, group in groups.items():
+        size, extra = divmod(len(group), parts[key])
         start = 0
-        for part in range(parts):
+        for part in range(parts[key]):
             end = start + size + (part < extra)
             split.append(group[start:end])
             start = end

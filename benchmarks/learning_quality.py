@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import multiprocessing as mp
 import shutil
@@ -166,6 +167,39 @@ def ours_overrides(job: Job, output_dir: Path) -> dict:
     }
 
 
+def ours_runs_dir(jobs: Sequence[Job], runs_root: Path) -> Path:
+    """Where ours trains the seeds of one experiment, named after its jobs."""
+    first = jobs[0]
+    seeds = "-".join(str(job.seed) for job in jobs)
+    return runs_root / f"ours_{first.algo}_{first.env}_{first.total_steps}_s{seeds}"
+
+
+def unfinished_ours(jobs: Sequence[Job], runs_root: Path) -> list[RunResult]:
+    """The evaluation curves so far of our runs still training (or killed) under
+    ``runs_root``, one result per job whose run folder has evaluations."""
+    results = []
+    for task in make_tasks([job for job in jobs if job.impl == "ours"]):
+        folder = ours_runs_dir(task, runs_root)
+        for job in task:
+            found = sorted(folder.glob(f"results/*/{job.env}/{job.algo}/seed_{job.seed}_*"))
+            if found and (found[-1] / "evaluations.csv").is_file():
+                steps, returns = read_parent_curve(found[-1] / "evaluations.csv")
+                results.append(RunResult(job, steps, returns))
+    return results
+
+
+def at_step(results: Sequence[RunResult], step: int) -> list[RunResult]:
+    """Every curve cut at ``step`` (its final return is the one at ``step``), leaving out the
+    runs that have not reached it: a comparison at a common budget."""
+    cut = []
+    for r in results:
+        if step in r.steps:
+            n = r.steps.index(step) + 1
+            job = dataclasses.replace(r.job, total_steps=step)  # tables show the budget compared
+            cut.append(RunResult(job, r.steps[:n], r.returns[:n], r.wall_s, r.error))
+    return cut
+
+
 def run_ours(
     jobs: Sequence[Job], runs_root: Path, keep_runs: bool
 ) -> list[tuple[list[int], list[float]]]:
@@ -175,10 +209,8 @@ def run_ours(
     from lmc_rl.config import build_config
     from lmc_rl.experiment import resume_experiments, run_experiments
 
-    first = jobs[0]
     seeds = [job.seed for job in jobs]
-    name = f"ours_{first.algo}_{first.env}_{first.total_steps}_s{'-'.join(map(str, seeds))}"
-    output_dir = runs_root / name
+    output_dir = ours_runs_dir(jobs, runs_root)
     started = sorted(output_dir.glob("results/*/*/*/seed_*"))
     if len(started) == len(jobs):
         print(f"resuming {len(jobs)} runs in {output_dir}", flush=True)
@@ -741,6 +773,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="Train nothing: tabulate and plot the runs already finished in "
         "<out>/finished_<suite>/ (e.g. a suite part-way through).",
     )
+    parser.add_argument(
+        "--at_step",
+        type=int,
+        default=None,
+        help="Compare at a common budget: cut every curve at this evaluation step (final = "
+        "the return there; area under the curve up to it), leaving out runs that have not "
+        "reached it. With --report, our runs still training under <out>/runs count too.",
+    )
     args = parser.parse_args(argv)
     if args.workers < 1:
         parser.error("--workers must be >= 1")
@@ -763,11 +803,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     done_dir = args.out / f"finished_{args.suite}"
     if args.report:
         results = [r for r in (cached_result(done_dir, job) for job in jobs) if r is not None]
-        if not results:
-            sys.exit(f"learning_quality: --report: no finished run in {done_dir}")
         print(f"--report: {len(results)} of {len(jobs)} runs finished in {done_dir}", flush=True)
+        if args.at_step is not None:
+            finished = {r.job for r in results}
+            partial = [r for r in unfinished_ours(jobs, args.out / "runs") if r.job not in finished]
+            print(f"--at_step: {len(partial)} unfinished runs of ours read too", flush=True)
+            results += partial
     else:
         results = run_all(jobs, args.workers, args.out / "runs", args.keep_runs, done_dir)
+    if args.at_step is not None:
+        results = at_step(results, args.at_step)
+    if not results:
+        sys.exit(f"learning_quality: no run to report in {args.out}")
     elapsed = time.perf_counter() - started
     header = (
         f"# learning_quality --suite {args.suite}\n\nShared settings: {asdict(suite.shared)}, "
@@ -779,6 +826,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             if args.report
             else f"thread; total wall {elapsed:.0f}s"
         )
+        + (f"; every curve cut at step {args.at_step}" if args.at_step is not None else "")
         + ". 95% thresholds: "
         + ", ".join(f"{e} {SOLVED_FRACTION * m:.0f}" for e, m in ENV_MAX_RETURN.items())
         + ". ± is the sample std across seeds. IQM: interquartile mean across seeds; [a, b]: "

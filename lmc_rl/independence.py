@@ -164,13 +164,31 @@ def verified_route(
     """The preferred update library if it keeps members independent here, else MKL if that does.
 
     The report says which library was chosen and which phases are verified; a run records it.
+    A process checks each setting once (the machine, library and thread count cannot change the
+    verdict within it), so many runs in one process (a sweep, a test suite) pay for one check.
     """
-    report = check_member_independence(algo, spec, batch_size, eval_rows, preferred_library, device)
-    if not report.updates and preferred_library != "mkl":
-        fallback = check_member_independence(algo, spec, batch_size, eval_rows, "mkl", device)
-        if fallback.updates:
-            return fallback
-    return report
+    key = (
+        algo,
+        spec,
+        batch_size,
+        tuple(eval_rows),
+        preferred_library,
+        str(device),
+        torch.get_num_threads(),
+    )
+    if key not in _ROUTES:
+        report = check_member_independence(
+            algo, spec, batch_size, eval_rows, preferred_library, device
+        )
+        if not report.updates and preferred_library != "mkl":
+            fallback = check_member_independence(algo, spec, batch_size, eval_rows, "mkl", device)
+            if fallback.updates:
+                report = fallback
+        _ROUTES[key] = report
+    return _ROUTES[key]
+
+
+_ROUTES: dict[tuple, IndependenceReport] = {}  # verified_route's verdicts in this process
 
 
 def unverified_warning(report: IndependenceReport) -> str | None:

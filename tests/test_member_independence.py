@@ -10,6 +10,7 @@ import json
 import pytest
 import torch
 
+from lmc_rl import independence
 from lmc_rl import nn as batched_nn
 from lmc_rl import optim as optim_module
 from lmc_rl.agents import make_agent
@@ -158,3 +159,37 @@ def test_a_fork_leaves_the_parent_bitwise_unchanged(
 ):
     paths = _run(tmp_path, env=env, algo=algo, fork_points="0.5", fork_buffer_strategy=strategy)
     assert _same(_state(paths, "final.pt"), parents_without_forks[algo])
+
+
+def test_runs_in_one_process_share_one_check_per_setting(monkeypatch):
+    """A sweep's runs in one process pay for one start-up check; another thread count (a
+    setting that can change the verdict) is checked again."""
+    calls = []
+    real = independence.check_member_independence
+
+    def counted(*args, **kwargs):
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(independence, "check_member_independence", counted)
+    monkeypatch.setattr(independence, "_ROUTES", {})
+    spec = default_agent_spec(5, 2, hidden_dims=(32, 32))
+    first = independence.verified_route("SAC", spec, 32, [2], "mkl")
+    assert independence.verified_route("SAC", spec, 32, [2], "mkl") is first
+    assert len(calls) == 1
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1 if threads != 1 else 2)
+        independence.verified_route("SAC", spec, 32, [2], "mkl")
+    finally:
+        torch.set_num_threads(threads)
+    assert len(calls) == 2
+
+
+def test_doctor_names_each_phase_and_exits_0_when_all_are_verified(capsys):
+    from lmc_rl.cli import main
+
+    assert main(["doctor", "--env", "InvertedPendulum-v5", "--hidden_dims", "32,32"]) == 0
+    out = capsys.readouterr().out
+    assert all(phase in out for phase in ("acting", "evaluation", "updates"))
+    assert "NOT verified" not in out

@@ -64,8 +64,11 @@ def our_run(name: str, args: argparse.Namespace, root: Path) -> tuple[float, int
     wall = time.perf_counter() - started
     updates = 0
     for config_file in (root / name.replace("=", "")).glob("results/*/*/*/seed_*/config.json"):
-        members = json.loads(config_file.read_text())["members"]
-        updates += sum(member["gradient_updates"] for member in members.values())
+        for member in json.loads(config_file.read_text())["members"].values():
+            # a child's count includes the parent's updates before the fork, which it inherits;
+            # made in this run are those after its fork step (train_freq 1: one per step)
+            made_after = member.get("fork_step", 0)
+            updates += min(member["gradient_updates"], args.total_steps - made_after)
     return wall, updates
 
 

@@ -30,6 +30,7 @@ import argparse
 import csv
 import dataclasses
 import json
+import math
 import multiprocessing as mp
 import shutil
 import statistics
@@ -49,6 +50,7 @@ DEFAULT_OUT = Path(__file__).resolve().parent / "out"
 # a small distance penalty per step, so ~9.35 per step at best).
 ENV_MAX_RETURN = {"InvertedPendulum-v5": 1000.0, "InvertedDoublePendulum-v5": 9350.0}
 SOLVED_FRACTION = 0.95
+MIN_RUNS_FOR_INTERVAL = 2  # bootstrap intervals and P(ours > SB3) need two runs a side
 IMPLEMENTATIONS = ("ours", "sb3")
 
 
@@ -568,13 +570,15 @@ def interval_rows(runs: list[dict]) -> list[dict]:
                 values = [r[key] for r in by_impl.get(impl, [])]
                 out[f"{impl}_{key}_n"] = len(values)
                 stats = rl_stats.iqm_with_interval(values) if values else (float("nan"),) * 3
+                if len(values) < MIN_RUNS_FOR_INTERVAL:  # resampling one run says nothing
+                    stats = (stats[0], float("nan"), float("nan"))
                 out[f"{impl}_{key}_iqm"], out[f"{impl}_{key}_lo"], out[f"{impl}_{key}_hi"] = stats
         for key in ("final", "auc"):
             ours = [r[key] for r in by_impl.get("ours", [])]
             sb3 = [r[key] for r in by_impl.get("sb3", [])]
             stats = (
                 rl_stats.improvement_with_interval(ours, sb3)
-                if ours and sb3
+                if min(len(ours), len(sb3)) >= MIN_RUNS_FOR_INTERVAL
                 else (float("nan"),) * 3
             )
             out[f"p_ours_beats_sb3_{key}"], out[f"p_{key}_lo"], out[f"p_{key}_hi"] = stats
@@ -587,9 +591,13 @@ def intervals_markdown(rows: list[dict]) -> str:
 
     def cell(row: dict, prefix: str, digits: int = 0) -> str:
         value, lo, hi = (row[f"{prefix}_{k}"] for k in ("iqm", "lo", "hi"))
+        if math.isnan(lo):
+            return f"{value:.{digits}f} [no interval: {row[prefix + '_n']} run]"
         return f"{value:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
     def p_cell(row: dict, key: str) -> str:
+        if math.isnan(row[f"p_ours_beats_sb3_{key}"]):
+            return f"n/a (needs {MIN_RUNS_FOR_INTERVAL} runs a side)"
         return (
             f"{row[f'p_ours_beats_sb3_{key}']:.2f} "
             f"[{row[f'p_{key}_lo']:.2f}, {row[f'p_{key}_hi']:.2f}]"
@@ -655,11 +663,13 @@ def plot_curves(results: list[RunResult], path: Path) -> None:
                 rl_stats.bootstrap_interval(rl_stats.iqm, curves[:, j], reps=2000)
                 for j in range(length)
             ]
-            label = f"{'lmc-rl' if impl == 'ours' else 'SB3'} ({len(runs)} seeds)"
+            seeds = f"{len(runs)} seed{'s' * (len(runs) != 1)}"
+            label = f"{'lmc-rl' if impl == 'ours' else 'SB3'} ({seeds})"
             ax.plot(steps, centre, color=color, label=label)
             ax.fill_between(steps, *zip(*band, strict=True), color=color, alpha=0.2, lw=0)
         ax.set_title(f"{algo} {env}")
         ax.set_xlabel("env steps")
+        ax.xaxis.set_major_formatter(lambda x, _: f"{x / 1000:.0f}k")
         ax.set_ylabel("eval return (IQM, 95% CI)")
         ax.grid(alpha=0.3)
         ax.legend(loc="upper left")

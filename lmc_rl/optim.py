@@ -49,9 +49,7 @@ class FlatTensors:
 
     def flatten(self) -> Tensor:
         tensors = self.tensors()
-        numel = sum(t.numel() for t in tensors)
-        padding = tensors[0].new_zeros(vector_padding(numel))
-        flat = torch.cat([*(t.detach().reshape(-1) for t in tensors), padding])
+        flat = _flat_with_padding([t.detach() for t in tensors])
         offset = 0
         for (module, name), t in zip(self.slots, tensors, strict=True):
             view = flat[offset : offset + t.numel()].view_as(t)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import statistics
 import subprocess
 import sys
 
@@ -46,7 +47,10 @@ def page_faults(keep_freed_memory: str) -> int:
 
 @pytest.mark.skipif(not keep_freed_memory(), reason="needs glibc's mallopt")
 def test_sac_updates_reuse_freed_memory_instead_of_faulting_it_in_again():
-    default, tuned = page_faults("0"), page_faults("1")
+    # the median of three runs each: one run with glibc's defaults now and then happens to
+    # reuse its freed blocks (seen once in CI: 1 fault against the tuned run's 980)
+    default = statistics.median(page_faults("0") for _ in range(3))
+    tuned = statistics.median(page_faults("1") for _ in range(3))
     # measured here over 10 updates: 6k-28k faults with glibc's defaults, 1-1.6k tuned (the
     # heap's high-water mark still creeps up now and then as it fragments)
     assert default > 3 * tuned

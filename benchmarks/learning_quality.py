@@ -84,11 +84,13 @@ class Job:
     total_steps: int
     hidden_dims: tuple[int, ...]
     shared: Shared = SHARED
+    squash_epsilon: float = 0.0  # ours' --squash_epsilon (SB3 always uses its own 1e-6)
 
     @property
     def key(self) -> str:
         """A file-name-safe identity: a finished run is cached under it (resumable suites)."""
-        return f"{self.impl}_{self.algo}_{self.env}_s{self.seed}_{self.total_steps}"
+        variant = f"_eps{self.squash_epsilon:g}" if self.squash_epsilon else ""
+        return f"{self.impl}{variant}_{self.algo}_{self.env}_s{self.seed}_{self.total_steps}"
 
 
 @dataclass
@@ -162,6 +164,7 @@ def ours_overrides(job: Job, output_dir: Path) -> dict:
         "eval_freq": s.eval_freq,
         "num_eval_episodes_periodic": s.eval_episodes,
         "max_episode_steps": s.max_episode_steps,
+        "squash_epsilon": job.squash_epsilon,
         "fork_points": "none",
         "experiment_name": "learning_quality",
         "output_dir": str(output_dir),
@@ -173,7 +176,8 @@ def ours_runs_dir(jobs: Sequence[Job], runs_root: Path) -> Path:
     """Where ours trains the seeds of one experiment, named after its jobs."""
     first = jobs[0]
     seeds = "-".join(str(job.seed) for job in jobs)
-    return runs_root / f"ours_{first.algo}_{first.env}_{first.total_steps}_s{seeds}"
+    variant = f"_eps{first.squash_epsilon:g}" if first.squash_epsilon else ""
+    return runs_root / f"ours{variant}_{first.algo}_{first.env}_{first.total_steps}_s{seeds}"
 
 
 def unfinished_ours(jobs: Sequence[Job], runs_root: Path) -> list[RunResult]:
@@ -358,10 +362,20 @@ def make_jobs(
     seeds: Sequence[int],
     implementations: Sequence[str] = IMPLEMENTATIONS,
     only: Sequence[str] | None = None,
+    squash_epsilon: float = 0.0,
 ) -> list[Job]:
     """Every (experiment, seed, implementation), longest first so the pool ends evenly."""
     jobs = [
-        Job(impl, algo, env, seed, steps, suite.hidden_dims, suite.shared)
+        Job(
+            impl,
+            algo,
+            env,
+            seed,
+            steps,
+            suite.hidden_dims,
+            suite.shared,
+            squash_epsilon if impl == "ours" else 0.0,
+        )
         for algo, env, steps in suite.experiments
         if only is None or f"{algo}:{env}" in only
         for seed in seeds
@@ -791,7 +805,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "the return there; area under the curve up to it), leaving out runs that have not "
         "reached it. With --report, our runs still training under <out>/runs count too.",
     )
+    parser.add_argument(
+        "--squash_epsilon",
+        type=float,
+        default=0.0,
+        help="Our SAC's --squash_epsilon (default 0, the exact log-density). 1e-6 is SB3's "
+        "constant, for an A/B of it: its runs are cached under their own names (ours_eps1e-06_"
+        "...), so give it its own --out, with SB3's finished runs copied in to compare against.",
+    )
     args = parser.parse_args(argv)
+    if args.squash_epsilon < 0:
+        parser.error("--squash_epsilon must be >= 0")
     if args.workers < 1:
         parser.error("--workers must be >= 1")
     if not args.implementations or set(args.implementations) - set(IMPLEMENTATIONS):
@@ -803,7 +827,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     suite = SUITES[args.suite]
     seeds = args.seeds or suite.seeds
-    jobs = make_jobs(suite, seeds, args.implementations, args.only)
+    jobs = make_jobs(suite, seeds, args.implementations, args.only, args.squash_epsilon)
     print(
         f"learning_quality --suite {args.suite}: {len(jobs)} runs, seeds {list(seeds)}, "
         f"{args.workers} worker(s), hidden {suite.hidden_dims}",
@@ -828,7 +852,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     elapsed = time.perf_counter() - started
     header = (
         f"# learning_quality --suite {args.suite}\n\nShared settings: {asdict(suite.shared)}, "
-        "every other hyperparameter lmc_rl's default; "
+        "every other hyperparameter lmc_rl's default"
+        + (f" (ours with --squash_epsilon {args.squash_epsilon:g})" if args.squash_epsilon else "")
+        + "; "
         f"hidden {suite.hidden_dims}; seeds {list(seeds)}; {args.workers} worker(s) x 1 torch "
         + (
             f"thread; tabulated from the {len(results)} of {len(jobs)} runs finished so far "

@@ -118,6 +118,13 @@ class RunConfig:
         aliases=("--alpha",),
         none_means="auto",
     )
+    squash_epsilon: float = _f(
+        0.0,
+        "SAC: constant inside log(1 - tanh(u)^2) of the squashed Gaussian's log-density. 0 is "
+        "the exact density; Stable-Baselines3 and CleanRL use 1e-6, which bounds the correction "
+        "and stops the entropy term pulling saturated actions back.",
+        at_least=0,
+    )
     noise_std: float = _f(
         0.1,
         "TD3/DDPG Gaussian exploration noise std, in the normalised [-1, 1] action space (so "

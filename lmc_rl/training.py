@@ -56,6 +56,7 @@ def agent_spec(config: RunConfig, task: TaskSpec) -> AgentSpec:
         policy_delay=config.policy_delay,
         target_policy_noise=config.target_policy_noise,
         target_noise_clip=config.target_noise_clip,
+        squash_epsilon=config.squash_epsilon,
     )
 
 

@@ -48,6 +48,17 @@ def test_acting_evaluation_and_updates_do_not_depend_on_the_population(dims, alg
     assert report.verified, report.failed_phases()
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dims", list(TASK_DIMS), ids=list(TASK_DIMS.values()))
+def test_sb3s_squash_epsilon_keeps_sac_members_independent(dims, threads):
+    """``--squash_epsilon`` takes SAC's log-density through other kernels (log of 1 - a^2)."""
+    torch.set_num_threads(threads)
+    spec = default_agent_spec(*dims, algo="SAC", squash_epsilon=1e-6)
+    library = update_library("auto", 256, linear_layer_sizes(make_agent("SAC", 1, spec)))
+    report = check_member_independence("SAC", spec, 256, [10], library)
+    assert report.verified, report.failed_phases()
+
+
 def test_the_check_fails_on_the_unaligned_layout_it_replaced(monkeypatch):
     """Without padding, SAC's 6-wide Hopper head gives members other bits by their row."""
     monkeypatch.setattr(batched_nn, "aligned_width", lambda n: n)

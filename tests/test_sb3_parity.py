@@ -5,9 +5,9 @@ mistake (a wrong sign in the temperature loss, a target computed with the update
 wrong discount). Here both implementations start from the same weights and take the same 50
 updates on the same minibatches of real Hopper-v5 transitions with the same noise, at the sizes
 users run (256 x 256); then every network (actor, critics, their targets) and the temperature
-must agree to float rounding. SB3's SAC adds 1e-6 inside ``log(1 - tanh(u)^2)``, where we use
-the exact log-density; that constant is set to 0 on SB3's side here (with it, the actors differ
-by 7.5e-4 of the distance they moved; without it, by 1e-6).
+must agree to float rounding. SB3's SAC adds 1e-6 inside ``log(1 - tanh(u)^2)``, where our
+default is the exact log-density; SB3 is given our ``squash_epsilon`` (0 by default), and with
+``squash_epsilon=1e-6`` ours is compared with SB3 as it ships.
 
 The check can fail: the same comparison with the discount changed on our side is caught.
 """
@@ -90,7 +90,7 @@ def sb3_agent(algo: str, spec: AgentSpec):
     else:
         model = DDPG("MlpPolicy", env, policy_kwargs=dict(arch, n_critics=1), **common)
     if algo == "SAC":
-        model.actor.action_dist.epsilon = 0.0  # the exact log-density, as ours
+        model.actor.action_dist.epsilon = spec.squash_epsilon  # SB3's default: 1e-6
     model.set_logger(Logger(folder=None, output_formats=[]))
     return model
 
@@ -237,6 +237,20 @@ def test_our_updates_equal_sb3s_on_the_same_minibatches(algo):
     assert spec.hidden_dims == (256, 256)
     gaps = train_side_by_side(algo, spec, spec)
     assert max(gaps.values()) < RELATIVE_TOLERANCE, gaps
+
+
+def test_with_sb3s_squash_epsilon_our_sac_is_sb3s_as_it_ships():
+    spec = spec_of("SAC", squash_epsilon=1e-6)
+    gaps = train_side_by_side("SAC", spec, spec)
+    assert max(gaps.values()) < RELATIVE_TOLERANCE, gaps
+
+
+def test_the_squash_epsilon_changes_the_actor():
+    """Ours with the exact density against SB3 with its 1e-6: the actors part by more than the
+    tolerance, so the test above compares something the constant changes."""
+    spec = spec_of("SAC", squash_epsilon=1e-6)
+    gaps = train_side_by_side("SAC", spec, dataclasses.replace(spec, squash_epsilon=0.0))
+    assert gaps["actor"] > 3 * RELATIVE_TOLERANCE, gaps
 
 
 @pytest.mark.parametrize("algo", ["SAC", "TD3"])

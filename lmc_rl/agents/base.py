@@ -35,6 +35,7 @@ class AgentSpec:
     policy_delay: int
     target_policy_noise: float
     target_noise_clip: float
+    squash_epsilon: float = 0.0  # a default, so agent files saved before it load
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -32,11 +32,13 @@ def _softplus(x: Tensor) -> Tensor:
 
 
 class SquashedGaussianActor(nn.Module):
-    """``a = tanh(mean + std * eps)`` with the exact log-density of the squashed sample."""
+    """``a = tanh(mean + std * eps)`` with the log-density of the squashed sample: exact, or
+    with ``spec.squash_epsilon`` inside the log as Stable-Baselines3 computes it."""
 
     def __init__(self, n_members: int, spec: AgentSpec) -> None:
         super().__init__()
         self.action_dim = spec.action_dim
+        self.squash_epsilon = spec.squash_epsilon
         self.net = BatchedMLP((n_members,), (spec.obs_dim, *spec.hidden_dims, 2 * spec.action_dim))
 
     def forward(self, obs: Tensor) -> tuple[Tensor, Tensor]:
@@ -48,9 +50,12 @@ class SquashedGaussianActor(nn.Module):
         mean, log_std = self(obs)
         pre_tanh = mean + log_std.exp() * eps
         gaussian_log_prob = -0.5 * eps.square() - log_std - _HALF_LOG_2PI
-        # log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u)), stable for large |u|
-        log_det_tanh = 2.0 * (_LOG_2 - pre_tanh - _softplus(-2.0 * pre_tanh))
-        return torch.tanh(pre_tanh), (gaussian_log_prob - log_det_tanh).sum(dim=-1)
+        action = torch.tanh(pre_tanh)
+        if self.squash_epsilon > 0:
+            log_det_tanh = torch.log(1.0 - action.square() + self.squash_epsilon)
+        else:  # log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u)), stable for large |u|
+            log_det_tanh = 2.0 * (_LOG_2 - pre_tanh - _softplus(-2.0 * pre_tanh))
+        return action, (gaussian_log_prob - log_det_tanh).sum(dim=-1)
 
 
 class SAC(Agent):

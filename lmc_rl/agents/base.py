@@ -131,9 +131,8 @@ class Agent(nn.Module, abc.ABC):
 def polyak_update(target: FlatTensors, source: FlatTensors, tau: float, active: Tensor) -> None:
     """``target <- (1 - tau) target + tau source`` for active members."""
     with torch.no_grad():
-        t, s = target.current(), source.current()
         if bool(active.all()):
-            t.lerp_(s, tau)
+            target.current().lerp_(source.current(), tau)
             return
         for t, s in zip(target.tensors(), source.tensors(), strict=True):
             t.copy_(torch.where(member_mask(active, t), t.lerp(s, tau), t))

@@ -23,7 +23,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 CONFIDENCE = 0.95
 CVAR_FRACTION = 0.10
@@ -103,7 +102,7 @@ def crossfit_max_batch(gaps: np.ndarray, confidence: float = CONFIDENCE) -> np.n
     held_1 = gaps[rows, pick_2][:, first]
     estimate = (held_2.mean(axis=1) + held_1.mean(axis=1)) / 2.0
     var = held_2.var(axis=1, ddof=1) / len(second) + held_1.var(axis=1, ddof=1) / len(first)
-    t = stats.t.ppf(one_sided, df=min(len(first), len(second)) - 1)
+    t = _t_quantile(one_sided, min(len(first), len(second)) - 1)
     low = estimate - t * np.sqrt(var) / 2.0
 
     se = gaps.std(axis=2, ddof=1) / np.sqrt(n)  # [rep, alpha]; 0 at the endpoints
@@ -278,7 +277,7 @@ def pair_mean_interval(
     )
     n = len(children)
     se = float(np.sqrt((n - 1) / n * np.square(leave_out - leave_out.mean()).sum()))
-    t = stats.t.ppf(0.5 + confidence / 2.0, df=n - 1)
+    t = _t_quantile(0.5 + confidence / 2.0, n - 1)
     low, high = mean - t * se, mean + t * se
     if np.isfinite(own_low) and np.isfinite(own_high):
         low, high = min(low, own_low), max(high, own_high)
@@ -337,3 +336,11 @@ def verdict(
     if low > limit:
         return "barrier", f"barrier interval [{low:.4g}, {high:.4g}] > {limit:.4g}"
     return "inconclusive", f"barrier interval [{low:.4g}, {high:.4g}] straddles {limit:.4g}"
+
+
+def _t_quantile(probability: float, df: int) -> float:
+    """Student's t quantile. scipy.stats is imported here, not at the top: it takes about a
+    second, and a run without forks (or a sweep's worker) never needs it."""
+    from scipy import stats
+
+    return float(stats.t.ppf(probability, df=df))

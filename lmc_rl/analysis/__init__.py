@@ -4,19 +4,30 @@ seeds and buffer strategies, and tidy pandas frames for notebooks.
     from lmc_rl.analysis import load_runs
     frames = load_runs(["results/base"])
     frames.forks.groupby(["fork_buffer_strategy", "fork_point"]).instability.mean()
+
+Names load on first use: a run's own analysis at its end does not pay for scipy, which only the
+comparisons across runs need.
 """
 
-from lmc_rl.analysis.aggregate import aggregate_instability, analyze_many
-from lmc_rl.analysis.command import analyze
-from lmc_rl.analysis.loading import RunFrames, load_run_frames, load_runs
-from lmc_rl.analysis.single_run import analyze_run
+from __future__ import annotations
 
-__all__ = [
-    "RunFrames",
-    "aggregate_instability",
-    "analyze",
-    "analyze_many",
-    "analyze_run",
-    "load_run_frames",
-    "load_runs",
-]
+import importlib
+from typing import Any
+
+_HOMES = {
+    "RunFrames": "loading",
+    "aggregate_instability": "aggregate",
+    "analyze": "command",
+    "analyze_many": "aggregate",
+    "analyze_run": "single_run",
+    "load_run_frames": "loading",
+    "load_runs": "loading",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)

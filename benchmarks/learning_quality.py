@@ -87,10 +87,14 @@ class Job:
     squash_epsilon: float = 0.0  # ours' --squash_epsilon (SB3 always uses its own 1e-6)
 
     @property
+    def impl_name(self) -> str:
+        """The implementation with its variant: ``ours``, ``ours_eps1e-06`` or ``sb3``."""
+        return f"{self.impl}_eps{self.squash_epsilon:g}" if self.squash_epsilon else self.impl
+
+    @property
     def key(self) -> str:
         """A file-name-safe identity: a finished run is cached under it (resumable suites)."""
-        variant = f"_eps{self.squash_epsilon:g}" if self.squash_epsilon else ""
-        return f"{self.impl}{variant}_{self.algo}_{self.env}_s{self.seed}_{self.total_steps}"
+        return f"{self.impl_name}_{self.algo}_{self.env}_s{self.seed}_{self.total_steps}"
 
 
 @dataclass
@@ -176,8 +180,7 @@ def ours_runs_dir(jobs: Sequence[Job], runs_root: Path) -> Path:
     """Where ours trains the seeds of one experiment, named after its jobs."""
     first = jobs[0]
     seeds = "-".join(str(job.seed) for job in jobs)
-    variant = f"_eps{first.squash_epsilon:g}" if first.squash_epsilon else ""
-    return runs_root / f"ours{variant}_{first.algo}_{first.env}_{first.total_steps}_s{seeds}"
+    return runs_root / f"{first.impl_name}_{first.algo}_{first.env}_{first.total_steps}_s{seeds}"
 
 
 def unfinished_ours(jobs: Sequence[Job], runs_root: Path) -> list[RunResult]:

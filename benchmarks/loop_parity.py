@@ -1,0 +1,289 @@
+"""Our whole SAC training loop against Stable-Baselines3's, step by step, on the same randomness.
+
+Why: the update is SB3's (tests/test_sb3_parity.py), yet a loop can still differ in what it
+collects, stores, samples or when it updates. Here SB3's own ``learn`` runs with every random
+choice taken from our run's streams: its initial weights are copied into our parent, its env is
+reset with our reset seeds, its warm-up actions, exploration noise, minibatch indices and
+reparameterisation noise are ours. Then both replay buffers must hold the same transitions and
+both agents the same weights, up to float rounding (the two compute matmuls in different orders,
+so they part slowly through the policy's actions and MuJoCo's chaos; a loop difference shows up
+as a jump instead).
+
+    python benchmarks/loop_parity.py --steps 3000 --learning_starts 1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from lmc_rl.config import build_config
+from lmc_rl.envs import ActionScaler
+from lmc_rl.layout import RunPaths
+from lmc_rl.seeding import parent_streams
+from lmc_rl.training import Trainer
+
+sys.path.insert(0, str(Path(__file__).parent))
+from sb3_models import sb3_model  # noqa: E402
+
+
+def sb3_layers(module: torch.nn.Module) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """``(W [in, out], b [out])`` of every Linear in ``module``, in our layout."""
+    linears = [m for m in module.modules() if isinstance(m, torch.nn.Linear)]
+    return [(m.weight.detach().T, m.bias.detach()) for m in linears]
+
+
+def sb3_networks(model) -> dict[str, list[tuple[torch.Tensor, torch.Tensor]]]:
+    """SB3 SAC's networks in our layout: the mean and log-std heads side by side."""
+    hidden = sb3_layers(model.actor.latent_pi)
+    (mu_w, mu_b), (ls_w, ls_b) = sb3_layers(model.actor.mu)[0], sb3_layers(model.actor.log_std)[0]
+    nets = {"actor": [*hidden, (torch.cat([mu_w, ls_w], 1), torch.cat([mu_b, ls_b]))]}
+    for name in ("critic", "critic_target"):
+        for i, q in enumerate(getattr(model, name).q_networks):
+            nets[f"{name}.{i}"] = sb3_layers(q)
+    return nets
+
+
+def our_networks(agent) -> dict[str, list[tuple[torch.Tensor, torch.Tensor]]]:
+    """The same networks of member 0 of our population (views: writable)."""
+    nets = {"actor": [(m.weight[0], m.bias[0, 0]) for m in agent.actor.net.layers]}
+    for name in ("critic", "critic_target"):
+        for i in range(2):
+            layers = getattr(agent, name).net.layers
+            nets[f"{name}.{i}"] = [(m.weight[0, i], m.bias[0, i, 0]) for m in layers]
+    return nets
+
+
+def relative_gap(ours, theirs, initial) -> float:
+    """``|ours - SB3| / |SB3 - initial|`` over a network's weights and biases."""
+
+    def norm(pairs):
+        return float(torch.sqrt(sum(((a.detach() - b.detach()) ** 2).sum() for a, b in pairs)))
+
+    flat = lambda layers: [t for layer in layers for t in layer]  # noqa: E731
+    return norm(zip(flat(ours), flat(theirs), strict=True)) / norm(
+        zip(flat(theirs), flat(initial), strict=True)
+    )
+
+
+class OurResets(gym.Wrapper):
+    """Resets the env with our parent's episode seeds, whatever seed SB3 asks for."""
+
+    def __init__(self, env: gym.Env, rng: np.random.Generator) -> None:
+        super().__init__(env)
+        self.rng = rng
+
+    def reset(self, *, seed=None, options=None):
+        return self.env.reset(seed=int(self.rng.integers(2**31 - 1)))
+
+
+@dataclass
+class Side:
+    """What one implementation's loop left: its replay buffer in insertion order, its networks
+    in our layout, its temperature and its wall time."""
+
+    transitions: dict[str, np.ndarray]
+    networks: dict[str, list[tuple[torch.Tensor, torch.Tensor]]]
+    log_ent_coef: float
+    seconds: float
+
+
+def loop_config(steps: int, learning_starts: int, seed: int, env_id: str, workdir: Path, **extra):
+    """Our run's settings: SAC, one update per env step, nothing but training."""
+    settings = {
+        "env": env_id,
+        "algo": "SAC",
+        "seed": seed,
+        "total_steps": steps,
+        "learning_starts": learning_starts,
+        "train_freq": 1,
+        "gradient_steps": 1,
+        "eval_freq": 10 * steps,
+        "fork_points": "",
+        "checkpoint_every": "none",
+        "output_dir": str(workdir),
+    }
+    return build_config({**settings, **extra})
+
+
+def sb3_side(config) -> tuple[Side, dict]:
+    """SB3's SAC ``learn`` with every random choice taken from our parent's streams; also
+    returns SB3's initial networks (the weights both sides start from)."""
+    from stable_baselines3.common.monitor import Monitor
+
+    streams = parent_streams(config.seed)  # a copy of the streams our parent will use
+    env = OurResets(
+        Monitor(gym.make(config.env, max_episode_steps=config.max_episode_steps)), streams.env
+    )
+    model = sb3_model(
+        "SAC",
+        env,
+        hidden_dims=tuple(config.hidden_dims),
+        seed=config.seed,
+        buffer_size=config.total_steps,
+        learning_starts=config.learning_starts,
+        batch_size=config.batch_size,
+        train_freq=1,
+        gradient_steps=1,
+    )
+    action_dim = env.action_space.shape[0]
+    scaler = ActionScaler(env.action_space.low, env.action_space.high)
+    queued_noise: list[torch.Tensor] = []
+
+    def sample_action(learning_starts, action_noise=None, n_envs=1):
+        """Our parent's action: uniform during warm-up, else the policy with our noise."""
+        if model.num_timesteps < learning_starts:
+            action = streams.action.uniform(-1.0, 1.0, action_dim).astype(np.float32)
+        else:
+            eps = torch.from_numpy(streams.action.standard_normal(action_dim, dtype=np.float32))
+            obs = torch.as_tensor(model._last_obs, dtype=torch.float32)
+            with torch.no_grad():
+                mean, log_std, _ = model.actor.get_action_dist_params(obs)
+                action = torch.tanh(mean + log_std.exp() * eps)[0].numpy()
+        return scaler.to_env(action)[None], action[None]
+
+    def sample_batch(batch_size, env=None):
+        """Our minibatch rows and update noise, drawn in our order."""
+        buffer = model.replay_buffer
+        rows = streams.batch.integers(0, buffer.size(), size=batch_size)
+        noise = streams.batch.standard_normal((2, batch_size, action_dim), dtype=np.float32)
+        eps_next, eps_pi = torch.from_numpy(noise)
+        queued_noise[:] = [eps_pi, eps_next]  # SB3 draws for the current state first
+        return buffer._get_samples(rows)
+
+    def rsample(normal, sample_shape=()):
+        return normal.loc + queued_noise.pop(0) * normal.scale
+
+    model._sample_action = sample_action
+    model.replay_buffer.sample = sample_batch
+    initial = {k: [(w.clone(), b.clone()) for w, b in v] for k, v in sb3_networks(model).items()}
+    started = time.perf_counter()
+    original_rsample = torch.distributions.Normal.rsample
+    torch.distributions.Normal.rsample = rsample
+    try:
+        model.learn(total_timesteps=config.total_steps, progress_bar=False)
+    finally:
+        torch.distributions.Normal.rsample = original_rsample
+    seconds = time.perf_counter() - started
+    buffer, n = model.replay_buffer, config.total_steps
+    transitions = {
+        "obs": buffer.observations[:n, 0].astype(np.float32),
+        "action": buffer.actions[:n, 0],
+        "reward": buffer.rewards[:n, 0],
+        "next_obs": buffer.next_observations[:n, 0].astype(np.float32),
+        "terminated": buffer.dones[:n, 0] * (1 - buffer.timeouts[:n, 0]),
+    }
+    side = Side(transitions, sb3_networks(model), float(model.log_ent_coef.detach()[0]), seconds)
+    return side, initial
+
+
+def our_side(config, initial: dict, nudge: bool = False) -> Side:
+    """Our Trainer from the given initial networks (``nudge``: each weight moved by one float
+    step, the size of a rounding difference)."""
+    paths = RunPaths.create(config)
+    trainer = Trainer(config, paths, progress=False)
+    with torch.no_grad():
+        for name, layers in our_networks(trainer.agent).items():
+            for ours, start in zip(layers, initial[name], strict=True):
+                for t, t0 in zip(ours, start, strict=True):
+                    t.copy_(torch.nextafter(t0, torch.full_like(t0, np.inf)) if nudge else t0)
+    started = time.perf_counter()
+    trainer.start()
+    while trainer.step < config.total_steps:
+        trainer.advance()
+    seconds = time.perf_counter() - started
+    transitions = trainer.store.gather(trainer.members[0].view.rows())
+    networks = {
+        name: [(w.detach().clone(), b.detach().clone()) for w, b in layers]
+        for name, layers in our_networks(trainer.agent).items()
+    }
+    side = Side(transitions, networks, float(trainer.agent.log_ent_coef.detach()[0]), seconds)
+    trainer.close()
+    return side
+
+
+def transition_gaps(a: Side, b: Side) -> dict[str, np.ndarray]:
+    """Per stored transition, the largest ``|a - b|`` of each field."""
+    n = len(a.transitions["obs"])
+    return {
+        key: np.abs(a.transitions[key].reshape(n, -1) - b.transitions[key].reshape(n, -1)).max(1)
+        for key in a.transitions
+    }
+
+
+def network_gaps(a: Side, b: Side, initial: dict) -> dict[str, float]:
+    """Per network, ``|a - b| / |b - initial|``; and the temperature's ``|a - b| / |b|``."""
+    gaps = {
+        name: relative_gap(a.networks[name], b.networks[name], initial[name]) for name in initial
+    }
+    gaps["log_ent_coef"] = abs(a.log_ent_coef - b.log_ent_coef) / abs(b.log_ent_coef)
+    return gaps
+
+
+def compare(config, workdir: Path) -> dict:
+    """Ours against SB3, and ours against ours nudged by one float step (the control: how far
+    rounding alone parts two runs of the same loop over the same steps)."""
+    torch.set_num_threads(1)
+    sb3, initial = sb3_side(config)
+    ours = our_side(config, initial)
+    nudged = our_side(config, initial, nudge=True)
+    return {
+        "seconds": {"sb3": sb3.seconds, "ours": ours.seconds},
+        "transitions": transition_gaps(ours, sb3),
+        "networks": network_gaps(ours, sb3, initial),
+        "control_transitions": transition_gaps(ours, nudged),
+        "control_networks": network_gaps(nudged, ours, initial),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=3000, help="Env steps of each loop.")
+    parser.add_argument(
+        "--learning_starts", type=int, default=1000, help="Uniform random steps before updates."
+    )
+    parser.add_argument("--seed", type=int, default=1, help="Our run seed (streams).")
+    parser.add_argument("--env", default="Hopper-v5", help="Gymnasium task.")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        config = loop_config(args.steps, args.learning_starts, args.seed, args.env, Path(tmp))
+        report = compare(config, Path(tmp))
+    seconds = report["seconds"]
+    print(
+        f"{args.env} SAC, {args.steps} steps ({args.learning_starts} uniform random first), "
+        f"256x256: SB3 {seconds['sb3']:.1f} s, ours {seconds['ours']:.1f} s"
+    )
+    print("\nlargest |difference| of a stored transition, per window of env steps:")
+    print("  ours - SB3: obs, action, reward, terminated | control, ours - ours nudged: same")
+    window = max(args.steps // 20, 1)
+    keys = ("obs", "action", "reward", "terminated")
+    for start in range(0, args.steps, window):
+        cells = [
+            report[part][k][start : start + window].max()
+            for part in ("transitions", "control_transitions")
+            for k in keys
+        ]
+        print(
+            f"{start:7d}-{start + window - 1:<7d}",
+            " ".join(f"{c:8.1e}" for c in cells[:4]),
+            "|",
+            " ".join(f"{c:8.1e}" for c in cells[4:]),
+        )
+    print(
+        "\nnetworks at the end, |ours - SB3| / |SB3 - initial|  (control: |nudged - ours| / "
+        "|ours - initial|):"
+    )
+    for name, gap in report["networks"].items():
+        print(f"  {name:16s} {gap:9.2e}   control {report['control_networks'][name]:9.2e}")
+
+
+if __name__ == "__main__":
+    main()

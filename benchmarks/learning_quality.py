@@ -329,11 +329,15 @@ def init_worker() -> None:
     torch.set_num_threads(1)
 
 
-def run_task(args: tuple[tuple[Job, ...], Path, bool]) -> list[RunResult]:
+def run_task(args: tuple[tuple[Job, ...], Path, bool, Path]) -> list[RunResult]:
     """Run one task (an SB3 run, or every seed of one experiment of ours as one population);
     an exception is recorded in the results rather than killing the pool. A population's wall
-    time is shared equally among its seeds."""
-    jobs, runs_root, keep_runs = args
+    time is shared equally among its seeds. A task that another invocation finished while
+    this one waited in the queue is read from ``done_dir``, not trained again."""
+    jobs, runs_root, keep_runs, done_dir = args
+    cached = [cached_result(done_dir, job) for job in jobs]
+    if all(r is not None for r in cached):
+        return cached
     results = [RunResult(job) for job in jobs]
     started = time.perf_counter()
     try:
@@ -418,7 +422,8 @@ def run_all(
         print(f"{len(results)} run(s) already finished in {done_dir}: reused", flush=True)
     finished = {r.job for r in results}
     tasks = [
-        (task, runs_root, keep_runs) for task in make_tasks([j for j in jobs if j not in finished])
+        (task, runs_root, keep_runs, done_dir)
+        for task in make_tasks([j for j in jobs if j not in finished])
     ]
     started = time.perf_counter()
     ctx = mp.get_context("spawn")

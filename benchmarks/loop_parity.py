@@ -33,45 +33,12 @@ from lmc_rl.training import Trainer
 
 sys.path.insert(0, str(Path(__file__).parent))
 from sb3_models import sb3_model  # noqa: E402
+from sb3_weights import Network, copy_into_ours, distance, our_networks, sb3_networks  # noqa: E402
 
 
-def sb3_layers(module: torch.nn.Module) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """``(W [in, out], b [out])`` of every Linear in ``module``, in our layout."""
-    linears = [m for m in module.modules() if isinstance(m, torch.nn.Linear)]
-    return [(m.weight.detach().T, m.bias.detach()) for m in linears]
-
-
-def sb3_networks(model) -> dict[str, list[tuple[torch.Tensor, torch.Tensor]]]:
-    """SB3 SAC's networks in our layout: the mean and log-std heads side by side."""
-    hidden = sb3_layers(model.actor.latent_pi)
-    (mu_w, mu_b), (ls_w, ls_b) = sb3_layers(model.actor.mu)[0], sb3_layers(model.actor.log_std)[0]
-    nets = {"actor": [*hidden, (torch.cat([mu_w, ls_w], 1), torch.cat([mu_b, ls_b]))]}
-    for name in ("critic", "critic_target"):
-        for i, q in enumerate(getattr(model, name).q_networks):
-            nets[f"{name}.{i}"] = sb3_layers(q)
-    return nets
-
-
-def our_networks(agent) -> dict[str, list[tuple[torch.Tensor, torch.Tensor]]]:
-    """The same networks of member 0 of our population (views: writable)."""
-    nets = {"actor": [(m.weight[0], m.bias[0, 0]) for m in agent.actor.net.layers]}
-    for name in ("critic", "critic_target"):
-        for i in range(2):
-            layers = getattr(agent, name).net.layers
-            nets[f"{name}.{i}"] = [(m.weight[0, i], m.bias[0, i, 0]) for m in layers]
-    return nets
-
-
-def relative_gap(ours, theirs, initial) -> float:
-    """``|ours - SB3| / |SB3 - initial|`` over a network's weights and biases."""
-
-    def norm(pairs):
-        return float(torch.sqrt(sum(((a.detach() - b.detach()) ** 2).sum() for a, b in pairs)))
-
-    flat = lambda layers: [t for layer in layers for t in layer]  # noqa: E731
-    return norm(zip(flat(ours), flat(theirs), strict=True)) / norm(
-        zip(flat(theirs), flat(initial), strict=True)
-    )
+def relative_gap(ours: Network, theirs: Network, initial: Network) -> float:
+    """``|ours - theirs| / |theirs - initial|``: a gap in units of the distance moved."""
+    return distance(ours, theirs) / distance(theirs, initial)
 
 
 class OurResets(gym.Wrapper):
@@ -91,7 +58,7 @@ class Side:
     in our layout, its temperature and its wall time."""
 
     transitions: dict[str, np.ndarray]
-    networks: dict[str, list[tuple[torch.Tensor, torch.Tensor]]]
+    networks: dict[str, Network]
     log_ent_coef: float
     seconds: float
 
@@ -164,7 +131,7 @@ def sb3_side(config) -> tuple[Side, dict]:
 
     model._sample_action = sample_action
     model.replay_buffer.sample = sample_batch
-    initial = {k: [(w.clone(), b.clone()) for w, b in v] for k, v in sb3_networks(model).items()}
+    initial = sb3_networks(model, "SAC")
     started = time.perf_counter()
     original_rsample = torch.distributions.Normal.rsample
     torch.distributions.Normal.rsample = rsample
@@ -181,20 +148,26 @@ def sb3_side(config) -> tuple[Side, dict]:
         "next_obs": buffer.next_observations[:n, 0].astype(np.float32),
         "terminated": buffer.dones[:n, 0] * (1 - buffer.timeouts[:n, 0]),
     }
-    side = Side(transitions, sb3_networks(model), float(model.log_ent_coef.detach()[0]), seconds)
+    side = Side(
+        transitions, sb3_networks(model, "SAC"), float(model.log_ent_coef.detach()[0]), seconds
+    )
     return side, initial
 
 
-def our_side(config, initial: dict, nudge: bool = False) -> Side:
+def our_side(config, initial: dict[str, Network], nudge: bool = False) -> Side:
     """Our Trainer from the given initial networks (``nudge``: each weight moved by one float
     step, the size of a rounding difference)."""
     paths = RunPaths.create(config)
     trainer = Trainer(config, paths, progress=False)
-    with torch.no_grad():
-        for name, layers in our_networks(trainer.agent).items():
-            for ours, start in zip(layers, initial[name], strict=True):
-                for t, t0 in zip(ours, start, strict=True):
-                    t.copy_(torch.nextafter(t0, torch.full_like(t0, np.inf)) if nudge else t0)
+    if nudge:
+        initial = {
+            name: [
+                tuple(torch.nextafter(t, torch.full_like(t, np.inf)) for t in layer)
+                for layer in net
+            ]
+            for name, net in initial.items()
+        }
+    copy_into_ours(initial, trainer.agent, "SAC")
     started = time.perf_counter()
     trainer.start()
     while trainer.step < config.total_steps:
@@ -202,8 +175,8 @@ def our_side(config, initial: dict, nudge: bool = False) -> Side:
     seconds = time.perf_counter() - started
     transitions = trainer.store.gather(trainer.members[0].view.rows())
     networks = {
-        name: [(w.detach().clone(), b.detach().clone()) for w, b in layers]
-        for name, layers in our_networks(trainer.agent).items()
+        name: [(w.clone(), b.clone()) for w, b in net]
+        for name, net in our_networks(trainer.agent, "SAC").items()
     }
     side = Side(transitions, networks, float(trainer.agent.log_ent_coef.detach()[0]), seconds)
     trainer.close()

@@ -15,6 +15,8 @@ The check can fail: the same comparison with the discount changed on our side is
 from __future__ import annotations
 
 import dataclasses
+import sys
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -27,6 +29,9 @@ from lmc_rl.agents import AgentSpec, Batch, make_agent
 from lmc_rl.config import build_config
 from lmc_rl.envs import check_task
 from lmc_rl.training import agent_spec
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from sb3_weights import copy_into_ours, distance, our_networks, sb3_networks  # noqa: E402
 
 ENV = "Hopper-v5"
 BATCH = 256
@@ -95,69 +100,6 @@ def sb3_agent(algo: str, spec: AgentSpec):
     return model
 
 
-def linears(module: torch.nn.Module) -> list[torch.nn.Linear]:
-    return [m for m in module.modules() if isinstance(m, torch.nn.Linear)]
-
-
-def sb3_networks(model, algo: str) -> dict[str, list[tuple[torch.Tensor, torch.Tensor]]]:
-    """Every network of the SB3 model as ``[(W [in, out], b [out]), ...]`` in our layout (SAC's
-    mean and log-std heads side by side, as our actor's last layer holds them)."""
-
-    def layers(module):
-        return [(m.weight.detach().T.clone(), m.bias.detach().clone()) for m in linears(module)]
-
-    nets = {}
-    if algo == "SAC":
-        hidden = layers(model.actor.latent_pi)
-        mu, log_std = layers(model.actor.mu)[0], layers(model.actor.log_std)[0]
-        head = (torch.cat([mu[0], log_std[0]], dim=1), torch.cat([mu[1], log_std[1]]))
-        nets["actor"] = [*hidden, head]
-    else:
-        nets["actor"] = layers(model.actor)
-        nets["actor_target"] = layers(model.actor_target)
-    for name in ("critic", "critic_target"):
-        for i, q in enumerate(getattr(model, name).q_networks):
-            nets[f"{name}.{i}"] = layers(q)
-    return nets
-
-
-def our_networks(agent, algo: str) -> dict[str, list[tuple[torch.Tensor, torch.Tensor]]]:
-    """The same networks of member 0 of our population."""
-
-    def layers(mlp, *lead):
-        return [(m.weight[(0, *lead)].detach(), m.bias[(0, *lead)][0].detach()) for m in mlp.layers]
-
-    nets = {"actor": layers(agent.actor.net)}
-    if algo != "SAC":
-        nets["actor_target"] = layers(agent.actor_target.net)
-    for name in ("critic", "critic_target"):
-        critic = getattr(agent, name)
-        for i in range(critic.n_critics):
-            nets[f"{name}.{i}"] = layers(critic.net, i)
-    return nets
-
-
-def copy_sb3_into_ours(model, agent, algo: str) -> None:
-    with torch.no_grad():
-        for name, layers in sb3_networks(model, algo).items():
-            module, _, critic_index = name.partition(".")
-            mlp = getattr(agent, module).net
-            lead = (0, int(critic_index)) if critic_index else (0,)
-            for ours, (weight, bias) in zip(mlp.layers, layers, strict=True):
-                ours.weight[lead].copy_(weight)
-                ours.bias[lead].copy_(bias[None])
-
-
-def distance(a, b) -> float:
-    """Euclidean distance between two networks given as lists of (weight, bias)."""
-    pairs = [
-        pair
-        for layer_a, layer_b in zip(a, b, strict=True)
-        for pair in zip(layer_a, layer_b, strict=True)
-    ]
-    return float(torch.sqrt(sum(((x - y) ** 2).sum() for x, y in pairs)))
-
-
 def replay_draws(draws: list[torch.Tensor]):
     """A ``Normal.rsample`` that uses the given standard-normal draws, in order."""
 
@@ -173,7 +115,7 @@ def train_side_by_side(algo: str, spec: AgentSpec, ours_spec: AgentSpec) -> dict
     torch.manual_seed(0)
     model = sb3_agent(algo, spec)
     agent = make_agent(algo, 1, ours_spec)
-    copy_sb3_into_ours(model, agent, algo)
+    copy_into_ours(sb3_networks(model, algo), agent, algo)
     if algo == "SAC":
         agent.log_ent_coef.data.copy_(model.log_ent_coef.detach())
     initial = sb3_networks(model, algo)

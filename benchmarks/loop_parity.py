@@ -1,4 +1,4 @@
-"""Our whole SAC training loop against Stable-Baselines3's, step by step, on the same randomness.
+"""Our whole training loop against Stable-Baselines3's, step by step, on the same randomness.
 
 Why: the update is SB3's (tests/test_sb3_parity.py), yet a loop can still differ in what it
 collects, stores, samples or when it updates. Here SB3's own ``learn`` runs with every random
@@ -9,12 +9,14 @@ both agents the same weights, up to float rounding (the two compute matmuls in d
 so they part slowly through the policy's actions and MuJoCo's chaos; a loop difference shows up
 as a jump instead).
 
-    python benchmarks/loop_parity.py --steps 3000 --learning_starts 1000
+    python benchmarks/loop_parity.py --steps 3000 --learning_starts 1000            # SAC
+    python benchmarks/loop_parity.py --algo TD3 --steps 3000 --learning_starts 1000
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import tempfile
 import time
@@ -55,19 +57,21 @@ class OurResets(gym.Wrapper):
 @dataclass
 class Side:
     """What one implementation's loop left: its replay buffer in insertion order, its networks
-    in our layout, its temperature and its wall time."""
+    in our layout, SAC's temperature and its wall time."""
 
     transitions: dict[str, np.ndarray]
     networks: dict[str, Network]
-    log_ent_coef: float
+    log_ent_coef: float | None
     seconds: float
 
 
-def loop_config(steps: int, learning_starts: int, seed: int, env_id: str, workdir: Path, **extra):
-    """Our run's settings: SAC, one update per env step, nothing but training."""
+def loop_config(
+    algo: str, steps: int, learning_starts: int, seed: int, env_id: str, workdir: Path, **extra
+):
+    """Our run's settings: one update per env step, nothing but training."""
     settings = {
         "env": env_id,
-        "algo": "SAC",
+        "algo": algo,
         "seed": seed,
         "total_steps": steps,
         "learning_starts": learning_starts,
@@ -81,17 +85,52 @@ def loop_config(steps: int, learning_starts: int, seed: int, env_id: str, workdi
     return build_config({**settings, **extra})
 
 
-def sb3_side(config) -> tuple[Side, dict]:
-    """SB3's SAC ``learn`` with every random choice taken from our parent's streams; also
-    returns SB3's initial networks (the weights both sides start from)."""
+class DrawQueue:
+    """Standard-normal draws SB3 takes next, in its order, in place of its own generator's:
+    SAC's ``Normal.rsample`` and TD3's target-smoothing ``Tensor.normal_``."""
+
+    def __init__(self) -> None:
+        self.draws: list[torch.Tensor] = []
+
+    @contextlib.contextmanager
+    def installed(self):
+        draws = self.draws
+
+        def rsample(normal, sample_shape=()):
+            return normal.loc + draws.pop(0) * normal.scale
+
+        def normal_(tensor, mean=0.0, std=1.0, *, generator=None):
+            return tensor.copy_(draws.pop(0) * std + mean)
+
+        patches = (
+            (torch.distributions.Normal, "rsample", rsample),
+            (torch.Tensor, "normal_", normal_),
+        )
+        saved = [(owner, name, owner.__dict__.get(name)) for owner, name, _ in patches]
+        for owner, name, replacement in patches:
+            setattr(owner, name, replacement)
+        try:
+            yield
+        finally:
+            for owner, name, original in saved:
+                if original is None:
+                    delattr(owner, name)
+                else:
+                    setattr(owner, name, original)
+
+
+def sb3_side(config) -> tuple[Side, dict[str, Network]]:
+    """SB3's ``learn`` (SAC or TD3) with every random choice taken from our parent's streams;
+    also returns SB3's initial networks (the weights both sides start from)."""
     from stable_baselines3.common.monitor import Monitor
 
+    algo = config.algo
     streams = parent_streams(config.seed)  # a copy of the streams our parent will use
     env = OurResets(
         Monitor(gym.make(config.env, max_episode_steps=config.max_episode_steps)), streams.env
     )
     model = sb3_model(
-        "SAC",
+        algo,
         env,
         hidden_dims=tuple(config.hidden_dims),
         seed=config.seed,
@@ -103,7 +142,7 @@ def sb3_side(config) -> tuple[Side, dict]:
     )
     action_dim = env.action_space.shape[0]
     scaler = ActionScaler(env.action_space.low, env.action_space.high)
-    queued_noise: list[torch.Tensor] = []
+    queue = DrawQueue()
 
     def sample_action(learning_starts, action_noise=None, n_envs=1):
         """Our parent's action: uniform during warm-up, else the policy with our noise."""
@@ -113,32 +152,33 @@ def sb3_side(config) -> tuple[Side, dict]:
             eps = torch.from_numpy(streams.action.standard_normal(action_dim, dtype=np.float32))
             obs = torch.as_tensor(model._last_obs, dtype=torch.float32)
             with torch.no_grad():
-                mean, log_std, _ = model.actor.get_action_dist_params(obs)
-                action = torch.tanh(mean + log_std.exp() * eps)[0].numpy()
+                if algo == "SAC":
+                    mean, log_std, _ = model.actor.get_action_dist_params(obs)
+                    action = torch.tanh(mean + log_std.exp() * eps)
+                else:
+                    action = (model.actor(obs) + config.noise_std * eps).clamp(-1.0, 1.0)
+            action = action[0].numpy()
         return scaler.to_env(action)[None], action[None]
 
     def sample_batch(batch_size, env=None):
         """Our minibatch rows and update noise, drawn in our order."""
         buffer = model.replay_buffer
         rows = streams.batch.integers(0, buffer.size(), size=batch_size)
-        noise = streams.batch.standard_normal((2, batch_size, action_dim), dtype=np.float32)
-        eps_next, eps_pi = torch.from_numpy(noise)
-        queued_noise[:] = [eps_pi, eps_next]  # SB3 draws for the current state first
+        if algo == "SAC":
+            noise = streams.batch.standard_normal((2, batch_size, action_dim), dtype=np.float32)
+            eps_next, eps_pi = torch.from_numpy(noise)
+            queue.draws[:] = [eps_pi, eps_next]  # SB3 draws for the current state first
+        else:
+            noise = streams.batch.standard_normal((batch_size, action_dim), dtype=np.float32)
+            queue.draws[:] = [torch.from_numpy(noise)]
         return buffer._get_samples(rows)
-
-    def rsample(normal, sample_shape=()):
-        return normal.loc + queued_noise.pop(0) * normal.scale
 
     model._sample_action = sample_action
     model.replay_buffer.sample = sample_batch
-    initial = sb3_networks(model, "SAC")
+    initial = sb3_networks(model, algo)
     started = time.perf_counter()
-    original_rsample = torch.distributions.Normal.rsample
-    torch.distributions.Normal.rsample = rsample
-    try:
+    with queue.installed():
         model.learn(total_timesteps=config.total_steps, progress_bar=False)
-    finally:
-        torch.distributions.Normal.rsample = original_rsample
     seconds = time.perf_counter() - started
     buffer, n = model.replay_buffer, config.total_steps
     transitions = {
@@ -148,10 +188,8 @@ def sb3_side(config) -> tuple[Side, dict]:
         "next_obs": buffer.next_observations[:n, 0].astype(np.float32),
         "terminated": buffer.dones[:n, 0] * (1 - buffer.timeouts[:n, 0]),
     }
-    side = Side(
-        transitions, sb3_networks(model, "SAC"), float(model.log_ent_coef.detach()[0]), seconds
-    )
-    return side, initial
+    log_ent_coef = float(model.log_ent_coef.detach()[0]) if algo == "SAC" else None
+    return Side(transitions, sb3_networks(model, algo), log_ent_coef, seconds), initial
 
 
 def our_side(config, initial: dict[str, Network], nudge: bool = False) -> Side:
@@ -167,7 +205,7 @@ def our_side(config, initial: dict[str, Network], nudge: bool = False) -> Side:
             ]
             for name, net in initial.items()
         }
-    copy_into_ours(initial, trainer.agent, "SAC")
+    copy_into_ours(initial, trainer.agent, config.algo)
     started = time.perf_counter()
     trainer.start()
     while trainer.step < config.total_steps:
@@ -176,9 +214,11 @@ def our_side(config, initial: dict[str, Network], nudge: bool = False) -> Side:
     transitions = trainer.store.gather(trainer.members[0].view.rows())
     networks = {
         name: [(w.clone(), b.clone()) for w, b in net]
-        for name, net in our_networks(trainer.agent, "SAC").items()
+        for name, net in our_networks(trainer.agent, config.algo).items()
     }
-    side = Side(transitions, networks, float(trainer.agent.log_ent_coef.detach()[0]), seconds)
+    agent = trainer.agent
+    log_ent_coef = float(agent.log_ent_coef.detach()[0]) if config.algo == "SAC" else None
+    side = Side(transitions, networks, log_ent_coef, seconds)
     trainer.close()
     return side
 
@@ -197,7 +237,8 @@ def network_gaps(a: Side, b: Side, initial: dict) -> dict[str, float]:
     gaps = {
         name: relative_gap(a.networks[name], b.networks[name], initial[name]) for name in initial
     }
-    gaps["log_ent_coef"] = abs(a.log_ent_coef - b.log_ent_coef) / abs(b.log_ent_coef)
+    if a.log_ent_coef is not None:
+        gaps["log_ent_coef"] = abs(a.log_ent_coef - b.log_ent_coef) / abs(b.log_ent_coef)
     return gaps
 
 
@@ -225,14 +266,17 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=1, help="Our run seed (streams).")
     parser.add_argument("--env", default="Hopper-v5", help="Gymnasium task.")
+    parser.add_argument("--algo", default="SAC", choices=("SAC", "TD3"), help="Algorithm.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        config = loop_config(args.steps, args.learning_starts, args.seed, args.env, Path(tmp))
+        config = loop_config(
+            args.algo, args.steps, args.learning_starts, args.seed, args.env, Path(tmp)
+        )
         report = compare(config, Path(tmp))
     seconds = report["seconds"]
     print(
-        f"{args.env} SAC, {args.steps} steps ({args.learning_starts} uniform random first), "
-        f"256x256: SB3 {seconds['sb3']:.1f} s, ours {seconds['ours']:.1f} s"
+        f"{args.env} {args.algo}, {args.steps} steps ({args.learning_starts} uniform random "
+        f"first), 256x256: SB3 {seconds['sb3']:.1f} s, ours {seconds['ours']:.1f} s"
     )
     print("\nlargest |difference| of a stored transition, per window of env steps:")
     print("  ours - SB3: obs, action, reward, terminated | control, ours - ours nudged: same")

@@ -106,6 +106,7 @@ class RunResult:
     returns: list[float] = field(default_factory=list)
     wall_s: float = 0.0
     error: str | None = None
+    reused: bool = False  # read from the cache, not trained by this invocation
 
 
 @dataclass(frozen=True)
@@ -397,7 +398,7 @@ def cached_result(done_dir: Path, job: Job) -> RunResult | None:
     if not path.is_file():
         return None
     data = json.loads(path.read_text())
-    return RunResult(job, data["steps"], data["returns"], data["wall_s"])
+    return RunResult(job, data["steps"], data["returns"], data["wall_s"], reused=True)
 
 
 def save_result(done_dir: Path, result: RunResult) -> None:
@@ -433,6 +434,8 @@ def run_all(
             job = result.job
             final = f"{result.returns[-1]:.1f}" if result.returns else "-"
             status = "FAILED" if result.error else f"final {final}"
+            if result.reused:
+                status += ", finished by another invocation meanwhile"
             print(
                 f"[{i}/{len(jobs)} {time.perf_counter() - started:6.0f}s] {job.impl:4s} "
                 f"{job.algo:4s} {job.env} seed {job.seed}: {status} ({result.wall_s:.0f}s)",
@@ -440,7 +443,7 @@ def run_all(
             )
             if result.error:
                 print(result.error, file=sys.stderr, flush=True)
-            else:
+            elif not result.reused:
                 save_result(done_dir, result)
             results.append(result)
     return results

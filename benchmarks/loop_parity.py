@@ -1,13 +1,21 @@
 """Our whole training loop against Stable-Baselines3's, step by step, on the same randomness.
 
 Why: the update is SB3's (tests/test_sb3_parity.py), yet a loop can still differ in what it
-collects, stores, samples or when it updates. Here SB3's own ``learn`` runs with every random
-choice taken from our run's streams: its initial weights are copied into our parent, its env is
-reset with our reset seeds, its warm-up actions, exploration noise, minibatch indices and
-reparameterisation noise are ours. Then both replay buffers must hold the same transitions and
-both agents the same weights, up to float rounding (the two compute matmuls in different orders,
-so they part slowly through the policy's actions and MuJoCo's chaos; a loop difference shows up
-as a jump instead).
+collects, stores, samples or when it updates. Here SB3's ``learn`` runs on our run's random
+streams: its initial weights are copied into our parent, its env is reset with our reset seeds,
+its minibatch indices and its update noise (SAC's reparameterisation, TD3's target smoothing)
+are our draws, and its action choice (``_sample_action``) is replaced by SB3's formula on our
+draws: uniform in the warm-up, then ``tanh(mean + std * eps)`` (SAC) or
+``clip(actor(s) + noise_std * eps)`` (TD3). That replacement skips SB3's float32 rescaling to
+the action bounds, which is the identity up to rounding on Hopper's [-1, 1] and would otherwise
+part the two in the last bit from the first step. Everything else is SB3's: when it acts
+randomly and when it updates, its episode handling, its buffer, its update.
+
+Both replay buffers must then hold the same transitions and both agents the same weights, up
+to rounding: from the first policy action on, the two compute in different orders and MuJoCo
+amplifies the last bits, so ours is held against a control, our own loop from weights one float
+step away. A loop difference shows up as a gap well beyond the control's. Not exercised: a
+buffer that wraps around (SB3 gets one the size of the run).
 
     python benchmarks/loop_parity.py --steps 3000 --learning_starts 1000            # SAC
     python benchmarks/loop_parity.py --algo TD3 --steps 3000 --learning_starts 1000
@@ -16,7 +24,6 @@ as a jump instead).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 import tempfile
 import time
@@ -27,7 +34,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from lmc_rl.config import build_config
+from lmc_rl.config import RunConfig, build_config
 from lmc_rl.envs import ActionScaler
 from lmc_rl.layout import RunPaths
 from lmc_rl.seeding import parent_streams
@@ -35,12 +42,14 @@ from lmc_rl.training import Trainer
 
 sys.path.insert(0, str(Path(__file__).parent))
 from sb3_models import sb3_model  # noqa: E402
-from sb3_weights import Network, copy_into_ours, distance, our_networks, sb3_networks  # noqa: E402
-
-
-def relative_gap(ours: Network, theirs: Network, initial: Network) -> float:
-    """``|ours - theirs| / |theirs - initial|``: a gap in units of the distance moved."""
-    return distance(ours, theirs) / distance(theirs, initial)
+from sb3_side_by_side import (  # noqa: E402
+    DrawQueue,
+    Network,
+    copy_into_ours,
+    our_networks,
+    relative_gap,
+    sb3_networks,
+)
 
 
 class OurResets(gym.Wrapper):
@@ -50,7 +59,7 @@ class OurResets(gym.Wrapper):
         super().__init__(env)
         self.rng = rng
 
-    def reset(self, *, seed=None, options=None):
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
         return self.env.reset(seed=int(self.rng.integers(2**31 - 1)))
 
 
@@ -66,10 +75,18 @@ class Side:
 
 
 def loop_config(
-    algo: str, steps: int, learning_starts: int, seed: int, env_id: str, workdir: Path, **extra
-):
-    """Our run's settings: one update per env step, nothing but training."""
+    algo: str,
+    steps: int,
+    learning_starts: int,
+    seed: int,
+    env_id: str,
+    workdir: Path,
+    max_episode_steps: int = 1000,
+) -> RunConfig:
+    """Our run's settings: one update per env step, no forks or checkpoints, and (what no
+    comparison reads) one evaluation at the end."""
     settings = {
+        "max_episode_steps": max_episode_steps,
         "env": env_id,
         "algo": algo,
         "seed": seed,
@@ -82,44 +99,10 @@ def loop_config(
         "checkpoint_every": "none",
         "output_dir": str(workdir),
     }
-    return build_config({**settings, **extra})
+    return build_config(settings)
 
 
-class DrawQueue:
-    """Standard-normal draws SB3 takes next, in its order, in place of its own generator's:
-    SAC's ``Normal.rsample`` and TD3's target-smoothing ``Tensor.normal_``."""
-
-    def __init__(self) -> None:
-        self.draws: list[torch.Tensor] = []
-
-    @contextlib.contextmanager
-    def installed(self):
-        draws = self.draws
-
-        def rsample(normal, sample_shape=()):
-            return normal.loc + draws.pop(0) * normal.scale
-
-        def normal_(tensor, mean=0.0, std=1.0, *, generator=None):
-            return tensor.copy_(draws.pop(0) * std + mean)
-
-        patches = (
-            (torch.distributions.Normal, "rsample", rsample),
-            (torch.Tensor, "normal_", normal_),
-        )
-        saved = [(owner, name, owner.__dict__.get(name)) for owner, name, _ in patches]
-        for owner, name, replacement in patches:
-            setattr(owner, name, replacement)
-        try:
-            yield
-        finally:
-            for owner, name, original in saved:
-                if original is None:
-                    delattr(owner, name)
-                else:
-                    setattr(owner, name, original)
-
-
-def sb3_side(config) -> tuple[Side, dict[str, Network]]:
+def sb3_side(config: RunConfig) -> tuple[Side, dict[str, Network]]:
     """SB3's ``learn`` (SAC or TD3) with every random choice taken from our parent's streams;
     also returns SB3's initial networks (the weights both sides start from)."""
     from stable_baselines3.common.monitor import Monitor
@@ -167,10 +150,10 @@ def sb3_side(config) -> tuple[Side, dict[str, Network]]:
         if algo == "SAC":
             noise = streams.batch.standard_normal((2, batch_size, action_dim), dtype=np.float32)
             eps_next, eps_pi = torch.from_numpy(noise)
-            queue.draws[:] = [eps_pi, eps_next]  # SB3 draws for the current state first
+            queue.refill([eps_pi, eps_next])  # SB3 draws for the current state first
         else:
             noise = streams.batch.standard_normal((batch_size, action_dim), dtype=np.float32)
-            queue.draws[:] = [torch.from_numpy(noise)]
+            queue.refill([torch.from_numpy(noise)])
         return buffer._get_samples(rows)
 
     model._sample_action = sample_action
@@ -192,7 +175,7 @@ def sb3_side(config) -> tuple[Side, dict[str, Network]]:
     return Side(transitions, sb3_networks(model, algo), log_ent_coef, seconds), initial
 
 
-def our_side(config, initial: dict[str, Network], nudge: bool = False) -> Side:
+def our_side(config: RunConfig, initial: dict[str, Network], nudge: bool = False) -> Side:
     """Our Trainer from the given initial networks (``nudge``: each weight moved by one float
     step, the size of a rounding difference)."""
     paths = RunPaths.create(config)
@@ -206,21 +189,22 @@ def our_side(config, initial: dict[str, Network], nudge: bool = False) -> Side:
             for name, net in initial.items()
         }
     copy_into_ours(initial, trainer.agent, config.algo)
-    started = time.perf_counter()
-    trainer.start()
-    while trainer.step < config.total_steps:
-        trainer.advance()
-    seconds = time.perf_counter() - started
-    transitions = trainer.store.gather(trainer.members[0].view.rows())
-    networks = {
-        name: [(w.clone(), b.clone()) for w, b in net]
-        for name, net in our_networks(trainer.agent, config.algo).items()
-    }
-    agent = trainer.agent
-    log_ent_coef = float(agent.log_ent_coef.detach()[0]) if config.algo == "SAC" else None
-    side = Side(transitions, networks, log_ent_coef, seconds)
-    trainer.close()
-    return side
+    try:
+        started = time.perf_counter()
+        trainer.start()
+        while trainer.step < config.total_steps:
+            trainer.advance()
+        seconds = time.perf_counter() - started
+        transitions = trainer.store.gather(trainer.members[0].view.rows())
+        networks = {
+            name: [(w.clone(), b.clone()) for w, b in net]
+            for name, net in our_networks(trainer.agent, config.algo).items()
+        }
+        agent = trainer.agent
+        log_ent_coef = float(agent.log_ent_coef.detach()[0]) if config.algo == "SAC" else None
+    finally:
+        trainer.close()
+    return Side(transitions, networks, log_ent_coef, seconds)
 
 
 def transition_gaps(a: Side, b: Side) -> dict[str, np.ndarray]:
@@ -232,7 +216,7 @@ def transition_gaps(a: Side, b: Side) -> dict[str, np.ndarray]:
     }
 
 
-def network_gaps(a: Side, b: Side, initial: dict) -> dict[str, float]:
+def network_gaps(a: Side, b: Side, initial: dict[str, Network]) -> dict[str, float]:
     """Per network, ``|a - b| / |b - initial|``; and the temperature's ``|a - b| / |b|``."""
     gaps = {
         name: relative_gap(a.networks[name], b.networks[name], initial[name]) for name in initial
@@ -242,7 +226,7 @@ def network_gaps(a: Side, b: Side, initial: dict) -> dict[str, float]:
     return gaps
 
 
-def compare(config, workdir: Path) -> dict:
+def compare(config: RunConfig) -> dict[str, dict]:
     """Ours against SB3, and ours against ours nudged by one float step (the control: how far
     rounding alone parts two runs of the same loop over the same steps)."""
     torch.set_num_threads(1)
@@ -267,12 +251,24 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1, help="Our run seed (streams).")
     parser.add_argument("--env", default="Hopper-v5", help="Gymnasium task.")
     parser.add_argument("--algo", default="SAC", choices=("SAC", "TD3"), help="Algorithm.")
+    parser.add_argument(
+        "--max_episode_steps",
+        type=int,
+        default=1000,
+        help="Time limit; a short one makes episodes end by truncation (bootstrapped).",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         config = loop_config(
-            args.algo, args.steps, args.learning_starts, args.seed, args.env, Path(tmp)
+            args.algo,
+            args.steps,
+            args.learning_starts,
+            args.seed,
+            args.env,
+            Path(tmp),
+            args.max_episode_steps,
         )
-        report = compare(config, Path(tmp))
+        report = compare(config)
     seconds = report["seconds"]
     print(
         f"{args.env} {args.algo}, {args.steps} steps ({args.learning_starts} uniform random "

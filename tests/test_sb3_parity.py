@@ -31,7 +31,13 @@ from lmc_rl.envs import check_task
 from lmc_rl.training import agent_spec
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from sb3_weights import copy_into_ours, distance, our_networks, sb3_networks  # noqa: E402
+from sb3_side_by_side import (  # noqa: E402
+    DrawQueue,
+    copy_into_ours,
+    our_networks,
+    relative_gap,
+    sb3_networks,
+)
 
 ENV = "Hopper-v5"
 BATCH = 256
@@ -100,15 +106,6 @@ def sb3_agent(algo: str, spec: AgentSpec):
     return model
 
 
-def replay_draws(draws: list[torch.Tensor]):
-    """A ``Normal.rsample`` that uses the given standard-normal draws, in order."""
-
-    def rsample(normal, sample_shape=()):
-        return normal.loc + draws.pop(0) * normal.scale
-
-    return rsample
-
-
 def train_side_by_side(algo: str, spec: AgentSpec, ours_spec: AgentSpec) -> dict[str, float]:
     """Both implementations from SB3's initial weights through ``UPDATES`` identical updates;
     per network, ``|ours - SB3| / |SB3 - initial|`` at the end, and the temperature's gap."""
@@ -121,6 +118,7 @@ def train_side_by_side(algo: str, spec: AgentSpec, ours_spec: AgentSpec) -> dict
     initial = sb3_networks(model, algo)
     data = transitions(4 * BATCH, seed=1)
     rng = np.random.default_rng(2)
+    queue = DrawQueue()
     for update in range(UPDATES):
         rows = rng.integers(0, len(data["obs"]), BATCH)
         t = {k: torch.as_tensor(v[rows]) for k, v in data.items()}
@@ -136,17 +134,14 @@ def train_side_by_side(algo: str, spec: AgentSpec, ours_spec: AgentSpec) -> dict
         draws = torch.Generator().manual_seed(100 + update)
         if algo == "SAC":
             eps_pi, eps_next = torch.randn(2, BATCH, spec.action_dim, generator=draws)
-            with pytest.MonkeyPatch.context() as patch:
-                patch.setattr(
-                    torch.distributions.Normal, "rsample", replay_draws([eps_pi, eps_next])
-                )
-                model.train(gradient_steps=1, batch_size=BATCH)
+            queue.refill([eps_pi, eps_next])
             noise = torch.stack([eps_next, eps_pi])[None]
-        else:
-            torch.manual_seed(100 + update)  # SB3 draws its smoothing noise from torch's RNG
+        else:  # target policy smoothing (DDPG: scaled by 0)
+            smoothing = torch.randn(BATCH, spec.action_dim, generator=draws)
+            queue.refill([smoothing])
+            noise = smoothing[None]
+        with queue.installed():
             model.train(gradient_steps=1, batch_size=BATCH)
-            torch.manual_seed(100 + update)
-            noise = torch.empty(BATCH, spec.action_dim).normal_()[None]
         batch = Batch(
             obs=t["obs"][None],
             action=t["action"][None],
@@ -156,10 +151,7 @@ def train_side_by_side(algo: str, spec: AgentSpec, ours_spec: AgentSpec) -> dict
         )
         agent.update(batch, noise, torch.ones(1, dtype=torch.bool))
     theirs, ours = sb3_networks(model, algo), our_networks(agent, algo)
-    gaps = {
-        name: distance(ours[name], theirs[name]) / distance(theirs[name], initial[name])
-        for name in theirs
-    }
+    gaps = {name: relative_gap(ours[name], theirs[name], initial[name]) for name in theirs}
     if algo == "SAC":
         gaps["log_ent_coef"] = float(
             (agent.log_ent_coef - model.log_ent_coef).abs().max().detach()

@@ -15,12 +15,12 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import math
 
 import gymnasium as gym
 import numpy as np
 import torch
 
+from lmc_rl.agents.sac import log_det_tanh
 from lmc_rl.runs import load_agent_state
 
 SATURATED = 6.45  # |u| where 1 - tanh(u)^2 is 1e-5: the densities part by more than log 2
@@ -28,9 +28,8 @@ SATURATED = 6.45  # |u| where 1 - tanh(u)^2 is 1e-5: the densities part by more 
 
 def log_prob_gap(u: torch.Tensor, epsilon: float) -> torch.Tensor:
     """Exact log-probability minus SB3's, summed over action dimensions (float64)."""
-    exact_log_det = 2 * (math.log(2) - u - torch.nn.functional.softplus(-2 * u))
-    sb3_log_det = torch.log(1 - torch.tanh(u) ** 2 + epsilon)
-    return (sb3_log_det - exact_log_det).sum(-1)
+    action = torch.tanh(u)
+    return (log_det_tanh(u, action, epsilon) - log_det_tanh(u, action)).sum(-1)
 
 
 def measure(path: str, env_id: str, episodes: int, epsilon: float) -> str:

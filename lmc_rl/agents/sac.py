@@ -51,11 +51,17 @@ class SquashedGaussianActor(nn.Module):
         pre_tanh = mean + log_std.exp() * eps
         gaussian_log_prob = -0.5 * eps.square() - log_std - _HALF_LOG_2PI
         action = torch.tanh(pre_tanh)
-        if self.squash_epsilon > 0:
-            log_det_tanh = torch.log(1.0 - action.square() + self.squash_epsilon)
-        else:  # log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u)), stable for large |u|
-            log_det_tanh = 2.0 * (_LOG_2 - pre_tanh - _softplus(-2.0 * pre_tanh))
-        return action, (gaussian_log_prob - log_det_tanh).sum(dim=-1)
+        log_det = log_det_tanh(pre_tanh, action, self.squash_epsilon)
+        return action, (gaussian_log_prob - log_det).sum(dim=-1)
+
+
+def log_det_tanh(pre_tanh: Tensor, action: Tensor, squash_epsilon: float = 0.0) -> Tensor:
+    """``log(1 - tanh(u)^2)`` per element: exact when ``squash_epsilon`` is 0, else
+    ``log(1 - a^2 + squash_epsilon)`` as Stable-Baselines3 and CleanRL compute it."""
+    if squash_epsilon > 0:
+        return torch.log(1.0 - action.square() + squash_epsilon)
+    # = 2 (log 2 - u - softplus(-2u)), stable for large |u|
+    return 2.0 * (_LOG_2 - pre_tanh - _softplus(-2.0 * pre_tanh))
 
 
 class SAC(Agent):

@@ -11,6 +11,10 @@ are comparable), at Hopper-v5 sizes (obs 11, action 3), batch 256 and 256x256 ne
 * a floor: the matmul FLOPs of one update per member, each matmul timed with ``torch.bmm`` at
   its shape and batch count on this machine; ``floor ms = sum of those matmul times / K``.
   Elementwise work, Adam, autograd bookkeeping and Python overhead come on top of it.
+  Ours and the floor are timed in alternation (a block of our updates, then a block of every
+  floor matmul, repeated): on a shared machine the neighbours' load, memory traffic above all,
+  drifts within minutes, and it slows our elementwise work far more than the compute-bound
+  matmuls. Each repeat gives one ratio; the table shows their median, minimum and maximum.
 
 All three are timed under each fp32 matmul library (``--libraries``): MKL, torch's default, and
 oneDNN's AVX-512 kernels, which ``lmc-rl run`` takes for updates where they are exact fp32 and
@@ -74,8 +78,8 @@ def time_ms(step: Callable[[], object], iters: int, repeats: int, warmup: int) -
 # ours
 
 
-def time_ours(algo: str, k: int, batch_size: int, timing: dict) -> float:
-    """ms per ``agent.update`` of a K-member population on a fixed random batch."""
+def ours_update(algo: str, k: int, batch_size: int) -> Callable[[], object]:
+    """One ``agent.update`` of a K-member population on a fixed random batch, ready to call."""
     from lmc_rl.agents import Batch, make_agent
     from lmc_rl.training import default_agent_spec
 
@@ -92,7 +96,12 @@ def time_ours(algo: str, k: int, batch_size: int, timing: dict) -> float:
     )
     noise = torch.randn(k, *agent.update_noise_shape(batch_size), generator=g)
     active = torch.ones(k, dtype=torch.bool)
-    return time_ms(lambda: agent.update(batch, noise, active), **timing)
+    return lambda: agent.update(batch, noise, active)
+
+
+def time_ours(algo: str, k: int, batch_size: int, timing: dict) -> float:
+    """ms per ``agent.update`` of a K-member population on a fixed random batch."""
+    return time_ms(ours_update(algo, k, batch_size), **timing)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -221,26 +230,57 @@ def update_matmuls(algo: str, b: int) -> list[Matmul]:
     ]
 
 
-def bmm_ms(batch: int, m: int, k: int, n: int, timing: dict) -> float:
-    """Measured ms of one contiguous fp32 ``torch.bmm`` at this shape."""
+def bmm_call(batch: int, m: int, k: int, n: int) -> Callable[[], object]:
+    """One contiguous fp32 ``torch.bmm`` at this shape, ready to call."""
     a, b = torch.randn(batch, m, k), torch.randn(batch, k, n)
     out = torch.empty(batch, m, n)
-    return time_ms(lambda: torch.bmm(a, b, out=out), **timing)
+    return lambda: torch.bmm(a, b, out=out)
 
 
-def matmul_floor(algo: str, k: int, b: int, timing: dict, cache: dict) -> tuple[float, float]:
-    """(floor ms per member-update, MFLOP per member-update) at population size K.
-
-    Each matmul is timed as our layers run it: one bmm over all K members (times groups).
-    """
-    total_ms = 0.0
+def floor_calls(algo: str, k: int, b: int) -> list[tuple[Callable[[], object], float]]:
+    """(bmm call, calls per update) for every distinct matmul shape of one K-member update:
+    each matmul as our layers run it, one bmm over all K members (times groups)."""
+    counts: dict[tuple[int, int, int, int], float] = {}
     for mm in update_matmuls(algo, b):
         key = (k * mm.groups, mm.m, mm.k, mm.n)
-        if key not in cache:
-            cache[key] = bmm_ms(*key, timing)
-        total_ms += cache[key] * mm.count
-    mflops = sum(mm.flops for mm in update_matmuls(algo, b)) / 1e6
-    return total_ms / k, mflops
+        counts[key] = counts.get(key, 0.0) + mm.count
+    return [(bmm_call(*key), count) for key, count in counts.items()]
+
+
+@dataclass(frozen=True)
+class PairedTiming:
+    """Ours and the floor timed in alternation, so that each ratio compares the two under the
+    same state of a shared machine (its neighbours' load drifts within minutes)."""
+
+    ours_ms: list[float]  # per repeat: ms per population update
+    floor_ms: list[float]  # per repeat: matmul floor ms per population update
+
+    def ratios(self) -> list[float]:
+        return [o / f for o, f in zip(self.ours_ms, self.floor_ms, strict=True)]
+
+
+def time_paired(
+    ours: Callable[[], object], floor: list[tuple[Callable[[], object], float]], timing: dict
+) -> PairedTiming:
+    """Each repeat times ``iters`` of our update, then ``iters`` of every floor matmul."""
+
+    def block_ms(step: Callable[[], object]) -> float:
+        return time_ms(step, iters=timing["iters"], repeats=1, warmup=0)
+
+    for _ in range(timing["warmup"]):
+        ours()
+        for call, _count in floor:
+            call()
+    ours_ms, floor_ms = [], []
+    for _ in range(timing["repeats"]):
+        ours_ms.append(block_ms(ours))
+        floor_ms.append(sum(block_ms(call) * count for call, count in floor))
+    return PairedTiming(ours_ms, floor_ms)
+
+
+def update_mflop(algo: str, b: int) -> float:
+    """Matmul MFLOP of one member-update."""
+    return sum(mm.flops for mm in update_matmuls(algo, b)) / 1e6
 
 
 # ---------------------------------------------------------------------------------------------
@@ -256,7 +296,9 @@ COLUMNS = (
     ("sb3_ms_per_update", "SB3 ms / update"),
     ("ratio_ours_member_over_sb3", "ratio ours/SB3 (per member)"),
     ("floor_ms_per_member", "matmul floor ms / member"),
-    ("ratio_ours_over_floor", "ratio ours/floor"),
+    ("ratio_ours_over_floor", "ratio ours/floor (median of paired repeats)"),
+    ("ratio_floor_min", "ratio min"),
+    ("ratio_floor_max", "ratio max"),
     ("mflop_per_member", "MFLOP / member-update"),
     ("floor_gflops", "bmm GFLOP/s at floor"),
     ("sb3_sample_ms", "SB3 sample ms (in SB3 time)"),
@@ -354,15 +396,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def time_library(library: str, args: argparse.Namespace, timing: dict) -> list[dict]:
     """Rows of every algorithm and K with fp32 matmuls on ``library``."""
-    rows, bmm_cache, b = [], {}, args.batch_size
+    rows, b = [], args.batch_size
     for algo in args.algos:
         sb3_ms, sample_ms = (
             (float("nan"), float("nan")) if args.no_sb3 else time_sb3(algo, b, timing)
         )
         print(f"  [{library}] SB3 {algo}: {sb3_ms:.3f} ms/update (sampling {sample_ms:.3f} ms)")
+        mflop = update_mflop(algo, b)
         for k in args.members:
-            ours_ms = time_ours(algo, k, b, timing)
-            floor_ms, mflop = matmul_floor(algo, k, b, timing, bmm_cache)
+            paired = time_paired(ours_update(algo, k, b), floor_calls(algo, k, b), timing)
+            ours_ms = statistics.median(paired.ours_ms)
+            floor_ms = statistics.median(paired.floor_ms) / k
+            ratios = paired.ratios()
             rows.append(
                 {
                     "library": library,
@@ -373,7 +418,9 @@ def time_library(library: str, args: argparse.Namespace, timing: dict) -> list[d
                     "sb3_ms_per_update": sb3_ms,
                     "ratio_ours_member_over_sb3": ours_ms / k / sb3_ms,
                     "floor_ms_per_member": floor_ms,
-                    "ratio_ours_over_floor": ours_ms / k / floor_ms,
+                    "ratio_ours_over_floor": statistics.median(ratios),
+                    "ratio_floor_min": min(ratios),
+                    "ratio_floor_max": max(ratios),
                     "mflop_per_member": mflop,
                     "floor_gflops": mflop / floor_ms,  # MFLOP per ms = GFLOP/s
                     "sb3_sample_ms": sample_ms,
@@ -382,7 +429,8 @@ def time_library(library: str, args: argparse.Namespace, timing: dict) -> list[d
             print(
                 f"  [{library}] ours {algo} K={k}: {ours_ms:.3f} ms/update, "
                 f"{ours_ms / k:.3f} ms/member, floor {floor_ms:.3f} ms/member "
-                f"({mflop:.0f} MFLOP)",
+                f"({mflop:.0f} MFLOP), ours/floor {statistics.median(ratios):.2f} "
+                f"[{min(ratios):.2f}, {max(ratios):.2f}]",
                 flush=True,
             )
     return rows
@@ -417,7 +465,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"hidden {HIDDEN}, fp32 CPU, torch {torch.__version__}, {torch.get_num_threads()} "
         f"thread(s); median of {args.repeats} repeats x {args.iters} updates after "
         f"{args.warmup} warm-up. SB3 time includes its minibatch sampling (last column); ours "
-        "uses a prepared batch. Floor: matmul time only, each matmul timed with torch.bmm."
+        "uses a prepared batch. Floor: matmul time only, each matmul timed with torch.bmm, "
+        "alternating with our updates; ours/floor is the median of the per-repeat ratios, "
+        "with their minimum and maximum."
     )
     table = write_outputs(args.out, rows, header)
     print()

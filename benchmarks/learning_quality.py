@@ -16,7 +16,8 @@ Usage::
     python benchmarks/learning_quality.py --suite smoke        # a minute: does the script work?
     python benchmarks/learning_quality.py --suite issue        # the full comparison
 
-Runs go through a pool of ``--workers`` processes, each limited to one torch thread: SB3 trains
+Runs go through a pool of ``--workers`` processes, each limited to ``--threads`` torch threads
+(default one): SB3 trains
 one seed per process; ours trains all seeds of an experiment as one lockstep population in one
 process (``lmc-rl run --seeds``). Finished runs are kept in ``<out>/finished_<suite>/`` and ours
 in ``<out>/runs/`` until done, so a killed suite continues where it stopped. Results are printed
@@ -107,6 +108,7 @@ class RunResult:
     wall_s: float = 0.0
     error: str | None = None
     reused: bool = False  # read from the cache, not trained by this invocation
+    threads: int = 1  # torch threads it trained with (wall time depends on them)
 
 
 @dataclass(frozen=True)
@@ -319,15 +321,22 @@ def run_sb3(job: Job) -> tuple[list[int], list[float]]:
 # running jobs
 
 
-def init_worker() -> None:
-    """One torch thread per worker: workers run side by side on a small, shared machine; and
-    the malloc tuning of lmc-rl (lmc_rl/allocator.py), for both implementations."""
+def init_worker(threads: int) -> None:
+    """``threads`` torch threads per worker (one by default: workers run side by side on a small,
+    shared machine); and the malloc tuning of lmc-rl (lmc_rl/allocator.py), for both
+    implementations."""
     import torch
 
     from lmc_rl.allocator import keep_freed_memory
 
     keep_freed_memory()
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads)
+
+
+def torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
 
 
 def run_task(args: tuple[tuple[Job, ...], Path, bool, Path]) -> list[RunResult]:
@@ -353,6 +362,7 @@ def run_task(args: tuple[tuple[Job, ...], Path, bool, Path]) -> list[RunResult]:
             result.error = traceback.format_exc()
     for result in results:
         result.wall_s = (time.perf_counter() - started) / len(jobs)
+        result.threads = torch_threads()
     return results
 
 
@@ -398,7 +408,14 @@ def cached_result(done_dir: Path, job: Job) -> RunResult | None:
     if not path.is_file():
         return None
     data = json.loads(path.read_text())
-    return RunResult(job, data["steps"], data["returns"], data["wall_s"], reused=True)
+    return RunResult(
+        job,
+        data["steps"],
+        data["returns"],
+        data["wall_s"],
+        reused=True,
+        threads=data.get("threads", 1),  # results saved before --threads had one
+    )
 
 
 def save_result(done_dir: Path, result: RunResult) -> None:
@@ -406,7 +423,7 @@ def save_result(done_dir: Path, result: RunResult) -> None:
     done_dir.mkdir(parents=True, exist_ok=True)
     data = {
         "job": asdict(result.job),
-        **{k: getattr(result, k) for k in ("steps", "returns", "wall_s")},
+        **{k: getattr(result, k) for k in ("steps", "returns", "wall_s", "threads")},
     }
     tmp = done_dir / f".{result.job.key}.json.tmp"
     tmp.write_text(json.dumps(data))
@@ -414,7 +431,12 @@ def save_result(done_dir: Path, result: RunResult) -> None:
 
 
 def run_all(
-    jobs: list[Job], workers: int, runs_root: Path, keep_runs: bool, done_dir: Path
+    jobs: list[Job],
+    workers: int,
+    runs_root: Path,
+    keep_runs: bool,
+    done_dir: Path,
+    threads: int = 1,
 ) -> list[RunResult]:
     """Run jobs in a spawn pool (a fresh interpreter per job) and report as each finishes;
     jobs finished by an earlier invocation (saved in ``done_dir``) are read, not rerun."""
@@ -428,7 +450,9 @@ def run_all(
     ]
     started = time.perf_counter()
     ctx = mp.get_context("spawn")
-    with ctx.Pool(workers, initializer=init_worker, maxtasksperchild=1) as pool:
+    with ctx.Pool(
+        workers, initializer=init_worker, initargs=(threads,), maxtasksperchild=1
+    ) as pool:
         done = (r for task_results in pool.imap_unordered(run_task, tasks) for r in task_results)
         for i, result in enumerate(done, start=len(results) + 1):
             job = result.job
@@ -477,6 +501,7 @@ def run_row(result: RunResult) -> dict:
         "solved_step": solved_step(result) if ok else None,
         "n_evals": len(result.returns),
         "wall_s": result.wall_s,
+        "threads": result.threads,
         "error": result.error.strip().splitlines()[-1] if result.error else "",
     }
 
@@ -789,7 +814,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--workers",
         type=int,
         default=2,
-        help="Runs in parallel, each in its own process with one torch thread (default 2).",
+        help="Runs in parallel, each in its own process (default 2).",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads of each worker (default 1). Changes wall time, not what is "
+        "compared: e.g. --workers 1 --threads 2 gives our seed population both cores.",
     )
     parser.add_argument(
         "--out",
@@ -829,6 +861,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error("--squash_epsilon must be >= 0")
     if args.workers < 1:
         parser.error("--workers must be >= 1")
+    if args.threads < 1:
+        parser.error("--threads must be >= 1")
     if not args.implementations or set(args.implementations) - set(IMPLEMENTATIONS):
         parser.error(f"--implementations: choose from {', '.join(IMPLEMENTATIONS)}")
     return args
@@ -855,7 +889,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(f"--at_step: {len(partial)} unfinished runs of ours read too", flush=True)
             results += partial
     else:
-        results = run_all(jobs, args.workers, args.out / "runs", args.keep_runs, done_dir)
+        results = run_all(
+            jobs, args.workers, args.out / "runs", args.keep_runs, done_dir, args.threads
+        )
     if args.at_step is not None:
         results = at_step(results, args.at_step)
     if not results:
@@ -866,12 +902,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         "every other hyperparameter lmc_rl's default"
         + (f" (ours with --squash_epsilon {args.squash_epsilon:g})" if args.squash_epsilon else "")
         + "; "
-        f"hidden {suite.hidden_dims}; seeds {list(seeds)}; {args.workers} worker(s) x 1 torch "
+        f"hidden {suite.hidden_dims}; seeds {list(seeds)}; "
         + (
-            f"thread; tabulated from the {len(results)} of {len(jobs)} runs finished so far "
-            "(--report)"
+            f"tabulated from the {len(results)} of {len(jobs)} runs finished so far (--report)"
             if args.report
-            else f"thread; total wall {elapsed:.0f}s"
+            else f"{args.workers} worker(s); total wall {elapsed:.0f}s"
+        )
+        + "; torch threads per run: "
+        + ", ".join(
+            f"{impl} {sorted({r.threads for r in results if r.job.impl == impl})}"
+            for impl in IMPLEMENTATIONS
+            if any(r.job.impl == impl for r in results)
         )
         + (f"; every curve cut at step {args.at_step}" if args.at_step is not None else "")
         + ". 95% thresholds: "

@@ -136,8 +136,11 @@ def resume_experiments(
         _check_seed_group([config for _, config in training])
     threads = use_threads(configs[0]) if configs else None
     trainers, records, route = [], [], None
+    together = [config.seed for _, config in training]
     for run, config in training:
         run.record["torch_threads"] = threads
+        # which seeds shared its population on each resume (trained_with_seeds: at the start)
+        run.record.setdefault("resumed_with_seeds", []).append(together)
         trainer = Trainer(config, run.paths, progress=progress, route=route)
         route = trainer.independence
         trainer.resume()

@@ -134,3 +134,34 @@ def test_bad_seeds_are_one_line_and_exit_2(tmp_path, flags, message, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
     assert not any(tmp_path.iterdir())
+
+
+def test_a_resume_records_the_seeds_it_trained_with(tmp_path, tiny_run, monkeypatch):
+    """A group killed in training and resumed seed by seed says so in each config.json."""
+    from lmc_rl.experiment import resume_experiments, run_experiments
+
+    flags = {**tiny_run, "total_steps": "300", "learning_starts": "50", "fork_points": "none"}
+    configs = [
+        build_config({**flags, "seed": str(seed), "output_dir": str(tmp_path)}) for seed in (3, 4)
+    ]
+
+    def killed(self):
+        for _ in range(60):
+            self.advance()
+        self.checkpoint()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Lockstep, "run", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiments(configs, progress=False)
+    monkeypatch.undo()
+    dirs = sorted(tmp_path.glob("results/*/*/*/seed_*"))
+    record = lambda d: json.loads((d / "config.json").read_text())  # noqa: E731
+    assert [record(d)["status"] for d in dirs] == ["running", "running"]
+    assert "resumed_with_seeds" not in record(dirs[0])
+    resume_experiments([str(dirs[0])], {}, progress=False)  # seed 3 alone
+    resume_experiments([str(dirs[1])], {}, progress=False)  # then seed 4 alone
+    for d, seed in zip(dirs, (3, 4), strict=True):
+        assert record(d)["status"] == "finished"
+        assert record(d)["trained_with_seeds"] == [3, 4]
+        assert record(d)["resumed_with_seeds"] == [[seed]]

@@ -17,12 +17,12 @@ Usage::
     python benchmarks/learning_quality.py --suite issue        # the full comparison
 
 Runs go through a pool of ``--workers`` processes, each limited to ``--threads`` torch threads
-(default one): SB3 trains
-one seed per process; ours trains all seeds of an experiment as one lockstep population in one
-process (``lmc-rl run --seeds``). Finished runs are kept in ``<out>/finished_<suite>/`` and ours
-in ``<out>/runs/`` until done, so a killed suite continues where it stopped. Results are printed
-and written to ``<out>/learning_quality_<suite>_{summary,intervals}.{csv,md}``, ``_runs.csv``,
-``_curves.csv`` and ``_curves.png`` (IQM learning curves with 95 % bootstrap bands).
+(default one): SB3 trains one seed per process; ours trains all seeds of an experiment as one
+lockstep population in one process (``lmc-rl run --seeds``). Finished runs are kept in
+``<out>/finished_<suite>/`` and ours in ``<out>/runs/`` until done, so a killed suite continues
+where it stopped. Results are printed and written to
+``<out>/learning_quality_<suite>_{summary,intervals}.{csv,md}``, ``_runs.csv``, ``_curves.csv``
+and ``_curves.png`` (IQM learning curves with 95 % bootstrap bands).
 """
 
 from __future__ import annotations
@@ -334,6 +334,7 @@ def init_worker(threads: int) -> None:
 
 
 def torch_threads() -> int:
+    """torch's thread count in this worker (torch is imported in workers only)."""
     import torch
 
     return torch.get_num_threads()
@@ -820,8 +821,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--threads",
         type=int,
         default=1,
-        help="torch threads of each worker (default 1). Changes wall time, not what is "
-        "compared: e.g. --workers 1 --threads 2 gives our seed population both cores.",
+        help="torch threads of each worker (default 1), recorded with each result: e.g. "
+        "--workers 1 --threads 2 gives our seed population both cores. Changes wall time and "
+        "may change the last bits of a run (matmul blocking), not the settings compared.",
     )
     parser.add_argument(
         "--out",

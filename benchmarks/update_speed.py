@@ -256,26 +256,42 @@ class PairedTiming:
     floor_ms: list[float]  # per repeat: matmul floor ms per population update
 
     def ratios(self) -> list[float]:
+        """ours / floor of each repeat (their median is not the ratio of the medians)."""
         return [o / f for o, f in zip(self.ours_ms, self.floor_ms, strict=True)]
 
 
 def time_paired(
     ours: Callable[[], object], floor: list[tuple[Callable[[], object], float]], timing: dict
 ) -> PairedTiming:
-    """Each repeat times ``iters`` of our update, then ``iters`` of every floor matmul."""
+    """Each repeat times ``iters`` of our update and ``iters`` of every floor matmul, ours
+    first in even repeats and last in odd ones, so that a steady drift biases neither."""
 
     def block_ms(step: Callable[[], object]) -> float:
-        return time_ms(step, iters=timing["iters"], repeats=1, warmup=0)
+        return time_ms(step, iters=timing["iters"], repeats=1, warmup=timing["warmup"])
 
-    for _ in range(timing["warmup"]):
-        ours()
-        for call, _count in floor:
-            call()
+    def floor_block_ms() -> float:
+        return sum(block_ms(call) * count for call, count in floor)
+
     ours_ms, floor_ms = [], []
-    for _ in range(timing["repeats"]):
-        ours_ms.append(block_ms(ours))
-        floor_ms.append(sum(block_ms(call) * count for call, count in floor))
+    for repeat in range(timing["repeats"]):
+        if repeat % 2 == 0:
+            ours_ms.append(block_ms(ours))
+            floor_ms.append(floor_block_ms())
+        else:
+            floor_ms.append(floor_block_ms())
+            ours_ms.append(block_ms(ours))
     return PairedTiming(ours_ms, floor_ms)
+
+
+def operator_profile(step: Callable[[], object], iters: int, rows: int = 12) -> str:
+    """torch profiler's table of the operators that took most self CPU time over ``iters``
+    calls of ``step``."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(iters):
+            step()
+    return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows)
 
 
 def update_mflop(algo: str, b: int) -> float:
@@ -374,6 +390,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--no-sb3", action="store_true", help="Skip Stable-Baselines3.")
     parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="After timing each K, profile --iters of our updates with torch's profiler and "
+        "print the operators that took the most time (where the time above the floor goes).",
+    )
+    parser.add_argument(
         "--out",
         type=Path,
         default=DEFAULT_OUT,
@@ -404,7 +426,11 @@ def time_library(library: str, args: argparse.Namespace, timing: dict) -> list[d
         print(f"  [{library}] SB3 {algo}: {sb3_ms:.3f} ms/update (sampling {sample_ms:.3f} ms)")
         mflop = update_mflop(algo, b)
         for k in args.members:
-            paired = time_paired(ours_update(algo, k, b), floor_calls(algo, k, b), timing)
+            ours = ours_update(algo, k, b)
+            paired = time_paired(ours, floor_calls(algo, k, b), timing)
+            if args.profile:
+                print(f"  [{library}] ours {algo} K={k}, {args.iters} updates:")
+                print(operator_profile(ours, args.iters))
             ours_ms = statistics.median(paired.ours_ms)
             floor_ms = statistics.median(paired.floor_ms) / k
             ratios = paired.ratios()
@@ -467,7 +493,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"{args.warmup} warm-up. SB3 time includes its minibatch sampling (last column); ours "
         "uses a prepared batch. Floor: matmul time only, each matmul timed with torch.bmm, "
         "alternating with our updates; ours/floor is the median of the per-repeat ratios, "
-        "with their minimum and maximum."
+        "with their minimum and maximum (so it need not equal the ratio of the two median "
+        "times shown). SB3 is timed once per algorithm, before the paired repeats."
     )
     table = write_outputs(args.out, rows, header)
     print()

@@ -140,7 +140,8 @@ def resume_experiments(
     for run, config in training:
         run.record["torch_threads"] = threads
         # which seeds shared its population on each resume (trained_with_seeds: at the start)
-        run.record.setdefault("resumed_with_seeds", []).append(together)
+        run.record.setdefault("resumed_with_seeds", []).append(list(together))
+        write_run_config(run.paths, config, run.record)  # kept if this resume is killed too
         trainer = Trainer(config, run.paths, progress=progress, route=route)
         route = trainer.independence
         trainer.resume()

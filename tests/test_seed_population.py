@@ -137,7 +137,8 @@ def test_bad_seeds_are_one_line_and_exit_2(tmp_path, flags, message, capsys):
 
 
 def test_a_resume_records_the_seeds_it_trained_with(tmp_path, tiny_run, monkeypatch):
-    """A group killed in training and resumed seed by seed says so in each config.json."""
+    """A group killed in training, resumed once seed by seed (killed again) and then together,
+    says so in each config.json."""
     from lmc_rl.experiment import resume_experiments, run_experiments
 
     flags = {**tiny_run, "total_steps": "300", "learning_starts": "50", "fork_points": "none"}
@@ -145,7 +146,7 @@ def test_a_resume_records_the_seeds_it_trained_with(tmp_path, tiny_run, monkeypa
         build_config({**flags, "seed": str(seed), "output_dir": str(tmp_path)}) for seed in (3, 4)
     ]
 
-    def killed(self):
+    def killed(self):  # trains 60 steps, checkpoints, dies
         for _ in range(60):
             self.advance()
         self.checkpoint()
@@ -154,14 +155,16 @@ def test_a_resume_records_the_seeds_it_trained_with(tmp_path, tiny_run, monkeypa
     monkeypatch.setattr(Lockstep, "run", killed)
     with pytest.raises(KeyboardInterrupt):
         run_experiments(configs, progress=False)
-    monkeypatch.undo()
     dirs = sorted(tmp_path.glob("results/*/*/*/seed_*"))
     record = lambda d: json.loads((d / "config.json").read_text())  # noqa: E731
     assert [record(d)["status"] for d in dirs] == ["running", "running"]
-    assert "resumed_with_seeds" not in record(dirs[0])
-    resume_experiments([str(dirs[0])], {}, progress=False)  # seed 3 alone
-    resume_experiments([str(dirs[1])], {}, progress=False)  # then seed 4 alone
-    for d, seed in zip(dirs, (3, 4), strict=True):
-        assert record(d)["status"] == "finished"
-        assert record(d)["trained_with_seeds"] == [3, 4]
-        assert record(d)["resumed_with_seeds"] == [[seed]]
+    assert all("resumed_with_seeds" not in record(d) for d in dirs)
+    with pytest.raises(KeyboardInterrupt):
+        resume_experiments([str(dirs[0])], {}, progress=False)  # seed 3 alone, killed again
+    monkeypatch.undo()
+    resume_experiments([str(d) for d in dirs], {}, progress=False)  # both, to the end
+    three, four = (record(d) for d in dirs)
+    assert three["status"] == four["status"] == "finished"
+    assert three["trained_with_seeds"] == four["trained_with_seeds"] == [3, 4]
+    assert three["resumed_with_seeds"] == [[3], [3, 4]]
+    assert four["resumed_with_seeds"] == [[3, 4]]

@@ -139,12 +139,13 @@ def resume_experiments(
     together = [config.seed for _, config in training]
     for run, config in training:
         run.record["torch_threads"] = threads
-        # which seeds shared its population on each resume (trained_with_seeds: at the start)
-        run.record.setdefault("resumed_with_seeds", []).append(list(together))
-        write_run_config(run.paths, config, run.record)  # kept if this resume is killed too
         trainer = Trainer(config, run.paths, progress=progress, route=route)
         route = trainer.independence
         trainer.resume()
+        # which seeds shared its population on each resume (trained_with_seeds: at the start),
+        # written once its checkpoint has loaded, so that a killed resume keeps it too
+        run.record.setdefault("resumed_with_seeds", []).append(list(together))
+        write_run_config(run.paths, config, run.record)
         trainers.append(trainer)
         records.append(run.record)
     _train(trainers, records, progress)

@@ -226,11 +226,11 @@ def run_ours(
     started = sorted(output_dir.glob("results/*/*/*/seed_*"))
     if len(started) == len(jobs):
         print(f"resuming {len(jobs)} runs in {output_dir}", flush=True)
-        paths = resume_experiments([str(d) for d in started], {}, progress=False)
+        paths = resume_experiments([str(d) for d in started], {}, progress=True)
     else:
         shutil.rmtree(output_dir, ignore_errors=True)  # killed before every run had its folder
         configs = [build_config(ours_overrides(job, output_dir)) for job in jobs]
-        paths = run_experiments(configs, progress=False)
+        paths = run_experiments(configs, progress=True)  # lmc-rl run's bar: steps/s, ETA
     by_seed = {int(p.results.name.split("_")[1]): p for p in paths}
     curves = [read_parent_curve(by_seed[seed].evaluations_file) for seed in seeds]
     if not keep_runs:
@@ -268,8 +268,9 @@ def sb3_job_model(job: Job):  # -> stable_baselines3 OffPolicyAlgorithm
     )
 
 
-def sb3_eval_callback(env_id: str, seed: int, s: Shared):  # -> BaseCallback
-    """Every ``eval_freq`` env steps, 10 deterministic episodes on separate env instances.
+def sb3_eval_callback(job: Job):  # -> BaseCallback
+    """Every ``eval_freq`` env steps, 10 deterministic episodes on separate env instances, and
+    a progress line (step, return, time left at the last interval's pace).
 
     Ten envs run side by side (SB3's per-env episode targets), reseeded identically before every
     evaluation so that successive evaluations differ only by the policy, like ours.
@@ -281,6 +282,8 @@ def sb3_eval_callback(env_id: str, seed: int, s: Shared):  # -> BaseCallback
     from stable_baselines3.common.monitor import Monitor
     from stable_baselines3.common.vec_env import DummyVecEnv
 
+    env_id, seed, s = job.env, job.seed, job.shared
+
     def make_env():
         return Monitor(gym.make(env_id, max_episode_steps=s.max_episode_steps))
 
@@ -290,6 +293,7 @@ def sb3_eval_callback(env_id: str, seed: int, s: Shared):  # -> BaseCallback
             self.eval_env = DummyVecEnv([make_env] * s.eval_episodes)
             self.steps: list[int] = []
             self.returns: list[float] = []
+            self.started = self.last_time = time.perf_counter()
 
         def _on_step(self) -> bool:
             if self.num_timesteps % s.eval_freq == 0:
@@ -303,7 +307,20 @@ def sb3_eval_callback(env_id: str, seed: int, s: Shared):  # -> BaseCallback
                 )
                 self.steps.append(self.num_timesteps)
                 self.returns.append(float(np.mean(episode_returns)))
+                self._report()
             return True
+
+        def _report(self) -> None:
+            now = time.perf_counter()
+            per_step = (now - self.last_time) / s.eval_freq
+            self.last_time = now
+            left = (job.total_steps - self.num_timesteps) * per_step
+            print(
+                f"sb3  {job.algo} {job.env} seed {job.seed}: step {self.num_timesteps}/"
+                f"{job.total_steps}, eval return {self.returns[-1]:.1f} "
+                f"({(now - self.started) / 60:.0f} min, about {left / 60:.0f} min left)",
+                flush=True,
+            )
 
     return PeriodicEval()
 
@@ -311,7 +328,7 @@ def sb3_eval_callback(env_id: str, seed: int, s: Shared):  # -> BaseCallback
 def run_sb3(job: Job) -> tuple[list[int], list[float]]:
     """Train with Stable-Baselines3 and return its evaluation curve."""
     model = sb3_job_model(job)
-    callback = sb3_eval_callback(job.env, job.seed, job.shared)
+    callback = sb3_eval_callback(job)
     model.learn(total_timesteps=job.total_steps, callback=callback, progress_bar=False)
     callback.eval_env.close()
     return callback.steps, callback.returns

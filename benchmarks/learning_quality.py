@@ -622,16 +622,20 @@ def curve_rows(results: list[RunResult]) -> list[dict]:
     ]
 
 
+def experiment_groups(runs: list[dict]) -> dict[tuple[str, str], dict[str, list[dict]]]:
+    """The finished runs by (env, algo), then by implementation."""
+    groups: dict[tuple[str, str], dict[str, list[dict]]] = {}
+    for row in runs:
+        if not row["error"]:
+            groups.setdefault((row["env"], row["algo"]), {}).setdefault(row["impl"], []).append(row)
+    return groups
+
+
 def interval_rows(runs: list[dict]) -> list[dict]:
     """Per (env, algo): each implementation's IQM of final and AUC returns with 95 %
     bootstrap intervals, and the probability that a run of ours beats a run of SB3."""
-    groups: dict[tuple[str, str], dict[str, list[dict]]] = {}
-    for row in runs:
-        if row["error"]:
-            continue
-        groups.setdefault((row["env"], row["algo"]), {}).setdefault(row["impl"], []).append(row)
     rows = []
-    for (env, algo), by_impl in groups.items():
+    for (env, algo), by_impl in experiment_groups(runs).items():
         out: dict = {"env": env, "algo": algo}
         for impl in IMPLEMENTATIONS:
             for key in ("final", "auc"):
@@ -652,6 +656,43 @@ def interval_rows(runs: list[dict]) -> list[dict]:
             out[f"p_ours_beats_sb3_{key}"], out[f"p_{key}_lo"], out[f"p_{key}_hi"] = stats
         rows.append(out)
     return rows
+
+
+def pooled_rows(runs: list[dict]) -> list[dict]:
+    """P(ours > SB3) averaged over the experiments with two runs or more a side, for final and
+    AUC returns, with its stratified-bootstrap interval (rliable's aggregate): a gap too small
+    for any one experiment's interval may show when they are pooled. Empty below two such
+    experiments."""
+    tasks = [
+        by_impl
+        for by_impl in experiment_groups(runs).values()
+        if min(len(by_impl.get(impl, [])) for impl in IMPLEMENTATIONS) >= MIN_RUNS_FOR_INTERVAL
+    ]
+    if len(tasks) < 2:
+        return []
+    rows = []
+    for key in ("final", "auc"):
+        pairs = [tuple([r[key] for r in t[impl]] for impl in IMPLEMENTATIONS) for t in tasks]
+        p, lo, hi = rl_stats.average_improvement_with_interval(pairs)
+        row = {"metric": key, "experiments": len(tasks), "p_ours_beats_sb3": p}
+        rows.append({**row, "p_lo": lo, "p_hi": hi})
+    return rows
+
+
+def pooled_markdown(rows: list[dict]) -> str:
+    """One sentence under the interval table; empty if nothing is pooled."""
+    if not rows:
+        return ""
+    parts = [
+        f"{'AUC' if r['metric'] == 'auc' else r['metric']} {r['p_ours_beats_sb3']:.2f} "
+        f"[{r['p_lo']:.2f}, {r['p_hi']:.2f}]"
+        for r in rows
+    ]
+    return (
+        f"\nPooled over the {rows[0]['experiments']} experiments above (P averaged over them, "
+        f"runs resampled within each experiment and implementation): P(ours > SB3) "
+        f"{'; '.join(parts)}.\n"
+    )
 
 
 def intervals_markdown(rows: list[dict]) -> str:
@@ -761,10 +802,13 @@ def write_outputs(out: Path, suite: str, results: list[RunResult], header: str) 
     runs = [run_row(r) for r in results]
     summary = summary_rows(runs)
     intervals = interval_rows(runs)
-    table = markdown_table(summary) + "\n" + intervals_markdown(intervals)
+    pooled = pooled_rows(runs)
+    table = markdown_table(summary) + "\n" + intervals_markdown(intervals) + pooled_markdown(pooled)
     stem = out / f"learning_quality_{suite}"
     write_csv(Path(f"{stem}_summary.csv"), summary)
     write_csv(Path(f"{stem}_intervals.csv"), intervals)
+    if pooled:
+        write_csv(Path(f"{stem}_pooled.csv"), pooled)
     write_csv(Path(f"{stem}_runs.csv"), runs)
     write_csv(Path(f"{stem}_curves.csv"), curve_rows(results))
     plot_curves(results, Path(f"{stem}_curves.png"))

@@ -58,3 +58,19 @@ def iqm_with_interval(scores: Sequence[float]) -> tuple[float, float, float]:
 def improvement_with_interval(x: Sequence[float], y: Sequence[float]) -> tuple[float, float, float]:
     """(P(X > Y), low, high) on one task."""
     return (probability_of_improvement(x, y), *bootstrap_interval(probability_of_improvement, x, y))
+
+
+def average_improvement_with_interval(
+    tasks: Sequence[tuple[Sequence[float], Sequence[float]]],
+) -> tuple[float, float, float]:
+    """(mean over tasks of P(X > Y), low, high) for ``(x, y)`` runs of each task: rliable's
+    aggregate probability of improvement. Being scale-free, it can pool tasks whose returns
+    differ in scale; a small gap that each task's interval hides may show in the pooled one.
+    The bootstrap resamples every task's runs of each side on their own (stratified)."""
+
+    def average(*samples: np.ndarray) -> float:
+        pairs = zip(samples[::2], samples[1::2], strict=True)
+        return float(np.mean([probability_of_improvement(x, y) for x, y in pairs]))
+
+    samples = [np.asarray(s, dtype=float) for task in tasks for s in task]
+    return (average(*samples), *bootstrap_interval(average, *samples))

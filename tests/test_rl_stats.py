@@ -32,3 +32,26 @@ def test_the_bootstrap_interval_covers_the_true_iqm_about_95_percent_of_the_time
         low, high = rl_stats.bootstrap_interval(rl_stats.iqm, sample, reps=200, seed=2)
         covered += low <= 5.0 <= high
     assert 42 <= covered <= 50  # 95 % of 50, with room for binomial noise
+
+
+def test_the_average_improvement_pools_tasks_and_reduces_to_one_task_alone():
+    easy = ([5.0, 6.0, 7.0], [1.0, 2.0, 3.0])  # X beats Y in every pair
+    even = ([1.0, 2.0, 3.0, 4.0], [1.0, 2.0, 3.0, 4.0])  # P = 1/2
+    p, low, high = rl_stats.average_improvement_with_interval([easy, even])
+    assert p == 0.75
+    assert low < 0.75 < high <= 1.0
+    assert rl_stats.average_improvement_with_interval([easy]) == (1.0, 1.0, 1.0)
+    # one task: the same estimate and the same bootstrap draws as the one-task function
+    x, y = [3.0, 1.0, 4.0, 1.5, 5.0], [2.0, 7.0, 1.8, 2.8, 1.9]
+    assert rl_stats.average_improvement_with_interval([(x, y)]) == (
+        rl_stats.improvement_with_interval(x, y)
+    )
+
+
+def test_pooling_tasks_shows_a_gap_that_every_task_shares_but_not_every_task_shows():
+    rng = np.random.default_rng(3)
+    tasks = [(rng.normal(0.0, 1.0, 5), rng.normal(1.0, 1.0, 5)) for _ in range(4)]
+    alone = [rl_stats.improvement_with_interval(x, y) for x, y in tasks]
+    assert any(low <= 0.5 <= high for _, low, high in alone)  # some task alone cannot tell
+    _, low, high = rl_stats.average_improvement_with_interval(tasks)
+    assert high < 0.5  # pooled, X is behind

@@ -659,22 +659,24 @@ def interval_rows(runs: list[dict]) -> list[dict]:
 
 
 def pooled_rows(runs: list[dict]) -> list[dict]:
-    """P(ours > SB3) averaged over the experiments with two runs or more a side, for final and
-    AUC returns, with its stratified-bootstrap interval (rliable's aggregate): a gap too small
-    for any one experiment's interval may show when they are pooled. Empty below two such
-    experiments."""
-    tasks = [
-        by_impl
-        for by_impl in experiment_groups(runs).values()
+    """P(ours > SB3) averaged over the experiments with two runs or more a side (named in the
+    row), for final and AUC returns, with its stratified-bootstrap interval (rliable's
+    aggregate): a gap too small for any one experiment's interval may show when they are
+    pooled. Empty below two such experiments."""
+    tasks = {
+        f"{algo} {env}": by_impl
+        for (env, algo), by_impl in experiment_groups(runs).items()
         if min(len(by_impl.get(impl, [])) for impl in IMPLEMENTATIONS) >= MIN_RUNS_FOR_INTERVAL
-    ]
+    }
     if len(tasks) < 2:
         return []
     rows = []
     for key in ("final", "auc"):
-        pairs = [tuple([r[key] for r in t[impl]] for impl in IMPLEMENTATIONS) for t in tasks]
+        pairs = [
+            tuple([r[key] for r in t[impl]] for impl in IMPLEMENTATIONS) for t in tasks.values()
+        ]
         p, lo, hi = rl_stats.average_improvement_with_interval(pairs)
-        row = {"metric": key, "experiments": len(tasks), "p_ours_beats_sb3": p}
+        row = {"metric": key, "experiments": "; ".join(tasks), "p_ours_beats_sb3": p}
         rows.append({**row, "p_lo": lo, "p_hi": hi})
     return rows
 
@@ -689,8 +691,8 @@ def pooled_markdown(rows: list[dict]) -> str:
         for r in rows
     ]
     return (
-        f"\nPooled over the {rows[0]['experiments']} experiments above (P averaged over them, "
-        f"runs resampled within each experiment and implementation): P(ours > SB3) "
+        f"\nPooled over {rows[0]['experiments']} (P averaged over these experiments, runs "
+        f"resampled within each experiment and implementation): P(ours > SB3) "
         f"{'; '.join(parts)}.\n"
     )
 

@@ -48,6 +48,13 @@ def test_the_average_improvement_pools_tasks_and_reduces_to_one_task_alone():
     )
 
 
+def test_the_average_improvement_resamples_each_task_on_its_own():
+    # X wins every pair of task 1 and loses every pair of task 2: resampled within each task,
+    # every draw averages 1 and 0; runs pooled or resampled across tasks would not
+    tasks = [([10.0, 11.0], [0.0, 1.0]), ([0.0, 1.0], [10.0, 11.0])]
+    assert rl_stats.average_improvement_with_interval(tasks) == (0.5, 0.5, 0.5)
+
+
 def test_pooling_tasks_shows_a_gap_that_every_task_shares_but_not_every_task_shows():
     rng = np.random.default_rng(3)
     tasks = [(rng.normal(0.0, 1.0, 5), rng.normal(1.0, 1.0, 5)) for _ in range(4)]

@@ -545,8 +545,10 @@ def summary_rows(runs: list[dict]) -> list[dict]:
         out["failed"] = sum(bool(r["error"]) for r in rows)
         for key in ("final", "best", "auc", "wall_s"):
             out[f"{key}_mean"], out[f"{key}_std"] = mean_std([r[key] for r in rows])
-        out["solved_steps"] = " ".join(
-            "never" if r["solved_step"] is None else str(r["solved_step"]) for r in rows
+        out["solved_steps"] = (
+            " ".join("never" if r["solved_step"] is None else str(r["solved_step"]) for r in rows)
+            if env in ENV_MAX_RETURN
+            else "n/a (no known maximum)"
         )
         out["final_per_seed"] = " ".join(f"{r['final']:.1f}" for r in rows)
         summary.append(out)
@@ -981,7 +983,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
         + (f"; every curve cut at step {args.at_step}" if args.at_step is not None else "")
         + ". 95% thresholds: "
-        + ", ".join(f"{e} {SOLVED_FRACTION * m:.0f}" for e, m in ENV_MAX_RETURN.items())
+        + (
+            ", ".join(
+                f"{e} {SOLVED_FRACTION * m:.0f}"
+                for e, m in ENV_MAX_RETURN.items()
+                if any(r.job.env == e for r in results)
+            )
+            or "none (no task of this suite has a known maximum return)"
+        )
         + ". ± is the sample std across seeds. IQM: interquartile mean across seeds; [a, b]: "
         "95 % bootstrap interval (runs resampled within each task and implementation); "
         "P(ours > SB3): probability that a run of ours ends higher than a run of SB3 "

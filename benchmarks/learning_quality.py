@@ -771,15 +771,11 @@ def plot_curves(results: list[RunResult], path: Path) -> None:
             length = min(len(r.returns) for r in runs)
             steps = np.asarray(runs[0].steps[:length])
             curves = np.array([r.returns[:length] for r in runs])  # [seeds, evaluations]
-            centre = [rl_stats.iqm(curves[:, j]) for j in range(length)]
-            band = [
-                rl_stats.bootstrap_interval(rl_stats.iqm, curves[:, j], reps=2000)
-                for j in range(length)
-            ]
+            centre, low, high = rl_stats.iqm_curve_with_band(curves, reps=2000)
             seeds = f"{len(runs)} seed{'s' * (len(runs) != 1)}"
             label = f"{'lmc-rl' if impl == 'ours' else 'SB3'} ({seeds})"
             ax.plot(steps, centre, color=color, label=label)
-            ax.fill_between(steps, *zip(*band, strict=True), color=color, alpha=0.2, lw=0)
+            ax.fill_between(steps, low, high, color=color, alpha=0.2, lw=0)
         ax.set_title(f"{algo} {env}")
         ax.set_xlabel("env steps")
         ax.xaxis.set_major_formatter(lambda x, _: f"{x / 1000:.0f}k")

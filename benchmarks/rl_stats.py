@@ -49,6 +49,21 @@ def bootstrap_interval(
     return float(low), float(high)
 
 
+def iqm_curve_with_band(
+    curves: np.ndarray, reps: int = BOOTSTRAP_REPS, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(IQM, low, high) at every evaluation of ``curves`` ``[runs, evaluations]``: a band for a
+    learning curve. Each bootstrap draw resamples whole runs (a run's curve stays together, as
+    rliable does for sample-efficiency curves), and all evaluations are computed at once."""
+    curves = np.asarray(curves, dtype=float)
+    rng = np.random.default_rng(seed)
+    runs = curves.shape[0]
+    draws = trim_mean(curves[rng.integers(0, runs, (reps, runs))], 0.25, axis=1)
+    tail = (1 - CONFIDENCE) / 2 * 100
+    low, high = np.percentile(draws, [tail, 100 - tail], axis=0)
+    return trim_mean(curves, 0.25, axis=0), low, high
+
+
 def iqm_with_interval(scores: Sequence[float]) -> tuple[float, float, float]:
     """(IQM, low, high) of one implementation's runs on one task."""
     scores = np.asarray(scores, dtype=float)

@@ -62,3 +62,14 @@ def test_pooling_tasks_shows_a_gap_that_every_task_shares_but_not_every_task_sho
     assert any(low <= 0.5 <= high for _, low, high in alone)  # some task alone cannot tell
     _, low, high = rl_stats.average_improvement_with_interval(tasks)
     assert high < 0.5  # pooled, X is behind
+
+
+def test_the_curve_band_is_each_evaluations_iqm_with_an_interval_around_it():
+    rng = np.random.default_rng(3)
+    curves = np.cumsum(rng.normal(1.0, 1.0, size=(5, 12)), axis=1)  # 5 runs, 12 evaluations
+    centre, low, high = rl_stats.iqm_curve_with_band(curves, reps=500)
+    assert np.allclose(centre, [rl_stats.iqm(curves[:, j]) for j in range(12)])
+    assert np.all(low <= centre) and np.all(centre <= high) and np.all(low < high)
+    # the band lies within the runs' range and a constant curve has no width
+    assert np.all(low >= curves.min(axis=0)) and np.all(high <= curves.max(axis=0))
+    assert np.all(np.array(rl_stats.iqm_curve_with_band(np.ones((4, 3)), reps=50)) == 1.0)

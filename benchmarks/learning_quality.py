@@ -8,7 +8,8 @@ same hyperparameters, step budget, evaluation schedule and seeds, and tabulates,
 * the final evaluation return (where training ended up),
 * the best evaluation return (what it reached at all),
 * the area under the evaluation curve (mean of all evaluations: how fast it got there),
-* the first step at which each seed reached 95% of the task's maximum return,
+* the first step at which each seed reached 95% of the task's maximum return (tasks whose
+  maximum is known: the pendulums),
 * the wall time of one run.
 
 Usage::
@@ -836,7 +837,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         description=(
             "Train our SAC/TD3/DDPG and Stable-Baselines3's with the same hyperparameters, budget "
             "and evaluation schedule over several seeds, and tabulate final, best and mean "
-            "(area under curve) evaluation returns, steps to 95% of the maximum return, and "
+            "(area under curve) evaluation returns, steps to 95% of the maximum return (where "
+            "it is known), and "
             "wall time."
         )
     )
@@ -985,7 +987,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 for e, m in ENV_MAX_RETURN.items()
                 if any(r.job.env == e for r in results)
             )
-            or "none (no task of this suite has a known maximum return)"
+            or "none (no task of these runs has a known maximum return)"
         )
         + ". ± is the sample std across seeds. IQM: interquartile mean across seeds; [a, b]: "
         "95 % bootstrap interval (runs resampled within each task and implementation); "

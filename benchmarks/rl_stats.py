@@ -54,7 +54,8 @@ def iqm_curve_with_band(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(IQM, low, high) at every evaluation of ``curves`` ``[runs, evaluations]``: a band for a
     learning curve. Each bootstrap draw resamples whole runs (a run's curve stays together, as
-    rliable does for sample-efficiency curves), and all evaluations are computed at once."""
+    rliable does for sample-efficiency curves), and all evaluations are computed at once
+    (memory: ``reps x runs x evaluations`` floats)."""
     curves = np.asarray(curves, dtype=float)
     rng = np.random.default_rng(seed)
     runs = curves.shape[0]

@@ -68,8 +68,19 @@ def test_the_curve_band_is_each_evaluations_iqm_with_an_interval_around_it():
     rng = np.random.default_rng(3)
     curves = np.cumsum(rng.normal(1.0, 1.0, size=(5, 12)), axis=1)  # 5 runs, 12 evaluations
     centre, low, high = rl_stats.iqm_curve_with_band(curves, reps=500)
+    assert centre.shape == low.shape == high.shape == (12,)
     assert np.allclose(centre, [rl_stats.iqm(curves[:, j]) for j in range(12)])
     assert np.all(low <= centre) and np.all(centre <= high) and np.all(low < high)
     # the band lies within the runs' range and a constant curve has no width
     assert np.all(low >= curves.min(axis=0)) and np.all(high <= curves.max(axis=0))
     assert np.all(np.array(rl_stats.iqm_curve_with_band(np.ones((4, 3)), reps=50)) == 1.0)
+
+
+def test_the_curve_band_resamples_whole_runs():
+    # evaluation 1 is evaluation 0 shifted by 100 in every run: only if each draw takes the
+    # same runs at every evaluation is the band at 1 exactly the band at 0 shifted by 100
+    rng = np.random.default_rng(4)
+    first = rng.normal(size=6)
+    curves = np.stack([first, first + 100.0], axis=1)
+    _, low, high = rl_stats.iqm_curve_with_band(curves, reps=300)
+    assert np.allclose(low[1] - low[0], 100.0) and np.allclose(high[1] - high[0], 100.0)

@@ -17,11 +17,12 @@ from scipy.stats import trim_mean
 
 BOOTSTRAP_REPS = 20_000
 CONFIDENCE = 0.95
+IQM_CUT = 0.25  # cut at each end: the interquartile mean keeps the middle half
 
 
 def iqm(scores: np.ndarray) -> float:
     """Interquartile mean of all scores pooled: the mean of the middle 50 %."""
-    return float(trim_mean(np.asarray(scores, dtype=float).ravel(), proportiontocut=0.25))
+    return float(trim_mean(np.asarray(scores, dtype=float).ravel(), proportiontocut=IQM_CUT))
 
 
 def probability_of_improvement(x: np.ndarray, y: np.ndarray) -> float:
@@ -44,9 +45,14 @@ def bootstrap_interval(
     draws = np.empty(reps)
     for r in range(reps):
         draws[r] = statistic(*(s[rng.integers(0, len(s), len(s))] for s in samples))
-    tail = (1 - CONFIDENCE) / 2 * 100
-    low, high = np.percentile(draws, [tail, 100 - tail])
+    low, high = percentile_interval(draws)
     return float(low), float(high)
+
+
+def percentile_interval(draws: np.ndarray, axis: int | None = None) -> np.ndarray:
+    """The ``CONFIDENCE`` percentile interval ``[low, high]`` of bootstrap draws."""
+    tail = (1 - CONFIDENCE) / 2 * 100
+    return np.percentile(draws, [tail, 100 - tail], axis=axis)
 
 
 def iqm_curve_with_band(
@@ -59,10 +65,9 @@ def iqm_curve_with_band(
     curves = np.asarray(curves, dtype=float)
     rng = np.random.default_rng(seed)
     runs = curves.shape[0]
-    draws = trim_mean(curves[rng.integers(0, runs, (reps, runs))], 0.25, axis=1)
-    tail = (1 - CONFIDENCE) / 2 * 100
-    low, high = np.percentile(draws, [tail, 100 - tail], axis=0)
-    return trim_mean(curves, 0.25, axis=0), low, high
+    draws = trim_mean(curves[rng.integers(0, runs, (reps, runs))], IQM_CUT, axis=1)
+    low, high = percentile_interval(draws, axis=0)
+    return trim_mean(curves, IQM_CUT, axis=0), low, high
 
 
 def iqm_with_interval(scores: Sequence[float]) -> tuple[float, float, float]:

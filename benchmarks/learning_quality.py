@@ -400,15 +400,17 @@ def make_jobs(
     implementations: Sequence[str] = IMPLEMENTATIONS,
     only: Sequence[str] | None = None,
     squash_epsilon: float = 0.0,
+    total_steps: int | None = None,
 ) -> list[Job]:
-    """Every (experiment, seed, implementation), longest first so the pool ends evenly."""
+    """Every (experiment, seed, implementation), longest first so the pool ends evenly; with
+    ``total_steps``, every experiment trains for that budget instead of the suite's."""
     jobs = [
         Job(
             impl,
             algo,
             env,
             seed,
-            steps,
+            total_steps or steps,
             suite.hidden_dims,
             suite.shared,
             squash_epsilon if impl == "ours" else 0.0,
@@ -914,6 +916,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "reached it. With --report, our runs still training under <out>/runs count too.",
     )
     parser.add_argument(
+        "--total_steps",
+        type=int,
+        default=None,
+        help="Train every experiment for this many env steps instead of the suite's (e.g. "
+        "more seeds of early learning for less time). Runs are cached under their budget, so "
+        "they never mix with the suite's own.",
+    )
+    parser.add_argument(
         "--squash_epsilon",
         type=float,
         default=0.0,
@@ -924,6 +934,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.squash_epsilon < 0:
         parser.error("--squash_epsilon must be >= 0")
+    if args.total_steps is not None and args.total_steps < 1:
+        parser.error("--total_steps must be >= 1")
     if args.workers < 1:
         parser.error("--workers must be >= 1")
     if args.threads < 1:
@@ -937,7 +949,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     suite = SUITES[args.suite]
     seeds = args.seeds or suite.seeds
-    jobs = make_jobs(suite, seeds, args.implementations, args.only, args.squash_epsilon)
+    jobs = make_jobs(
+        suite, seeds, args.implementations, args.only, args.squash_epsilon, args.total_steps
+    )
     print(
         f"learning_quality --suite {args.suite}: {len(jobs)} runs, seeds {list(seeds)}, "
         f"{args.workers} worker(s), hidden {suite.hidden_dims}",

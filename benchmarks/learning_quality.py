@@ -203,13 +203,14 @@ def unfinished_ours(jobs: Sequence[Job], runs_root: Path) -> list[RunResult]:
 
 def at_step(results: Sequence[RunResult], step: int) -> list[RunResult]:
     """Every curve cut at ``step`` (its final return is the one at ``step``), leaving out the
-    runs that have not reached it: a comparison at a common budget."""
+    runs that have not reached it: a comparison at a common budget. A cut run's wall time is
+    not the time of the budget compared, so it is left out (NaN)."""
     cut = []
     for r in results:
         if step in r.steps:
             n = r.steps.index(step) + 1
             job = dataclasses.replace(r.job, total_steps=step)  # tables show the budget compared
-            cut.append(RunResult(job, r.steps[:n], r.returns[:n], r.wall_s, r.error))
+            cut.append(RunResult(job, r.steps[:n], r.returns[:n], float("nan"), r.error))
     return cut
 
 
@@ -439,6 +440,27 @@ def cached_result(done_dir: Path, job: Job) -> RunResult | None:
     )
 
 
+def run_identity(job: Job) -> tuple[str, str, str, int]:
+    """A run whatever its budget: implementation (with its variant), algorithm, task, seed."""
+    return job.impl_name, job.algo, job.env, job.seed
+
+
+def cached_result_reaching(done_dir: Path, job: Job, step: int) -> RunResult | None:
+    """The finished run of ``job``'s implementation, task and seed that was evaluated at
+    ``step``: its own budget's if so, else the shortest other budget's (``--total_steps``), so
+    that runs of several budgets compare at a common step."""
+    own = cached_result(done_dir, job)
+    if own is not None and step in own.steps:
+        return own
+    pattern = f"{job.impl_name}_{job.algo}_{job.env}_s{job.seed}_*.json"
+    budgets = sorted(int(p.stem.rsplit("_", 1)[1]) for p in done_dir.glob(pattern))
+    for budget in (b for b in budgets if b >= step):
+        result = cached_result(done_dir, dataclasses.replace(job, total_steps=budget))
+        if result is not None and step in result.steps:
+            return result
+    return None
+
+
 def save_result(done_dir: Path, result: RunResult) -> None:
     """Keep a finished run so that a killed suite restarts where it stopped."""
     done_dir.mkdir(parents=True, exist_ok=True)
@@ -569,6 +591,8 @@ def markdown_table(summary: list[dict]) -> str:
     """The summary as a markdown table (also what is printed)."""
 
     def pm(row: dict, key: str, digits: int = 1) -> str:
+        if math.isnan(row[f"{key}_mean"]):
+            return "n/a"
         return f"{row[f'{key}_mean']:.{digits}f} ± {row[f'{key}_std']:.{digits}f}"
 
     header = [
@@ -790,9 +814,21 @@ def plot_curves(results: list[RunResult], path: Path) -> None:
     plt.close(fig)
 
 
-def write_outputs(out: Path, suite: str, results: list[RunResult], header: str) -> str:
-    """Write summary (CSV, markdown), per-run and per-evaluation CSVs; return the markdown."""
-    out.mkdir(parents=True, exist_ok=True)
+def output_stem(out: Path, suite: str, at_step: int | None, squash_epsilon: float) -> Path:
+    """Where a report's files go: a comparison at a common step, or of ours with another
+    ``--squash_epsilon``, gets its own names, so it never replaces the suite's own tables."""
+    stem = f"learning_quality_{suite}"
+    if at_step is not None:
+        stem += f"_at{at_step}"
+    if squash_epsilon:
+        stem += f"_eps{squash_epsilon:g}"
+    return out / stem
+
+
+def write_outputs(stem: Path, suite: str, results: list[RunResult], header: str) -> str:
+    """Write summary (CSV, markdown), per-run and per-evaluation CSVs as ``stem``_*; return
+    the markdown."""
+    stem.parent.mkdir(parents=True, exist_ok=True)
     order = {(a, e): i for i, (a, e, _) in enumerate(SUITES[suite].experiments)}
     results = sorted(
         results,
@@ -807,7 +843,6 @@ def write_outputs(out: Path, suite: str, results: list[RunResult], header: str) 
     intervals = interval_rows(runs)
     pooled = pooled_rows(runs)
     table = markdown_table(summary) + "\n" + intervals_markdown(intervals) + pooled_markdown(pooled)
-    stem = out / f"learning_quality_{suite}"
     write_csv(Path(f"{stem}_summary.csv"), summary)
     write_csv(Path(f"{stem}_intervals.csv"), intervals)
     if pooled:
@@ -913,7 +948,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=None,
         help="Compare at a common budget: cut every curve at this evaluation step (final = "
         "the return there; area under the curve up to it), leaving out runs that have not "
-        "reached it. With --report, our runs still training under <out>/runs count too.",
+        "reached it. With --report, finished runs of any budget that reached it count (e.g. "
+        "the suite's seeds with more seeds of a shorter --total_steps), and so do our runs "
+        "still training under <out>/runs; the tables are written as "
+        "learning_quality_<suite>_at<step>_*.",
     )
     parser.add_argument(
         "--total_steps",
@@ -960,11 +998,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     started = time.perf_counter()
     done_dir = args.out / f"finished_{args.suite}"
     if args.report:
-        results = [r for r in (cached_result(done_dir, job) for job in jobs) if r is not None]
+        if args.at_step is None:
+            found = (cached_result(done_dir, job) for job in jobs)
+        else:  # a run of any budget that reached the step counts
+            found = (cached_result_reaching(done_dir, job, args.at_step) for job in jobs)
+        results = [r for r in found if r is not None]
         print(f"--report: {len(results)} of {len(jobs)} runs finished in {done_dir}", flush=True)
         if args.at_step is not None:
-            finished = {r.job for r in results}
-            partial = [r for r in unfinished_ours(jobs, args.out / "runs") if r.job not in finished]
+            finished = {run_identity(r.job) for r in results}
+            partial = [
+                r
+                for r in unfinished_ours(jobs, args.out / "runs")
+                if run_identity(r.job) not in finished
+            ]
             print(f"--at_step: {len(partial)} unfinished runs of ours read too", flush=True)
             results += partial
     else:
@@ -1009,10 +1055,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         "(rliable's definitions, benchmarks/rl_stats.py). Ours trains the seeds of an "
         "experiment as one population in one process (wall s/run: its wall time / seeds)."
     )
-    table = write_outputs(args.out, args.suite, results, header)
+    stem = output_stem(args.out, args.suite, args.at_step, args.squash_epsilon)
+    table = write_outputs(stem, args.suite, results, header)
     print()
     print(table)
-    print(f"total wall time {elapsed:.0f}s; wrote {args.out}/learning_quality_{args.suite}_*")
+    print(f"total wall time {elapsed:.0f}s; wrote {stem}_*")
     if any(r.error for r in results):
         sys.exit(1)
 

@@ -24,3 +24,29 @@ def test_a_budget_below_one_step_is_refused(capsys):
         lq.parse_args(["--total_steps", "0"])
     assert exit_info.value.code == 2
     assert "--total_steps must be >= 1" in capsys.readouterr().err
+
+
+def finished_run(done_dir, job, steps):
+    lq.save_result(done_dir, lq.RunResult(job, steps, [float(s) for s in steps], 1.0))
+
+
+def test_a_run_of_a_longer_budget_counts_at_a_step_it_reached(tmp_path):
+    suite = lq.SUITES["locomotion"]
+    long_job, short_job = (
+        lq.make_jobs(suite, (1,), ["sb3"], ["SAC:Hopper-v5"], total_steps=n)[0]
+        for n in (200_000, 60_000)
+    )
+    finished_run(tmp_path, long_job, [5000 * i for i in range(1, 41)])
+    found = lq.cached_result_reaching(tmp_path, short_job, 60_000)
+    assert found is not None and found.job.total_steps == 200_000
+    assert lq.cached_result_reaching(tmp_path, short_job, 62_500) is None  # never evaluated
+    other_seed = lq.make_jobs(suite, (11,), ["sb3"], ["SAC:Hopper-v5"], total_steps=60_000)[0]
+    assert lq.cached_result_reaching(tmp_path, other_seed, 60_000) is None  # s11 is not s1
+
+
+def test_a_comparison_at_a_step_never_replaces_the_suites_tables(tmp_path):
+    names = {
+        lq.output_stem(tmp_path, "locomotion", at, eps).name
+        for at, eps in ((None, 0.0), (60_000, 0.0), (60_000, 1e-6), (None, 1e-6))
+    }
+    assert len(names) == 4

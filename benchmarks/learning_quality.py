@@ -814,10 +814,19 @@ def plot_curves(results: list[RunResult], path: Path) -> None:
     plt.close(fig)
 
 
-def output_stem(out: Path, suite: str, at_step: int | None, squash_epsilon: float) -> Path:
-    """Where a report's files go: a comparison at a common step, or of ours with another
-    ``--squash_epsilon``, gets its own names, so it never replaces the suite's own tables."""
+def output_stem(
+    out: Path,
+    suite: str,
+    at_step: int | None,
+    squash_epsilon: float,
+    total_steps: int | None = None,
+) -> Path:
+    """Where a report's files go: runs of another budget, a comparison at a common step, or
+    ours with another ``--squash_epsilon`` get their own names, so they never replace the
+    suite's own tables."""
     stem = f"learning_quality_{suite}"
+    if total_steps is not None:
+        stem += f"_{total_steps}steps"
     if at_step is not None:
         stem += f"_at{at_step}"
     if squash_epsilon:
@@ -1055,7 +1064,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "(rliable's definitions, benchmarks/rl_stats.py). Ours trains the seeds of an "
         "experiment as one population in one process (wall s/run: its wall time / seeds)."
     )
-    stem = output_stem(args.out, args.suite, args.at_step, args.squash_epsilon)
+    stem = output_stem(args.out, args.suite, args.at_step, args.squash_epsilon, args.total_steps)
     table = write_outputs(stem, args.suite, results, header)
     print()
     print(table)

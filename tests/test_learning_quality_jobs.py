@@ -44,9 +44,9 @@ def test_a_run_of_a_longer_budget_counts_at_a_step_it_reached(tmp_path):
     assert lq.cached_result_reaching(tmp_path, other_seed, 60_000) is None  # s11 is not s1
 
 
-def test_a_comparison_at_a_step_never_replaces_the_suites_tables(tmp_path):
-    names = {
-        lq.output_stem(tmp_path, "locomotion", at, eps).name
-        for at, eps in ((None, 0.0), (60_000, 0.0), (60_000, 1e-6), (None, 1e-6))
-    }
-    assert len(names) == 4
+def test_another_budget_step_or_epsilon_never_replaces_the_suites_tables(tmp_path):
+    options = [
+        (at, eps, steps) for at in (None, 60_000) for eps in (0.0, 1e-6) for steps in (None, 60_000)
+    ]
+    names = {lq.output_stem(tmp_path, "locomotion", *option).name for option in options}
+    assert len(names) == len(options)

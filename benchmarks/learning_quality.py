@@ -203,8 +203,9 @@ def unfinished_ours(jobs: Sequence[Job], runs_root: Path) -> list[RunResult]:
 
 def at_step(results: Sequence[RunResult], step: int) -> list[RunResult]:
     """Every curve cut at ``step`` (its final return is the one at ``step``), leaving out the
-    runs that have not reached it: a comparison at a common budget. A cut run's wall time is
-    not the time of the budget compared, so it is left out (NaN)."""
+    runs that have not reached it: a comparison at a common budget. Wall times are left out
+    (NaN): a run cut short did not take them for the budget compared, and a table mixing the
+    two would average unlike times."""
     cut = []
     for r in results:
         if step in r.steps:
@@ -411,7 +412,7 @@ def make_jobs(
             algo,
             env,
             seed,
-            total_steps or steps,
+            steps if total_steps is None else total_steps,
             suite.hidden_dims,
             suite.shared,
             squash_epsilon if impl == "ours" else 0.0,
@@ -453,8 +454,9 @@ def cached_result_reaching(done_dir: Path, job: Job, step: int) -> RunResult | N
     if own is not None and step in own.steps:
         return own
     pattern = f"{job.impl_name}_{job.algo}_{job.env}_s{job.seed}_*.json"
-    budgets = sorted(int(p.stem.rsplit("_", 1)[1]) for p in done_dir.glob(pattern))
-    for budget in (b for b in budgets if b >= step):
+    tails = (p.stem.rsplit("_", 1)[1] for p in done_dir.glob(pattern))
+    budgets = sorted(int(t) for t in tails if t.isdigit())  # skip stray files
+    for budget in (b for b in budgets if b >= step and b != job.total_steps):
         result = cached_result(done_dir, dataclasses.replace(job, total_steps=budget))
         if result is not None and step in result.steps:
             return result
@@ -817,8 +819,9 @@ def plot_curves(results: list[RunResult], path: Path) -> None:
 def output_stem(
     out: Path,
     suite: str,
-    at_step: int | None,
-    squash_epsilon: float,
+    *,
+    at_step: int | None = None,
+    squash_epsilon: float = 0.0,
     total_steps: int | None = None,
 ) -> Path:
     """Where a report's files go: runs of another budget, a comparison at a common step, or
@@ -959,7 +962,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "the return there; area under the curve up to it), leaving out runs that have not "
         "reached it. With --report, finished runs of any budget that reached it count (e.g. "
         "the suite's seeds with more seeds of a shorter --total_steps), and so do our runs "
-        "still training under <out>/runs; the tables are written as "
+        "still training under <out>/runs in the folder of this command's --seeds and budget "
+        "(not those of other seed lists); the tables are written as "
         "learning_quality_<suite>_at<step>_*.",
     )
     parser.add_argument(
@@ -1064,7 +1068,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         "(rliable's definitions, benchmarks/rl_stats.py). Ours trains the seeds of an "
         "experiment as one population in one process (wall s/run: its wall time / seeds)."
     )
-    stem = output_stem(args.out, args.suite, args.at_step, args.squash_epsilon, args.total_steps)
+    stem = output_stem(
+        args.out,
+        args.suite,
+        at_step=args.at_step,
+        squash_epsilon=args.squash_epsilon,
+        total_steps=args.total_steps,
+    )
     table = write_outputs(stem, args.suite, results, header)
     print()
     print(table)

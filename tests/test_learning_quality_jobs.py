@@ -30,23 +30,61 @@ def finished_run(done_dir, job, steps):
     lq.save_result(done_dir, lq.RunResult(job, steps, [float(s) for s in steps], 1.0))
 
 
-def test_a_run_of_a_longer_budget_counts_at_a_step_it_reached(tmp_path):
+def hopper_sac(impl, seed, total_steps, squash_epsilon=0.0):
     suite = lq.SUITES["locomotion"]
-    long_job, short_job = (
-        lq.make_jobs(suite, (1,), ["sb3"], ["SAC:Hopper-v5"], total_steps=n)[0]
-        for n in (200_000, 60_000)
-    )
-    finished_run(tmp_path, long_job, [5000 * i for i in range(1, 41)])
-    found = lq.cached_result_reaching(tmp_path, short_job, 60_000)
+    jobs = lq.make_jobs(suite, (seed,), [impl], ["SAC:Hopper-v5"], squash_epsilon, total_steps)
+    return jobs[0]
+
+
+EVERY_5000 = [5000 * i for i in range(1, 41)]  # to 200k
+
+
+def test_a_run_of_a_longer_budget_counts_at_a_step_it_reached(tmp_path):
+    finished_run(tmp_path, hopper_sac("sb3", 1, 200_000), EVERY_5000)
+    found = lq.cached_result_reaching(tmp_path, hopper_sac("sb3", 1, 60_000), 60_000)
     assert found is not None and found.job.total_steps == 200_000
-    assert lq.cached_result_reaching(tmp_path, short_job, 62_500) is None  # never evaluated
-    other_seed = lq.make_jobs(suite, (11,), ["sb3"], ["SAC:Hopper-v5"], total_steps=60_000)[0]
-    assert lq.cached_result_reaching(tmp_path, other_seed, 60_000) is None  # s11 is not s1
+    assert lq.cached_result_reaching(tmp_path, hopper_sac("sb3", 1, 60_000), 62_500) is None
 
 
-def test_another_budget_step_or_epsilon_never_replaces_the_suites_tables(tmp_path):
-    options = [
-        (at, eps, steps) for at in (None, 60_000) for eps in (0.0, 1e-6) for steps in (None, 60_000)
-    ]
-    names = {lq.output_stem(tmp_path, "locomotion", *option).name for option in options}
-    assert len(names) == len(options)
+def test_the_own_budget_comes_first_then_the_shortest_longer_one(tmp_path):
+    for budget in (100_000, 200_000):
+        finished_run(tmp_path, hopper_sac("sb3", 1, budget), EVERY_5000[: budget // 5000])
+    found = lq.cached_result_reaching(tmp_path, hopper_sac("sb3", 1, 200_000), 60_000)
+    assert found.job.total_steps == 200_000
+    found = lq.cached_result_reaching(tmp_path, hopper_sac("sb3", 1, 60_000), 60_000)
+    assert found.job.total_steps == 100_000
+
+
+def test_another_seed_variant_or_stray_file_is_never_read_as_the_run(tmp_path):
+    for seed in (10, 11):
+        finished_run(tmp_path, hopper_sac("sb3", seed, 200_000), EVERY_5000)
+    finished_run(tmp_path, hopper_sac("ours", 1, 200_000, squash_epsilon=1e-6), EVERY_5000)
+    (tmp_path / "sb3_SAC_Hopper-v5_s1_60000_old.json").write_text("{}")
+    assert lq.cached_result_reaching(tmp_path, hopper_sac("sb3", 1, 60_000), 60_000) is None
+    assert lq.cached_result_reaching(tmp_path, hopper_sac("ours", 1, 60_000), 60_000) is None
+
+
+def test_a_report_at_a_step_pools_budgets_and_keeps_the_suites_tables(tmp_path):
+    done = tmp_path / "finished_locomotion"
+    for seed in (1, 2):
+        for impl in ("ours", "sb3"):
+            finished_run(done, hopper_sac(impl, seed, 200_000), EVERY_5000)
+            finished_run(done, hopper_sac(impl, seed + 5, 60_000), EVERY_5000[:12])
+    argv = ["--suite", "locomotion", "--only", "SAC:Hopper-v5", "--out", str(tmp_path)]
+    lq.main([*argv, "--seeds", "1,2,6,7", "--report", "--at_step", "60000"])
+    runs = (tmp_path / "learning_quality_locomotion_at60000_runs.csv").read_text().splitlines()
+    assert len(runs) == 1 + 8  # header, 2 implementations x 4 seeds, each once
+    assert not (tmp_path / "learning_quality_locomotion_runs.csv").exists()
+
+
+def test_only_the_suites_own_report_writes_the_suites_tables(tmp_path):
+    def name(**options):
+        return lq.output_stem(tmp_path, "locomotion", **options).name
+
+    assert name() == "learning_quality_locomotion"
+    assert name(total_steps=60_000) == "learning_quality_locomotion_60000steps"
+    assert name(at_step=60_000) == "learning_quality_locomotion_at60000"
+    assert (
+        name(total_steps=60_000, squash_epsilon=1e-6)
+        == "learning_quality_locomotion_60000steps_eps1e-06"
+    )

@@ -88,3 +88,21 @@ def test_only_the_suites_own_report_writes_the_suites_tables(tmp_path):
         name(total_steps=60_000, squash_epsilon=1e-6)
         == "learning_quality_locomotion_60000steps_eps1e-06"
     )
+
+
+def test_a_run_finished_at_one_budget_and_training_at_another_counts_once(tmp_path):
+    done = tmp_path / "finished_locomotion"
+    for impl in ("ours", "sb3"):
+        finished_run(done, hopper_sac(impl, 1, 200_000), EVERY_5000)
+    # ours still training at a shorter budget, in the folder this command reads
+    folder = lq.ours_runs_dir([hopper_sac("ours", 1, 60_000)], tmp_path / "runs")
+    run = folder / "results" / "learning_quality" / "Hopper-v5" / "SAC" / "seed_1_20261203"
+    run.mkdir(parents=True)
+    rows = "".join(f"parent,{step},{step / 100}\n" for step in EVERY_5000[:12])
+    (run / "evaluations.csv").write_text("member,step,mean_return\n" + rows)
+    argv = ["--suite", "locomotion", "--only", "SAC:Hopper-v5", "--seeds", "1"]
+    argv += ["--total_steps", "60000", "--out", str(tmp_path)]
+    lq.main([*argv, "--report", "--at_step", "60000"])
+    stem = lq.output_stem(tmp_path, "locomotion", at_step=60_000, total_steps=60_000)
+    runs = Path(f"{stem}_runs.csv").read_text().splitlines()
+    assert len(runs) == 1 + 2  # header, ours once (the finished run), SB3 once

@@ -453,8 +453,8 @@ def cached_result_reaching(done_dir: Path, job: Job, step: int) -> RunResult | N
     own = cached_result(done_dir, job)
     if own is not None and step in own.steps:
         return own
-    pattern = f"{job.impl_name}_{job.algo}_{job.env}_s{job.seed}_*.json"
-    tails = (p.stem.rsplit("_", 1)[1] for p in done_dir.glob(pattern))
+    same_run = job.key.rsplit("_", 1)[0]  # the key without its budget
+    tails = (p.stem.rsplit("_", 1)[1] for p in done_dir.glob(f"{same_run}_*.json"))
     budgets = sorted(int(t) for t in tails if t.isdigit())  # skip stray files
     for budget in (b for b in budgets if b >= step and b != job.total_steps):
         result = cached_result(done_dir, dataclasses.replace(job, total_steps=budget))

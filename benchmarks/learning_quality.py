@@ -23,7 +23,10 @@ lockstep population in one process (``lmc-rl run --seeds``). Finished runs are k
 ``<out>/finished_<suite>/`` and ours in ``<out>/runs/`` until done, so a killed suite continues
 where it stopped. Results are printed and written to
 ``<out>/learning_quality_<suite>_{summary,intervals}.{csv,md}``, ``_runs.csv``, ``_curves.csv``
-and ``_curves.png`` (IQM learning curves with 95 % bootstrap bands).
+and ``_curves.png`` (IQM learning curves with 95 % bootstrap bands). Any other selection than
+the suite's own (other seeds, experiments, implementations, budget, ``--at_step`` or
+``--squash_epsilon``) says so in its file names, e.g.
+``learning_quality_locomotion_seeds1-7_SAC-Hopper-v5_*``, so it never replaces the suite's.
 """
 
 from __future__ import annotations
@@ -816,20 +819,44 @@ def plot_curves(results: list[RunResult], path: Path) -> None:
     plt.close(fig)
 
 
+def seed_label(seeds: Sequence[int]) -> str:
+    """Seeds as runs of consecutive numbers for a file name: 1-7, 1-5+8, 6+9."""
+    ordered = sorted(set(seeds))
+    runs: list[list[int]] = []
+    for seed in ordered:
+        if runs and seed == runs[-1][-1] + 1:
+            runs[-1].append(seed)
+        else:
+            runs.append([seed])
+    return "+".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else f"{r[0]}" for r in runs)
+
+
 def output_stem(
     out: Path,
     suite: str,
     *,
+    seeds: Sequence[int] | None = None,
+    only: Sequence[str] | None = None,
+    implementations: Sequence[str] | None = None,
     at_step: int | None = None,
     squash_epsilon: float = 0.0,
     total_steps: int | None = None,
 ) -> Path:
-    """Where a report's files go: runs of another budget, a comparison at a common step, or
-    ours with another ``--squash_epsilon`` get their own names, so they never replace the
-    suite's own tables."""
+    """Where a report's files go. Only the suite's own selection (its seeds, experiments and
+    both implementations, at its budget) writes the suite's tables; any other selection, a
+    comparison at a common step or ours with another ``--squash_epsilon`` gets a name of its
+    own, so a report never replaces another one's files."""
+    own = SUITES[suite]
     stem = f"learning_quality_{suite}"
     if total_steps is not None:
         stem += f"_{total_steps}steps"
+    if seeds is not None and sorted(set(seeds)) != sorted(own.seeds):
+        stem += f"_seeds{seed_label(seeds)}"
+    chosen = [f"{a}-{e}" for a, e, _ in own.experiments if only is None or f"{a}:{e}" in only]
+    if len(chosen) < len(own.experiments):
+        stem += "_" + "+".join(chosen)
+    if implementations is not None and set(implementations) != set(IMPLEMENTATIONS):
+        stem += "_" + "+".join(implementations)
     if at_step is not None:
         stem += f"_at{at_step}"
     if squash_epsilon:
@@ -963,8 +990,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "reached it. With --report, finished runs of any budget that reached it count (e.g. "
         "the suite's seeds with more seeds of a shorter --total_steps), and so do our runs "
         "still training under <out>/runs in the folder of this command's --seeds and budget "
-        "(not those of other seed lists); the tables are written as "
-        "learning_quality_<suite>_at<step>_*.",
+        "(not those of other seed lists); the tables' names end in _at<step>.",
     )
     parser.add_argument(
         "--total_steps",
@@ -1071,6 +1097,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     stem = output_stem(
         args.out,
         args.suite,
+        seeds=seeds,
+        only=args.only,
+        implementations=args.implementations,
         at_step=args.at_step,
         squash_epsilon=args.squash_epsilon,
         total_steps=args.total_steps,

@@ -72,7 +72,8 @@ def test_a_report_at_a_step_pools_budgets_and_keeps_the_suites_tables(tmp_path):
             finished_run(done, hopper_sac(impl, seed + 5, 60_000), EVERY_5000[:12])
     argv = ["--suite", "locomotion", "--only", "SAC:Hopper-v5", "--out", str(tmp_path)]
     lq.main([*argv, "--seeds", "1,2,6,7", "--report", "--at_step", "60000"])
-    runs = (tmp_path / "learning_quality_locomotion_at60000_runs.csv").read_text().splitlines()
+    stem = "learning_quality_locomotion_seeds1-2+6-7_SAC-Hopper-v5_at60000"
+    runs = (tmp_path / f"{stem}_runs.csv").read_text().splitlines()
     assert len(runs) == 1 + 8  # header, 2 implementations x 4 seeds, each once
     assert not (tmp_path / "learning_quality_locomotion_runs.csv").exists()
 
@@ -82,6 +83,16 @@ def test_only_the_suites_own_report_writes_the_suites_tables(tmp_path):
         return lq.output_stem(tmp_path, "locomotion", **options).name
 
     assert name() == "learning_quality_locomotion"
+    suites_own = dict(
+        seeds=(5, 4, 3, 2, 1),
+        only=["SAC:Hopper-v5", "SAC:HalfCheetah-v5", "TD3:Hopper-v5"],
+        implementations=["sb3", "ours"],
+    )
+    assert name(**suites_own) == "learning_quality_locomotion"
+    assert name(seeds=(1, 2, 3, 4, 5, 6, 7)) == "learning_quality_locomotion_seeds1-7"
+    assert name(seeds=(6, 9, 1, 2, 3)) == "learning_quality_locomotion_seeds1-3+6+9"
+    assert name(only=["SAC:Hopper-v5"]) == "learning_quality_locomotion_SAC-Hopper-v5"
+    assert name(implementations=["sb3"]) == "learning_quality_locomotion_sb3"
     assert name(total_steps=60_000) == "learning_quality_locomotion_60000steps"
     assert name(at_step=60_000) == "learning_quality_locomotion_at60000"
     assert (
@@ -103,6 +114,27 @@ def test_a_run_finished_at_one_budget_and_training_at_another_counts_once(tmp_pa
     argv = ["--suite", "locomotion", "--only", "SAC:Hopper-v5", "--seeds", "1"]
     argv += ["--total_steps", "60000", "--out", str(tmp_path)]
     lq.main([*argv, "--report", "--at_step", "60000"])
-    stem = lq.output_stem(tmp_path, "locomotion", at_step=60_000, total_steps=60_000)
+    stem = lq.output_stem(
+        tmp_path,
+        "locomotion",
+        seeds=(1,),
+        only=["SAC:Hopper-v5"],
+        at_step=60_000,
+        total_steps=60_000,
+    )
     runs = Path(f"{stem}_runs.csv").read_text().splitlines()
     assert len(runs) == 1 + 2  # header, ours once (the finished run), SB3 once
+
+
+def test_a_report_of_more_seeds_of_one_experiment_leaves_the_suites_tables_alone(tmp_path):
+    done = tmp_path / "finished_locomotion"
+    for seed in (1, 2):
+        for impl in ("ours", "sb3"):
+            finished_run(done, hopper_sac(impl, seed, 200_000), EVERY_5000)
+    suites_table = tmp_path / "learning_quality_locomotion_summary.md"
+    suites_table.write_text("the suite's own table\n")
+    argv = ["--suite", "locomotion", "--only", "SAC:Hopper-v5", "--seeds", "1,2"]
+    lq.main([*argv, "--out", str(tmp_path), "--report"])
+    assert suites_table.read_text() == "the suite's own table\n"
+    runs = tmp_path / "learning_quality_locomotion_seeds1-2_SAC-Hopper-v5_runs.csv"
+    assert len(runs.read_text().splitlines()) == 1 + 4

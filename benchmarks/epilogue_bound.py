@@ -10,21 +10,25 @@ those passes *removed* (wrong maths, the same matmuls, the same Adam, autograd a
 each in alternation with the matmul floor of ``update_speed.py``:
 
 * ``as is``: the update ``lmc-rl run`` makes;
-* ``no ReLU forward``: hidden layers skip the ReLU's forward pass (its backward mask stays);
-* ``no ReLU, no bias``: hidden layers are plain ``bmm`` with no bias and an identity in place
-  of the ReLU, forward and backward. Its ratio to the floor is the best any fusion of bias and
-  ReLU into the matmuls can reach; what remains above the floor is Adam, the target networks,
-  the loss maths, autograd and Python.
+* ``as is, wrapped``: the same maths with every layer's ReLU and bias routed through small
+  Python autograd Functions, as the two variants below must be: the control they compare to;
+* ``no ReLU forward pass``: hidden layers skip the ReLU's forward pass; its backward mask
+  stays (computed from the pre-activation, as a fused epilogue would keep it);
+* ``no ReLU, no bias``: every layer is a plain ``bmm`` with no bias, no ReLU pass forward or
+  backward. Its ratio to the floor is the best any fusion of bias and ReLU into the matmuls
+  can reach; what remains above the floor is Adam, the target networks, the loss maths,
+  autograd and Python.
 
-``--inductor`` also compiles one hidden layer, ``relu(bmm(x, w) + b)`` at the update's shape,
-with torch Inductor's own C++ GEMM template (the one route to a fused epilogue inside torch on
-a CPU), and times it against the same layer eager on oneDNN and against oneDNN's bare bmm.
+``--profile`` splits one update's time into the matmuls, the elementwise passes and the rest;
+``--inductor`` compiles one hidden layer, ``relu(bmm(x, w) + b)`` at the update's shape, with
+torch Inductor's own C++ GEMM template (the one route to a fused epilogue inside torch on a
+CPU) and times it against the same layer eager on oneDNN and oneDNN's bare bmm; ``--compile``
+tries ``torch.compile`` on the update as it stands.
 
 Usage::
 
-    python benchmarks/epilogue_bound.py --members 1,8 --threads 1 --repeats 7
-    python benchmarks/epilogue_bound.py --members 1,8 --repeats 1 --profile   # where it goes
-    python benchmarks/epilogue_bound.py --members 8 --inductor
+    python benchmarks/epilogue_bound.py --members 1,8 --repeats 8 --profile
+    python benchmarks/epilogue_bound.py --members 8 --inductor --compile
 """
 
 from __future__ import annotations
@@ -34,10 +38,10 @@ import contextlib
 import os
 import statistics
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
-import torch.nn.functional as F
+from torch import Tensor
 from update_speed import HIDDEN, floor_calls, ours_update, time_ms
 
 import lmc_rl.nn as lnn
@@ -45,76 +49,106 @@ from lmc_rl.allocator import keep_freed_memory
 from lmc_rl.matmul import matmuls_on
 
 
-class _Identity(torch.autograd.Function):
-    """The ReLU's place with no pass at all, forward or backward."""
+class _Relu(torch.autograd.Function):
+    """torch's ReLU, forward and backward, as a Python Function (the control's overhead)."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # noqa: ANN001
+    def forward(ctx, x: Tensor) -> Tensor:  # noqa: ANN001
+        y = torch.relu(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:  # noqa: ANN001
+        (y,) = ctx.saved_tensors
+        return torch.ops.aten.threshold_backward(grad, y, 0)
+
+
+class _MaskOnly(torch.autograd.Function):
+    """No ReLU pass forward; the ReLU's gradient mask backward, from the pre-activation."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:  # noqa: ANN001
+        ctx.save_for_backward(x)
         return x.view_as(x)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # noqa: ANN001
+    def backward(ctx, grad: Tensor) -> Tensor:  # noqa: ANN001
+        (x,) = ctx.saved_tensors
+        return torch.ops.aten.threshold_backward(grad, x, 0)
+
+
+class _NoPass(torch.autograd.Function):
+    """Nothing at all in the ReLU's place, forward or backward."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:  # noqa: ANN001
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:  # noqa: ANN001
         return grad
 
 
-class _UnusedBias(torch.autograd.Function):
-    """Keeps the bias in the graph (the optimizer asks for its gradient) without touching ``y``."""
+class _BiasTap(torch.autograd.Function):
+    """Passes ``y`` through and gives the bias a zero gradient, so that the optimizer, which
+    asks for every parameter's gradient, still finds one when the bias goes unused."""
 
     @staticmethod
-    def forward(ctx, y: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:  # noqa: ANN001
+    def forward(ctx, y: Tensor, bias: Tensor) -> Tensor:  # noqa: ANN001
         ctx.bias_shape = bias.shape
         return y.view_as(y)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: ANN001
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor]:  # noqa: ANN001
         return grad, grad.new_zeros(ctx.bias_shape)
 
 
-def _mlp_without_relu_forward(self: lnn.BatchedMLP, x: torch.Tensor) -> torch.Tensor:
-    *hidden, last = self.layers
-    rows = x.shape[-2]
-    x = lnn.align_input(x, self.layers[0].in_features)
-    for layer in hidden:
-        x = layer.forward_aligned(x)
-    return last.forward_aligned(x)[..., :rows, : last.out_features]
+def _with_bias(layer: lnn.BatchedLinear, x: Tensor) -> Tensor:
+    return _BiasTap.apply(layer.forward_aligned(x), layer.bias)
 
 
-def _mlp_without_relu(self: lnn.BatchedMLP, x: torch.Tensor) -> torch.Tensor:
-    *hidden, last = self.layers
-    rows = x.shape[-2]
-    x = lnn.align_input(x, self.layers[0].in_features)
-    for layer in hidden:
-        x = _Identity.apply(layer.forward_aligned(x))
-    return last.forward_aligned(x)[..., :rows, : last.out_features]
+def _without_bias(layer: lnn.BatchedLinear, x: Tensor) -> Tensor:
+    weight = layer.aligned_weight()
+    rows, n_in, n_out = x.shape[-2], weight.shape[-2], weight.shape[-1]
+    y = torch.bmm(x.reshape(-1, rows, n_in), weight).reshape(*layer.lead, rows, n_out)
+    return _BiasTap.apply(y, layer.bias)
 
 
-def _linear_without_bias(self: lnn.BatchedLinear, x: torch.Tensor) -> torch.Tensor:
-    n_in, n_out = lnn.aligned_width(self.in_features), lnn.aligned_width(self.out_features)
-    weight = lnn._pad_last(self.weight.reshape(-1, self.in_features, self.out_features), n_out)
-    if n_in != self.in_features:
-        weight = F.pad(weight, (0, 0, 0, n_in - self.in_features))
-    y = torch.bmm(x.reshape(-1, x.shape[-2], n_in), weight)
-    return _UnusedBias.apply(y.reshape(*self.lead, x.shape[-2], n_out), self.bias)
+Layer = Callable[[lnn.BatchedLinear, Tensor], Tensor]
 
 
-VARIANTS = {  # name: (BatchedMLP.forward, BatchedLinear.forward_aligned); None keeps ours
-    "as is": (None, None),
-    "no ReLU forward": (_mlp_without_relu_forward, None),
-    "no ReLU, no bias": (_mlp_without_relu, _linear_without_bias),
+def _mlp_forward(activation: Callable[[Tensor], Tensor], layer_forward: Layer) -> Callable:
+    """``BatchedMLP.forward`` with another hidden activation and another layer computation."""
+
+    def forward(self: lnn.BatchedMLP, x: Tensor) -> Tensor:
+        *hidden, last = self.layers
+        rows = x.shape[-2]
+        x = lnn.align_input(x, self.layers[0].in_features)
+        for layer in hidden:
+            x = activation(layer_forward(layer, x))
+        return layer_forward(last, x)[..., :rows, : last.out_features]
+
+    return forward
+
+
+VARIANTS: dict[str, Callable | None] = {  # name: BatchedMLP.forward (None: ours)
+    "as is": None,
+    "as is, wrapped": _mlp_forward(_Relu.apply, _with_bias),  # the control
+    "no ReLU forward pass": _mlp_forward(_MaskOnly.apply, _with_bias),
+    "no ReLU, no bias": _mlp_forward(_NoPass.apply, _without_bias),
 }
 
 
 @contextlib.contextmanager
 def layers_as(variant: str) -> Iterator[None]:
-    """Our layers computed as ``variant`` inside the block."""
-    mlp, linear = VARIANTS[variant]
-    saved = lnn.BatchedMLP.forward, lnn.BatchedLinear.forward_aligned
-    lnn.BatchedMLP.forward = mlp or saved[0]
-    lnn.BatchedLinear.forward_aligned = linear or saved[1]
+    """Our networks computed as ``variant`` inside the block."""
+    saved = lnn.BatchedMLP.forward
+    lnn.BatchedMLP.forward = VARIANTS[variant] or saved
     try:
         yield
     finally:
-        lnn.BatchedMLP.forward, lnn.BatchedLinear.forward_aligned = saved
+        lnn.BatchedMLP.forward = saved
 
 
 def time_variants(algo: str, k: int, timing: dict) -> dict[str, list[float]]:
@@ -143,9 +177,9 @@ PASSES = ("aten::clamp_min", "aten::threshold_backward", "aten::_fused_adam_", "
 
 
 def time_split(algo: str, k: int, updates: int = 20) -> dict[str, float]:
-    """torch profiler's self time of one update (ms), split into the matmuls, the elementwise
-    passes a fused kernel would absorb (ReLU forward and backward, Adam, the target update) and
-    the rest, with the number of operator calls an update makes."""
+    """torch profiler's self time of one update (ms): the matmuls, the elementwise passes
+    (ReLU forward and backward, Adam, the target update), and the rest, with the operator
+    calls an update dispatches from Python or autograd (those no other operator made)."""
     from torch.profiler import ProfilerActivity, profile
 
     step = ours_update(algo, k, 256)
@@ -161,13 +195,19 @@ def time_split(algo: str, k: int, updates: int = 20) -> dict[str, float]:
         chosen = (e for e in events if keys is None or e.key in keys)
         return sum(e.self_cpu_time_total for e in chosen) / updates / 1e3
 
+    def top_level(event: object) -> bool:
+        parent = event.cpu_parent
+        return event.name.startswith("aten::") and not (
+            parent is not None and parent.name.startswith("aten::")
+        )
+
     total = ms(None)
     return {
         "total ms": total,
         "bmm and baddbmm ms": ms(MATMULS),
         "ReLU, Adam and target passes ms": ms(PASSES),
         "rest ms": total - ms(MATMULS) - ms(PASSES),
-        "operator calls": sum(e.count for e in events if e.key.startswith("aten::")) / updates,
+        "top-level operator calls": sum(map(top_level, prof.events())) / updates,
     }
 
 
@@ -181,26 +221,39 @@ def inductor_layer(k: int, timing: dict) -> dict[str, float]:
     x, w = torch.randn(g, rows, width), torch.randn(g, width, width)
     b = torch.randn(g, 1, width)
 
-    def layer(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return torch.relu(torch.baddbmm(b, x, w))  # as our layers compute it
+    def ours(x: Tensor, w: Tensor, b: Tensor) -> Tensor:
+        return torch.relu(torch.baddbmm(b, x, w))
 
-    def unfused(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return torch.relu(torch.bmm(x, w) + b)  # Inductor's GEMM template has no baddbmm
+    def for_inductor(x: Tensor, w: Tensor, b: Tensor) -> Tensor:
+        return torch.relu(torch.bmm(x, w) + b)  # its GEMM template takes no baddbmm
 
-    inductor_config.max_autotune = True
-    inductor_config.max_autotune_gemm_backends = "CPP"  # the template only, not aten's bmm
-    compiled = torch.compile(unfused, dynamic=False)
-    started = time.perf_counter()
-    compiled(x, w, b)
-    compile_s = time.perf_counter() - started
+    # the template only, not aten's bmm, so that bias and ReLU are fused into its GEMM
+    with inductor_config.patch(max_autotune=True, max_autotune_gemm_backends="CPP"):
+        compiled = torch.compile(for_inductor, dynamic=False)
+        started = time.perf_counter()
+        compiled(x, w, b)
+        compile_s = time.perf_counter() - started
     with matmuls_on("onednn"):
-        result = {
-            "compile s": compile_s,
+        return {
+            "first call s (compiling, unless cached)": compile_s,
             "inductor C++ GEMM + bias + ReLU, ms": time_ms(lambda: compiled(x, w, b), **timing),
-            "eager oneDNN baddbmm + ReLU, ms": time_ms(lambda: layer(x, w, b), **timing),
+            "eager oneDNN baddbmm + ReLU, ms": time_ms(lambda: ours(x, w, b), **timing),
             "oneDNN bmm alone, ms": time_ms(lambda: torch.bmm(x, w), **timing),
         }
-    return result
+
+
+def try_compile(algo: str, k: int) -> str:
+    """Whether ``torch.compile`` compiles and runs our update as it stands: ``ok``, or the
+    first line of its error."""
+    step = torch.compile(ours_update(algo, k, 256))
+    try:
+        with matmuls_on("onednn"):
+            step()
+    except Exception as error:  # noqa: BLE001 - any failure is the answer
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        cause = next((line for line in lines[1:] if "Error:" in line), lines[0] if lines else "")
+        return f"{type(error).__name__}: {cause[:300]}"
+    return "ok"
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -214,7 +267,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--algo", choices=("SAC", "TD3", "DDPG"), default="SAC")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1).")
     parser.add_argument("--iters", type=int, default=10, help="Updates per timed block.")
-    parser.add_argument("--repeats", type=int, default=8, help="Rounds of the four blocks.")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=8,
+        help="Rounds of timed blocks (each variant, then the floor).",
+    )
     parser.add_argument("--warmup", type=int, default=2, help="Untimed calls before a block.")
     parser.add_argument(
         "--profile",
@@ -228,10 +286,24 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="Also time one hidden layer compiled with Inductor's C++ GEMM template "
         "(needs a C++ compiler; compiling takes about a minute).",
     )
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="Also try torch.compile on the update as it stands, and print the outcome.",
+    )
     args = parser.parse_args(argv)
     if min(args.members) < 1 or args.threads < 1 or args.iters < 1 or args.repeats < 1:
         parser.error("--members, --threads, --iters and --repeats must be >= 1")
     return args
+
+
+CONTROL = "as is, wrapped"
+
+
+def paired(times: Sequence[float], reference: Sequence[float]) -> str:
+    """Median [min, max] of the per-repeat ratios ``times / reference``."""
+    ratios = [t / r for t, r in zip(times, reference, strict=True)]
+    return f"{statistics.median(ratios):.2f} [{min(ratios):.2f}, {max(ratios):.2f}]"
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -249,18 +321,22 @@ def main(argv: Sequence[str] | None = None) -> None:
         with matmuls_on("onednn"):
             times = time_variants(args.algo, k, timing)
         floor = times.pop("floor")
-        print(f"\nK = {k}: ms per member, and ratio to the matmul floor (median [min, max])")
-        print(f"  matmul floor          {statistics.median(floor) / k:7.2f}")
+        print(
+            f"\nK = {k}: ms per member; ratios to the matmul floor and to the wrapped control, "
+            "median [min, max] of paired repeats"
+        )
+        print(f"  matmul floor            {statistics.median(floor) / k:7.2f}")
         for name, ms in times.items():
-            ratios = [t / f for t, f in zip(ms, floor, strict=True)]
             print(
-                f"  {name:20s}  {statistics.median(ms) / k:7.2f}   "
-                f"{statistics.median(ratios):.2f} [{min(ratios):.2f}, {max(ratios):.2f}]"
+                f"  {name:22s}  {statistics.median(ms) / k:7.2f}   "
+                f"{paired(ms, floor)}   {paired(ms, times[CONTROL])}"
             )
         if args.profile:
             print("  one update, torch profiler (self time, 20 updates):")
             for name, value in time_split(args.algo, k).items():
                 print(f"    {name:40s} {value:8.2f}")
+        if args.compile:
+            print(f"  torch.compile of the update: {try_compile(args.algo, k)}")
         if args.inductor:
             print(f"  one hidden layer of the twin critics (2K = {2 * k} products):")
             for name, value in inductor_layer(k, timing).items():

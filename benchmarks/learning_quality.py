@@ -856,7 +856,7 @@ def output_stem(
     if len(chosen) < len(own.experiments):
         stem += "_" + "+".join(chosen)
     if implementations is not None and set(implementations) != set(IMPLEMENTATIONS):
-        stem += "_" + "+".join(implementations)
+        stem += "_" + "+".join(i for i in IMPLEMENTATIONS if i in implementations)
     if at_step is not None:
         stem += f"_at{at_step}"
     if squash_epsilon:
@@ -990,7 +990,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "reached it. With --report, finished runs of any budget that reached it count (e.g. "
         "the suite's seeds with more seeds of a shorter --total_steps), and so do our runs "
         "still training under <out>/runs in the folder of this command's --seeds and budget "
-        "(not those of other seed lists); the tables' names end in _at<step>.",
+        "(not those of other seed lists); the tables' names contain _at<step>.",
     )
     parser.add_argument(
         "--total_steps",
@@ -1019,6 +1019,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error("--threads must be >= 1")
     if not args.implementations or set(args.implementations) - set(IMPLEMENTATIONS):
         parser.error(f"--implementations: choose from {', '.join(IMPLEMENTATIONS)}")
+    args.implementations = [i for i in IMPLEMENTATIONS if i in args.implementations]
+    experiments = [f"{algo}:{env}" for algo, env, _ in SUITES[args.suite].experiments]
+    if args.only is not None and (not args.only or set(args.only) - set(experiments)):
+        parser.error(f"--only: choose from the suite's {', '.join(experiments)}")
     return args
 
 

@@ -68,14 +68,19 @@ class BatchedLinear(nn.Module):
 
     def forward_aligned(self, x: Tensor) -> Tensor:
         """The layer on inputs already padded to ``[*lead, aligned rows, aligned in]``."""
+        weight = self.aligned_weight()
+        bias = _pad_last(self.bias.reshape(-1, 1, self.out_features), weight.shape[-1])
+        y = torch.baddbmm(bias, x.reshape(-1, x.shape[-2], weight.shape[-2]), weight)
+        return y.reshape(*self.lead, x.shape[-2], weight.shape[-1])
+
+    def aligned_weight(self) -> Tensor:
+        """The weight as every member's matmul uses it: ``[members, aligned in, aligned out]``,
+        zero-padded."""
         n_in, n_out = aligned_width(self.in_features), aligned_width(self.out_features)
-        weight = self.weight.reshape(-1, self.in_features, self.out_features)
-        weight = _pad_last(weight, n_out)
+        weight = _pad_last(self.weight.reshape(-1, self.in_features, self.out_features), n_out)
         if n_in != self.in_features:
             weight = F.pad(weight, (0, 0, 0, n_in - self.in_features))
-        bias = _pad_last(self.bias.reshape(-1, 1, self.out_features), n_out)
-        y = torch.baddbmm(bias, x.reshape(-1, x.shape[-2], n_in), weight)
-        return y.reshape(*self.lead, x.shape[-2], n_out)
+        return weight
 
     def reset_member(self, member: int, generator: torch.Generator) -> None:
         """Initialise one member as ``nn.Linear`` would (uniform in +-1/sqrt(fan_in))."""

@@ -138,3 +138,12 @@ def test_a_report_of_more_seeds_of_one_experiment_leaves_the_suites_tables_alone
     assert suites_table.read_text() == "the suite's own table\n"
     runs = tmp_path / "learning_quality_locomotion_seeds1-2_SAC-Hopper-v5_runs.csv"
     assert len(runs.read_text().splitlines()) == 1 + 4
+
+
+def test_an_experiment_not_in_the_suite_is_refused(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        lq.parse_args(["--suite", "locomotion", "--only", "SAC:Hoper-v5"])
+    assert exit_info.value.code == 2
+    assert "--only: choose from the suite's SAC:Hopper-v5" in capsys.readouterr().err
+    repeated = lq.parse_args(["--implementations", "sb3,ours,sb3"])
+    assert repeated.implementations == ["ours", "sb3"]

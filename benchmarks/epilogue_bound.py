@@ -50,32 +50,20 @@ from lmc_rl.matmul import matmuls_on
 
 
 class _Relu(torch.autograd.Function):
-    """torch's ReLU, forward and backward, as a Python Function (the control's overhead)."""
+    """The ReLU's gradient mask backward; forward, torch's ReLU or (``forward_pass`` False) no
+    pass at all, the mask then coming from the pre-activation, as a fused epilogue would keep
+    it. A Python Function either way, so that the control pays the variants' overhead."""
 
     @staticmethod
-    def forward(ctx, x: Tensor) -> Tensor:  # noqa: ANN001
-        y = torch.relu(x)
-        ctx.save_for_backward(y)
+    def forward(ctx, x: Tensor, forward_pass: bool) -> Tensor:  # noqa: ANN001
+        y = torch.relu(x) if forward_pass else x.view_as(x)
+        ctx.save_for_backward(y)  # y > 0 exactly where x > 0
         return y
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> Tensor:  # noqa: ANN001
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:  # noqa: ANN001
         (y,) = ctx.saved_tensors
-        return torch.ops.aten.threshold_backward(grad, y, 0)
-
-
-class _MaskOnly(torch.autograd.Function):
-    """No ReLU pass forward; the ReLU's gradient mask backward, from the pre-activation."""
-
-    @staticmethod
-    def forward(ctx, x: Tensor) -> Tensor:  # noqa: ANN001
-        ctx.save_for_backward(x)
-        return x.view_as(x)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor) -> Tensor:  # noqa: ANN001
-        (x,) = ctx.saved_tensors
-        return torch.ops.aten.threshold_backward(grad, x, 0)
+        return torch.ops.aten.threshold_backward(grad, y, 0), None
 
 
 class _NoPass(torch.autograd.Function):
@@ -134,8 +122,8 @@ def _mlp_forward(activation: Callable[[Tensor], Tensor], layer_forward: Layer) -
 
 VARIANTS: dict[str, Callable | None] = {  # name: BatchedMLP.forward (None: ours)
     "as is": None,
-    "as is, wrapped": _mlp_forward(_Relu.apply, _with_bias),  # the control
-    "no ReLU forward pass": _mlp_forward(_MaskOnly.apply, _with_bias),
+    "as is, wrapped": _mlp_forward(lambda x: _Relu.apply(x, True), _with_bias),  # the control
+    "no ReLU forward pass": _mlp_forward(lambda x: _Relu.apply(x, False), _with_bias),
     "no ReLU, no bias": _mlp_forward(_NoPass.apply, _without_bias),
 }
 

@@ -399,6 +399,11 @@ def make_tasks(jobs: Sequence[Job]) -> list[tuple[Job, ...]]:
     return [tuple(group) for group in tasks.values()]
 
 
+def experiment_id(algo: str, env: str) -> str:
+    """How ``--only`` names an experiment: ALGO:ENV."""
+    return f"{algo}:{env}"
+
+
 def make_jobs(
     suite: Suite,
     seeds: Sequence[int],
@@ -421,7 +426,7 @@ def make_jobs(
             squash_epsilon if impl == "ours" else 0.0,
         )
         for algo, env, steps in suite.experiments
-        if only is None or f"{algo}:{env}" in only
+        if only is None or experiment_id(algo, env) in only
         for seed in seeds
         for impl in implementations
     ]
@@ -852,7 +857,9 @@ def output_stem(
         stem += f"_{total_steps}steps"
     if seeds is not None and sorted(set(seeds)) != sorted(own.seeds):
         stem += f"_seeds{seed_label(seeds)}"
-    chosen = [f"{a}-{e}" for a, e, _ in own.experiments if only is None or f"{a}:{e}" in only]
+    chosen = [
+        f"{a}-{e}" for a, e, _ in own.experiments if only is None or experiment_id(a, e) in only
+    ]
     if len(chosen) < len(own.experiments):
         stem += "_" + "+".join(chosen)
     if implementations is not None and set(implementations) != set(IMPLEMENTATIONS):
@@ -1020,7 +1027,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if not args.implementations or set(args.implementations) - set(IMPLEMENTATIONS):
         parser.error(f"--implementations: choose from {', '.join(IMPLEMENTATIONS)}")
     args.implementations = [i for i in IMPLEMENTATIONS if i in args.implementations]
-    experiments = [f"{algo}:{env}" for algo, env, _ in SUITES[args.suite].experiments]
+    experiments = [experiment_id(algo, env) for algo, env, _ in SUITES[args.suite].experiments]
     if args.only is not None and (not args.only or set(args.only) - set(experiments)):
         parser.error(f"--only: choose from the suite's {', '.join(experiments)}")
     return args

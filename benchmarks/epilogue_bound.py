@@ -17,13 +17,15 @@ each in alternation with the matmul floor of ``update_speed.py``:
 * ``no ReLU, no bias``: every layer is a plain ``bmm`` with no bias, no ReLU pass forward or
   backward. Its ratio to the floor is the best any fusion of bias and ReLU into the matmuls
   can reach; what remains above the floor is Adam, the target networks, the loss maths,
-  autograd and Python.
+  autograd and Python;
+* ``networks compiled`` (with ``--compile``): our exact network code compiled by Inductor
+  (forward and backward graphs, matmuls still aten's): what fusing the small operators buys.
 
 ``--profile`` splits one update's time into the matmuls, the elementwise passes and the rest;
 ``--inductor`` compiles one hidden layer, ``relu(bmm(x, w) + b)`` at the update's shape, with
 torch Inductor's own C++ GEMM template (the one route to a fused epilogue inside torch on a
 CPU) and times it against the same layer eager on oneDNN and oneDNN's bare bmm; ``--compile``
-tries ``torch.compile`` on the update as it stands.
+tries ``torch.compile`` on the update as it stands and times the ``networks compiled`` variant.
 
 Usage::
 
@@ -120,29 +122,46 @@ def _mlp_forward(activation: Callable[[Tensor], Tensor], layer_forward: Layer) -
     return forward
 
 
+def _compiled_forward(self: lnn.BatchedMLP, x: Tensor) -> Tensor:
+    """Our exact network code, compiled by Inductor once per network (forward and backward
+    graphs; its matmuls stay aten's, so oneDNN's): what compiling the update's small
+    operators, not its matmuls, buys."""
+    if "_inductor_forward" not in self.__dict__:
+        # one code object, compiled anew for each network, grad mode and population size
+        torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
+        ours = ORIGINAL_FORWARD.__get__(self)
+        self.__dict__["_inductor_forward"] = torch.compile(ours, dynamic=False, fullgraph=True)
+    return self.__dict__["_inductor_forward"](x)
+
+
+ORIGINAL_FORWARD = lnn.BatchedMLP.forward
 VARIANTS: dict[str, Callable | None] = {  # name: BatchedMLP.forward (None: ours)
     "as is": None,
     "as is, wrapped": _mlp_forward(lambda x: _Relu.apply(x, True), _with_bias),  # the control
     "no ReLU forward pass": _mlp_forward(lambda x: _Relu.apply(x, False), _with_bias),
     "no ReLU, no bias": _mlp_forward(_NoPass.apply, _without_bias),
 }
+COMPILED = "networks compiled"  # timed with --compile only: compiling takes minutes
 
 
 @contextlib.contextmanager
 def layers_as(variant: str) -> Iterator[None]:
     """Our networks computed as ``variant`` inside the block."""
     saved = lnn.BatchedMLP.forward
-    lnn.BatchedMLP.forward = VARIANTS[variant] or saved
+    chosen = _compiled_forward if variant == COMPILED else VARIANTS[variant]
+    lnn.BatchedMLP.forward = chosen or saved
     try:
         yield
     finally:
         lnn.BatchedMLP.forward = saved
 
 
-def time_variants(algo: str, k: int, timing: dict) -> dict[str, list[float]]:
+def time_variants(
+    algo: str, k: int, timing: dict, variants: Sequence[str] = tuple(VARIANTS)
+) -> dict[str, list[float]]:
     """Per repeat: ms of each variant's update and of the matmul floor, in rotating order so
     that a drift on a shared machine biases none of them."""
-    updates = {name: ours_update(algo, k, 256) for name in VARIANTS}
+    updates = {name: ours_update(algo, k, 256) for name in variants}
     floor = floor_calls(algo, k, 256)
 
     def block(name: str) -> float:
@@ -151,7 +170,7 @@ def time_variants(algo: str, k: int, timing: dict) -> dict[str, list[float]]:
         with layers_as(name):
             return time_ms(updates[name], timing["iters"], 1, timing["warmup"])
 
-    names = [*VARIANTS, "floor"]
+    names = [*variants, "floor"]
     times: dict[str, list[float]] = {name: [] for name in names}
     for repeat in range(timing["repeats"]):
         shift = repeat % len(names)
@@ -277,7 +296,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--compile",
         action="store_true",
-        help="Also try torch.compile on the update as it stands, and print the outcome.",
+        help="Also try torch.compile on the update as it stands, and print the outcome; and "
+        "time the update with every network compiled by Inductor (compiling takes minutes).",
     )
     args = parser.parse_args(argv)
     if min(args.members) < 1 or args.threads < 1 or args.iters < 1 or args.repeats < 1:
@@ -307,7 +327,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     for k in args.members:
         with matmuls_on("onednn"):
-            times = time_variants(args.algo, k, timing)
+            variants = [*VARIANTS, COMPILED] if args.compile else list(VARIANTS)
+            times = time_variants(args.algo, k, timing, variants)
         floor = times.pop("floor")
         print(
             f"\nK = {k}: ms per member; ratios to the matmul floor and to the wrapped control, "

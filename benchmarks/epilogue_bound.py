@@ -140,16 +140,16 @@ VARIANTS: dict[str, Callable | None] = {  # name: BatchedMLP.forward (None: ours
     "as is, wrapped": _mlp_forward(lambda x: _Relu.apply(x, True), _with_bias),  # the control
     "no ReLU forward pass": _mlp_forward(lambda x: _Relu.apply(x, False), _with_bias),
     "no ReLU, no bias": _mlp_forward(_NoPass.apply, _without_bias),
+    "networks compiled": _compiled_forward,  # timed with --compile only: compiling takes minutes
 }
-COMPILED = "networks compiled"  # timed with --compile only: compiling takes minutes
+UNCOMPILED = tuple(name for name, forward in VARIANTS.items() if forward is not _compiled_forward)
 
 
 @contextlib.contextmanager
 def layers_as(variant: str) -> Iterator[None]:
     """Our networks computed as ``variant`` inside the block."""
     saved = lnn.BatchedMLP.forward
-    chosen = _compiled_forward if variant == COMPILED else VARIANTS[variant]
-    lnn.BatchedMLP.forward = chosen or saved
+    lnn.BatchedMLP.forward = VARIANTS[variant] or saved
     try:
         yield
     finally:
@@ -157,7 +157,7 @@ def layers_as(variant: str) -> Iterator[None]:
 
 
 def time_variants(
-    algo: str, k: int, timing: dict, variants: Sequence[str] = tuple(VARIANTS)
+    algo: str, k: int, timing: dict, variants: Sequence[str] = UNCOMPILED
 ) -> dict[str, list[float]]:
     """Per repeat: ms of each variant's update and of the matmul floor, in rotating order so
     that a drift on a shared machine biases none of them."""
@@ -327,8 +327,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     for k in args.members:
         with matmuls_on("onednn"):
-            variants = [*VARIANTS, COMPILED] if args.compile else list(VARIANTS)
-            times = time_variants(args.algo, k, timing, variants)
+            times = time_variants(
+                args.algo, k, timing, list(VARIANTS if args.compile else UNCOMPILED)
+            )
         floor = times.pop("floor")
         print(
             f"\nK = {k}: ms per member; ratios to the matmul floor and to the wrapped control, "

@@ -20,31 +20,38 @@ CONFIDENCE = 0.95
 IQM_CUT = 0.25  # cut at each end: the interquartile mean keeps the middle half
 
 
-def iqm(scores: np.ndarray) -> float:
-    """Interquartile mean of all scores pooled: the mean of the middle 50 %."""
-    return float(trim_mean(np.asarray(scores, dtype=float).ravel(), proportiontocut=IQM_CUT))
+def iqm(scores: np.ndarray) -> float | np.ndarray:
+    """Interquartile mean (the mean of the middle 50 %) over the last axis: of a set of runs'
+    scores, or of each row of a ``[draws, runs]`` array of bootstrap resamples at once."""
+    return trim_mean(np.asarray(scores, dtype=float), proportiontocut=IQM_CUT, axis=-1)
 
 
-def probability_of_improvement(x: np.ndarray, y: np.ndarray) -> float:
-    """P(X > Y) for a run of X and a run of Y drawn at random, ties counted as one half."""
-    x, y = np.asarray(x, dtype=float)[:, None], np.asarray(y, dtype=float)[None, :]
-    return float(np.mean((x > y) + 0.5 * (x == y)))
+def probability_of_improvement(x: np.ndarray, y: np.ndarray) -> float | np.ndarray:
+    """P(X > Y) for a run of X and a run of Y drawn at random, ties counted as one half; over
+    the last axis, so ``[draws, runs]`` arrays give one probability per draw."""
+    x, y = np.asarray(x, dtype=float)[..., :, None], np.asarray(y, dtype=float)[..., None, :]
+    return np.mean((x > y) + 0.5 * (x == y), axis=(-2, -1))
 
 
 def bootstrap_interval(
-    statistic: Callable[..., float],
+    statistic: Callable[..., np.ndarray],
     *samples: np.ndarray,
     reps: int = BOOTSTRAP_REPS,
     seed: int = 0,
 ) -> tuple[float, float]:
     """Percentile interval of ``statistic(*samples)``, each sample (runs of one task and one
     implementation) resampled with replacement on its own: the stratified bootstrap of one
-    task."""
+    task. ``statistic`` works over the last axis, so it is called once on ``[reps, runs]``
+    resamples of every sample. The draws are taken one resample at a time, in the order of a
+    loop over resamples and samples, so that an interval does not change with this
+    vectorisation (a single ``integers`` call of shape ``[reps, runs]`` draws other indices)."""
     rng = np.random.default_rng(seed)
     samples = [np.asarray(s, dtype=float) for s in samples]
-    draws = np.empty(reps)
+    picks = [np.empty((reps, len(s)), dtype=np.int64) for s in samples]
     for r in range(reps):
-        draws[r] = statistic(*(s[rng.integers(0, len(s), len(s))] for s in samples))
+        for pick, s in zip(picks, samples, strict=True):
+            pick[r] = rng.integers(0, len(s), len(s))
+    draws = statistic(*(s[pick] for s, pick in zip(samples, picks, strict=True)))
     low, high = percentile_interval(draws)
     return float(low), float(high)
 
@@ -73,12 +80,13 @@ def iqm_curve_with_band(
 def iqm_with_interval(scores: Sequence[float]) -> tuple[float, float, float]:
     """(IQM, low, high) of one implementation's runs on one task."""
     scores = np.asarray(scores, dtype=float)
-    return (iqm(scores), *bootstrap_interval(iqm, scores))
+    return (float(iqm(scores)), *bootstrap_interval(iqm, scores))
 
 
 def improvement_with_interval(x: Sequence[float], y: Sequence[float]) -> tuple[float, float, float]:
     """(P(X > Y), low, high) on one task."""
-    return (probability_of_improvement(x, y), *bootstrap_interval(probability_of_improvement, x, y))
+    p = float(probability_of_improvement(x, y))
+    return (p, *bootstrap_interval(probability_of_improvement, x, y))
 
 
 def average_improvement_with_interval(
@@ -89,9 +97,9 @@ def average_improvement_with_interval(
     differ in scale; a small gap that each task's interval hides may show in the pooled one.
     The bootstrap resamples every task's runs of each side on their own (stratified)."""
 
-    def average(*samples: np.ndarray) -> float:
+    def average(*samples: np.ndarray) -> np.ndarray:
         pairs = zip(samples[::2], samples[1::2], strict=True)
-        return float(np.mean([probability_of_improvement(x, y) for x, y in pairs]))
+        return np.mean([probability_of_improvement(x, y) for x, y in pairs], axis=0)
 
     samples = [np.asarray(s, dtype=float) for task in tasks for s in task]
-    return (average(*samples), *bootstrap_interval(average, *samples))
+    return (float(average(*samples)), *bootstrap_interval(average, *samples))

@@ -20,8 +20,8 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from lmc_rl.agents.sac import log_det_tanh
-from lmc_rl.runs import load_agent_state
+from lmc_rl.learners.agents.sac import log_det_tanh
+from lmc_rl.training.run_files import load_agent_state
 
 SATURATED = 6.45  # |u| where 1 - tanh(u)^2 is 1e-5: the densities part by more than log 2
 

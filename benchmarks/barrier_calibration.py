@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lmc_rl import barrier_stats as bs
+from lmc_rl.measuring import barrier_stats as bs
 
 REPS, N_EPISODES = 500, 100
 ALPHAS = np.linspace(0.0, 1.0, 21)

@@ -20,17 +20,18 @@ import tempfile
 import time
 from pathlib import Path
 
-from lmc_rl.allocator import keep_freed_memory
-from lmc_rl.checkpoint import load_checkpoint
-from lmc_rl.config import build_config
-from lmc_rl.runs import RunPaths
-from lmc_rl.training import Trainer
+from lmc_rl.config.run_config import build_config
+from lmc_rl.learners.allocator import keep_freed_memory
+from lmc_rl.training.checkpoint import load_checkpoint
+from lmc_rl.training.lockstep import Lockstep
+from lmc_rl.training.run_files import RunPaths
+from lmc_rl.training.trainer import Trainer
 
 OUT = Path(__file__).resolve().parent / "out"
 
 
 def main() -> None:
-    keep_freed_memory()  # as the lmc-rl command does (lmc_rl/allocator.py)
+    keep_freed_memory()  # as the lmc-rl command does (lmc_rl/learners/allocator.py)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--env", default="Hopper-v5")
     parser.add_argument("--total_steps", type=int, default=20_000)
@@ -51,7 +52,7 @@ def main() -> None:
         trainer = Trainer(config, RunPaths.create(config), progress=False)
         trainer.start()
         while trainer.step < args.total_steps:
-            trainer.advance()
+            Lockstep([trainer]).advance()
         started = time.perf_counter()
         size = trainer.checkpoint()
         write_s = time.perf_counter() - started

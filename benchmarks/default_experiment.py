@@ -34,17 +34,18 @@ import numpy as np
 import torch
 from eval_throughput import count_steps, make_run  # benchmarks/ is on sys.path as a script
 
-from lmc_rl.allocator import keep_freed_memory
-from lmc_rl.config import RunConfig, build_config, evaluation_due
-from lmc_rl.envs import check_task
-from lmc_rl.evaluation import EvaluationEnvs, evaluate_members
-from lmc_rl.forking import child_update_after, fork_schedule
-from lmc_rl.instability import ENVS_PER_MEMBER, child_files, evaluate_returns, fork_pairs
-from lmc_rl.lmc import interpolated_population, interpolation_alphas
-from lmc_rl.run_record import load_run
-from lmc_rl.runs import RunPaths, load_agent_state
-from lmc_rl.seeding import evaluation_seeds
-from lmc_rl.training import Trainer, planned_updates
+from lmc_rl.config.run_config import RunConfig, build_config, evaluation_due
+from lmc_rl.config.tasks import check_task
+from lmc_rl.learners.allocator import keep_freed_memory
+from lmc_rl.measuring.instability import ENVS_PER_MEMBER, child_files, evaluate_returns, fork_pairs
+from lmc_rl.measuring.interpolation import interpolated_population, interpolation_alphas
+from lmc_rl.records.run_record import load_run
+from lmc_rl.training.evaluation import EvaluationEnvs, evaluate_members
+from lmc_rl.training.forking import child_update_after, fork_schedule
+from lmc_rl.training.lockstep import Lockstep
+from lmc_rl.training.run_files import RunPaths, load_agent_state
+from lmc_rl.training.seeding import evaluation_seeds
+from lmc_rl.training.trainer import Trainer, planned_updates
 
 OUT = Path(__file__).resolve().parent / "out"
 
@@ -103,13 +104,13 @@ def time_training(
     trainer = Trainer(config, RunPaths.create(config), progress=False)
     trainer.start()
     while trainer.step < config.learning_starts:
-        trainer.advance()
+        Lockstep([trainer]).advance()
     seconds: dict[int, list[float]] = {}
     largest = 1 + config.children * forks
     while len(trainer.members) < largest or len(seconds.get(largest, [])) < steps_per_k:
         k = len(trainer.members)
         started = time.perf_counter()
-        trainer.advance()
+        Lockstep([trainer]).advance()
         seconds.setdefault(k, []).append(time.perf_counter() - started)
     return {k: float(np.mean(v)) for k, v in seconds.items()}, trainer  # half the steps update
 
@@ -140,7 +141,7 @@ def time_evaluation(
 
 
 def main() -> None:
-    keep_freed_memory()  # as the lmc-rl command does (lmc_rl/allocator.py)
+    keep_freed_memory()  # as the lmc-rl command does (lmc_rl/learners/allocator.py)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps_per_k", type=int, default=60, help="Timed steps per size K.")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)

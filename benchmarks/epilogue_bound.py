@@ -46,9 +46,9 @@ import torch
 from torch import Tensor
 from update_speed import HIDDEN, floor_calls, ours_update, time_ms
 
-import lmc_rl.nn as lnn
-from lmc_rl.allocator import keep_freed_memory
-from lmc_rl.matmul import matmuls_on
+import lmc_rl.learners.nn as lnn
+from lmc_rl.learners.allocator import keep_freed_memory
+from lmc_rl.learners.matmul import matmuls_on
 
 
 class _Relu(torch.autograd.Function):
@@ -315,7 +315,7 @@ def paired(times: Sequence[float], reference: Sequence[float]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    keep_freed_memory()  # as the lmc-rl command does (lmc_rl/allocator.py)
+    keep_freed_memory()  # as the lmc-rl command does (lmc_rl/learners/allocator.py)
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     timing: dict = dict(iters=args.iters, repeats=args.repeats, warmup=args.warmup)

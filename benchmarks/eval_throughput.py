@@ -30,17 +30,18 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from lmc_rl.allocator import keep_freed_memory
-from lmc_rl.config import build_config
-from lmc_rl.envs import ActionScaler, check_task
-from lmc_rl.evaluation import EvaluationEnvs, evaluate_members
-from lmc_rl.experiment import run_experiment
-from lmc_rl.forking import fork_schedule
-from lmc_rl.instability import ENVS_PER_MEMBER, evaluate_returns
-from lmc_rl.lmc import interpolated_population, interpolation_alphas
-from lmc_rl.run_record import load_run
-from lmc_rl.runs import load_agent_state
-from lmc_rl.seeding import evaluation_seeds
+from lmc_rl.config.run_config import build_config
+from lmc_rl.config.tasks import check_task
+from lmc_rl.experiment.phases import run_experiment
+from lmc_rl.learners.allocator import keep_freed_memory
+from lmc_rl.measuring.instability import ENVS_PER_MEMBER, evaluate_returns
+from lmc_rl.measuring.interpolation import interpolated_population, interpolation_alphas
+from lmc_rl.records.run_record import load_run
+from lmc_rl.training.envs import ActionScaler
+from lmc_rl.training.evaluation import EvaluationEnvs, evaluate_members
+from lmc_rl.training.forking import fork_schedule
+from lmc_rl.training.run_files import load_agent_state
+from lmc_rl.training.seeding import evaluation_seeds
 
 OUT = Path(__file__).resolve().parent / "out"
 
@@ -137,7 +138,7 @@ def raw_rate(env_id: str, steps: int = 20_000) -> float:
 
 
 def main() -> None:
-    keep_freed_memory()  # as the lmc-rl command does (lmc_rl/allocator.py)
+    keep_freed_memory()  # as the lmc-rl command does (lmc_rl/learners/allocator.py)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--env", default="InvertedDoublePendulum-v5")
     parser.add_argument("--results_dir", help="A finished run; its fork 1 is evaluated.")

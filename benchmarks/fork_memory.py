@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lmc_rl.allocator import keep_freed_memory
+from lmc_rl.learners.allocator import keep_freed_memory
 
 OUT = Path(__file__).resolve().parent / "out"
 DEFAULT_FORKS = (0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
@@ -36,7 +36,7 @@ DEFAULT_FORKS = (0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 
 def naive_child_views(parent, strategy, run_seed, fork_id, children=2):
     """The prototype's fork: each child gets its own copy of every stored transition."""
-    from lmc_rl.replay import ReplayView
+    from lmc_rl.training.replay import ReplayView
 
     views = []
     for _ in range(children):
@@ -58,9 +58,10 @@ def naive_child_views(parent, strategy, run_seed, fork_id, children=2):
 
 def child(env: str, total_steps: int, naive: bool, out: str) -> None:
     """Run inside a fresh process; print a JSON line of what it measured."""
-    import lmc_rl.training as training
-    from lmc_rl.config import build_config
-    from lmc_rl.runs import RunPaths
+    import lmc_rl.training.trainer as training
+    from lmc_rl.config.run_config import build_config
+    from lmc_rl.records.layout import RunPaths
+    from lmc_rl.training.lockstep import Lockstep
 
     if naive:
         training.child_views = naive_child_views
@@ -78,7 +79,7 @@ def child(env: str, total_steps: int, naive: bool, out: str) -> None:
     )
     trainer = training.Trainer(config, RunPaths.create(config), progress=False)
     trainer.start()
-    trainer.run()
+    Lockstep([trainer], progress=trainer.progress).run()
     print(
         json.dumps(
             {
@@ -105,7 +106,7 @@ def projected_bytes(obs_dim: int, action_dim: int, total_steps: int) -> dict[str
 
 
 def main() -> None:
-    keep_freed_memory()  # as the lmc-rl command does (lmc_rl/allocator.py)
+    keep_freed_memory()  # as the lmc-rl command does (lmc_rl/learners/allocator.py)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--env", default="Humanoid-v5")
     parser.add_argument("--total_steps", type=int, default=20_000)
@@ -115,7 +116,7 @@ def main() -> None:
     if args.child:
         child(args.env, args.total_steps, args.child == "naive", args.out)
         return
-    from lmc_rl.envs import check_task
+    from lmc_rl.config.tasks import check_task
 
     results = {}
     with tempfile.TemporaryDirectory() as tmp:

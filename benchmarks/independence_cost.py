@@ -1,7 +1,7 @@
 """What member independence costs: the aligned matmul layout against the unaligned one it replaced.
 
 Why: every matmul now runs on widths padded to 16 floats and row counts above one padded to a
-multiple of 4 (lmc_rl/nn.py), and SAC's softplus is computed from tail-safe ops, so that a
+multiple of 4 (lmc_rl/learners/nn.py), and SAC's softplus is computed from tail-safe ops, so that a
 member never depends on who shares its batch. That is more arithmetic (SAC's 6-wide Hopper head
 becomes 16 wide, the critics' 1-wide output 16 wide). This script measures the price in one
 process, switching between the two layouts and alternating them repeat by repeat, so a busy
@@ -13,7 +13,7 @@ neighbour hurts both alike:
   ``benchmarks/population_throughput.py`` (Hopper-v5, SAC, train_freq 1).
 
 "unaligned" is the old layout (no padding, torch's softplus). The start-up check of a run
-(``lmc_rl/independence.py``, a few seconds once per run) is not included.
+(``lmc_rl/learners/independence.py``, a few seconds once per run) is not included.
 
 Usage::
 
@@ -36,9 +36,10 @@ import torch.nn.functional as F
 from population_throughput import FORKS, time_steps, trainer_for  # noqa: E402  (benchmarks/ sibling)
 from update_speed import ACTION_DIM, HIDDEN, OBS_DIM, time_ours  # noqa: E402
 
-from lmc_rl import nn as batched_nn
-from lmc_rl.agents import sac
-from lmc_rl.matmul import matmuls_on, onednn_is_exact_fp32
+from lmc_rl.learners import nn as batched_nn
+from lmc_rl.learners.agents import sac
+from lmc_rl.learners.matmul import matmuls_on, onednn_is_exact_fp32
+from lmc_rl.training.lockstep import Lockstep
 
 LAYOUTS = ("aligned", "unaligned")
 
@@ -109,7 +110,7 @@ def main() -> None:
             with layout(name):
                 trainer = trainer_for("Hopper-v5", "256,256", FORKS, Path(tmp) / name)
                 while len(trainer.members) < 21 or trainer.step <= trainer.config.learning_starts:
-                    trainer.advance()
+                    Lockstep([trainer]).advance()
                 trainers[name] = trainer
 
         def rate(name: str = "") -> float:

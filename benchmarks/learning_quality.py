@@ -224,8 +224,8 @@ def run_ours(
     """Train the seeds of one experiment with lmc_rl as one lockstep population (what
     ``lmc-rl run --seeds`` does) and read back each seed's evaluation curve. The runs live in a
     folder named after the jobs, so a killed suite resumes them (``lmc-rl run --resume``)."""
-    from lmc_rl.config import build_config
-    from lmc_rl.experiment import resume_experiments, run_experiments
+    from lmc_rl.config.run_config import build_config
+    from lmc_rl.experiment.phases import resume_experiments, run_experiments
 
     seeds = [job.seed for job in jobs]
     output_dir = ours_runs_dir(jobs, runs_root)
@@ -346,11 +346,11 @@ def run_sb3(job: Job) -> tuple[list[int], list[float]]:
 
 def init_worker(threads: int) -> None:
     """``threads`` torch threads per worker (one by default: workers run side by side on a small,
-    shared machine); and the malloc tuning of lmc-rl (lmc_rl/allocator.py), for both
+    shared machine); and the malloc tuning of lmc-rl (lmc_rl/learners/allocator.py), for both
     implementations."""
     import torch
 
-    from lmc_rl.allocator import keep_freed_memory
+    from lmc_rl.learners.allocator import keep_freed_memory
 
     keep_freed_memory()
     torch.set_num_threads(threads)

@@ -34,11 +34,12 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from lmc_rl.config import RunConfig, build_config
-from lmc_rl.envs import ActionScaler
-from lmc_rl.layout import RunPaths
-from lmc_rl.seeding import parent_streams
-from lmc_rl.training import Trainer
+from lmc_rl.config.run_config import RunConfig, build_config
+from lmc_rl.records.layout import RunPaths
+from lmc_rl.training.envs import ActionScaler
+from lmc_rl.training.lockstep import Lockstep
+from lmc_rl.training.seeding import parent_streams
+from lmc_rl.training.trainer import Trainer
 
 sys.path.insert(0, str(Path(__file__).parent))
 from sb3_models import sb3_model  # noqa: E402
@@ -193,7 +194,7 @@ def our_side(config: RunConfig, initial: dict[str, Network], nudge: bool = False
         started = time.perf_counter()
         trainer.start()
         while trainer.step < config.total_steps:
-            trainer.advance()
+            Lockstep([trainer]).advance()
         seconds = time.perf_counter() - started
         transitions = trainer.store.gather(trainer.members[0].view.rows())
         networks = {

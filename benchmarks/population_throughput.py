@@ -11,7 +11,8 @@ single-agent steps. Both are measured here in one process, on the same task and 
 * Stable-Baselines3's SAC with the same hyperparameters (if installed), timed for ``--steps``
   env steps after its warm-up, as the peer to beat: once with torch's default fp32 matmul
   library (MKL; what SB3 users get) and once with the library our updates use (oneDNN where
-  exact, see lmc_rl/matmul.py), so the ratio also shows what is ours and what is the library's.
+  exact, see lmc_rl/learners/matmul.py), so the ratio also shows what is ours and what is the
+library's.
 
 Threads default to torch's default (all cores), as ``lmc-rl run`` uses; SB3 gets the same.
 
@@ -30,11 +31,12 @@ from pathlib import Path
 
 import torch
 
-from lmc_rl.allocator import keep_freed_memory
-from lmc_rl.config import build_config
-from lmc_rl.matmul import matmuls_on
-from lmc_rl.runs import RunPaths
-from lmc_rl.training import Trainer
+from lmc_rl.config.run_config import build_config
+from lmc_rl.learners.allocator import keep_freed_memory
+from lmc_rl.learners.matmul import matmuls_on
+from lmc_rl.training.lockstep import Lockstep
+from lmc_rl.training.run_files import RunPaths
+from lmc_rl.training.trainer import Trainer
 
 OUT = Path(__file__).resolve().parent / "out"
 FORKS = "0.01,0.02,0.03,0.04,0.05,0.06,0.07,0.08,0.09,0.1"
@@ -64,7 +66,7 @@ def trainer_for(env: str, hidden: str, fork_points: str, root: Path) -> Trainer:
 def time_steps(trainer: Trainer, steps: int) -> float:
     started = time.perf_counter()
     for _ in range(steps):
-        trainer.advance()
+        Lockstep([trainer]).advance()
     return time.perf_counter() - started
 
 
@@ -105,7 +107,7 @@ def sb3_rate(env: str, hidden: str, steps: int) -> float | None:
 
 
 def main() -> None:
-    keep_freed_memory()  # as the lmc-rl command does (lmc_rl/allocator.py)
+    keep_freed_memory()  # as the lmc-rl command does (lmc_rl/learners/allocator.py)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--env", default="Hopper-v5")
     parser.add_argument("--hidden_dims", default="256,256")
@@ -122,14 +124,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         population = trainer_for(args.env, args.hidden_dims, FORKS, Path(tmp))
         while len(population.members) < 21:
-            population.advance()
+            Lockstep([population]).advance()
         for _ in range(20):  # warm-up at full size
-            population.advance()
+            Lockstep([population]).advance()
         seconds = time_steps(population, args.steps)
         rows.append(("population (21 members, lockstep)", 21, args.steps * 21 / seconds))
         single = trainer_for(args.env, args.hidden_dims, "none", Path(tmp))
         while single.step < population.step:
-            single.advance()
+            Lockstep([single]).advance()
         seconds = time_steps(single, args.steps)
         rows.append(("one member at a time", 1, args.steps / seconds))
         ours_library = population.update_matmuls

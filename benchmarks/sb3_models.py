@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from lmc_rl.config import DEFAULT_LEARNING_RATES, RunConfig
+from lmc_rl.config.run_config import DEFAULT_LEARNING_RATES, RunConfig
 
 LIBRARY_DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunConfig)}
 

@@ -18,9 +18,9 @@ are comparable), at Hopper-v5 sizes (obs 11, action 3), batch 256 and 256x256 ne
 
 All three are timed under each fp32 matmul library (``--libraries``): MKL, torch's default, and
 oneDNN's AVX-512 kernels, which ``lmc-rl run`` takes for updates where they are exact fp32 and
-keep members independent (lmc_rl/matmul.py).
+keep members independent (lmc_rl/learners/matmul.py).
 SB3 is timed under both too, so each ratio compares like with like. The malloc tuning of
-``lmc-rl`` (lmc_rl/allocator.py) is applied first, for every implementation timed here.
+``lmc-rl`` (lmc_rl/learners/allocator.py) is applied first, for every implementation timed here.
 
 Usage::
 
@@ -43,8 +43,8 @@ from pathlib import Path
 
 import torch
 
-from lmc_rl.allocator import keep_freed_memory
-from lmc_rl.matmul import matmuls_on, onednn_is_exact_fp32
+from lmc_rl.learners.allocator import keep_freed_memory
+from lmc_rl.learners.matmul import matmuls_on, onednn_is_exact_fp32
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "out"
 OBS_DIM, ACTION_DIM = 11, 3  # Hopper-v5
@@ -80,8 +80,8 @@ def time_ms(step: Callable[[], object], iters: int, repeats: int, warmup: int) -
 
 def ours_update(algo: str, k: int, batch_size: int) -> Callable[[], object]:
     """One ``agent.update`` of a K-member population on a fixed random batch, ready to call."""
-    from lmc_rl.agents import Batch, make_agent
-    from lmc_rl.training import default_agent_spec
+    from lmc_rl.learners.agents import Batch, make_agent
+    from lmc_rl.training.trainer import default_agent_spec
 
     spec = default_agent_spec(OBS_DIM, ACTION_DIM, algo, hidden_dims=HIDDEN)
     agent = make_agent(algo, k, spec)
@@ -463,7 +463,7 @@ def time_library(library: str, args: argparse.Namespace, timing: dict) -> list[d
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    keep_freed_memory()  # as the lmc-rl command does (lmc_rl/allocator.py)
+    keep_freed_memory()  # as the lmc-rl command does (lmc_rl/learners/allocator.py)
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)

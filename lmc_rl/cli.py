@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from lmc_rl import __version__
-from lmc_rl.config import RunConfig, build_config, load_yaml_overrides
-from lmc_rl.config_flags import Parser, add_config_flags, config_overrides, unknown_flags_error
-from lmc_rl.errors import UserError
+from lmc_rl.config.errors import UserError
+from lmc_rl.config.flags import Parser, add_config_flags, config_overrides, unknown_flags_error
+from lmc_rl.config.run_config import RunConfig, build_config, load_yaml_overrides
 from lmc_rl.sweep import add_sweep_parser, sweep_command
 
 
@@ -149,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_connect_parser(commands: argparse._SubParsersAction) -> None:
-    from lmc_rl.connect_settings import ALIGNMENTS, ConnectSettings
+    from lmc_rl.config.connect_settings import ALIGNMENTS, ConnectSettings
 
     defaults = ConnectSettings()
     render = commands.add_parser(
@@ -271,7 +271,7 @@ def print_path(path: str | Path) -> None:
 
 
 def _run(args: argparse.Namespace) -> None:
-    from lmc_rl.experiment import resume_experiments, run_experiments
+    from lmc_rl.experiment.phases import resume_experiments, run_experiments
 
     if args.resume:
         if args.seeds:
@@ -285,9 +285,9 @@ def _run(args: argparse.Namespace) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    from lmc_rl.config import parse_value
-    from lmc_rl.instability import evaluate_run
-    from lmc_rl.run_record import load_run
+    from lmc_rl.config.run_config import parse_value
+    from lmc_rl.measuring.instability import evaluate_run
+    from lmc_rl.records.run_record import load_run
 
     run = load_run(args.results_dir)
     alpha_points = parse_value("alpha_points", args.alpha_points) if args.alpha_points else None
@@ -298,8 +298,8 @@ def _evaluate(args: argparse.Namespace) -> None:
     if workers < 0:
         raise UserError(f"--eval_workers: must be >= 0, got {workers}")
     from lmc_rl.analysis import analyze_run
-    from lmc_rl.fork_result import results_table
-    from lmc_rl.instability import evaluation_folder
+    from lmc_rl.measuring.fork_result import results_table
+    from lmc_rl.measuring.instability import evaluation_folder
 
     children = parse_value("children", args.children) if args.children else None
     if children is not None and not 2 <= children <= run.config.children:
@@ -331,7 +331,7 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 def _analyze(args: argparse.Namespace) -> None:
     from lmc_rl.analysis import analyze
-    from lmc_rl.config import parse_value
+    from lmc_rl.config.run_config import parse_value
 
     total_steps = parse_value("total_steps", args.total_steps) if args.total_steps else None
     if total_steps is not None and total_steps < 1:
@@ -350,7 +350,7 @@ def _render(args: argparse.Namespace) -> None:
     import json
     import time
 
-    from lmc_rl.render import connect_source, fork_source, headless_gl, render_path
+    from lmc_rl.measuring.render import connect_source, fork_source, headless_gl, render_path
 
     headless_gl()  # before anything imports MuJoCo
 
@@ -384,8 +384,8 @@ def _render(args: argparse.Namespace) -> None:
 
 
 def _connect(args: argparse.Namespace) -> None:
-    from lmc_rl.config import parse_value
-    from lmc_rl.connect import ConnectSettings, connect_pair, connect_runs
+    from lmc_rl.config.run_config import parse_value
+    from lmc_rl.experiment.connect import ConnectSettings, connect_pair, connect_runs
 
     def number(flag: str, kind: type) -> Any:
         try:
@@ -427,7 +427,7 @@ def _connect(args: argparse.Namespace) -> None:
 
 
 def _check(args: argparse.Namespace) -> None:
-    from lmc_rl.check import run_check
+    from lmc_rl.experiment.check import run_check
 
     out = run_check(
         env=args.env,
@@ -451,11 +451,11 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    from lmc_rl.config import resolve_device
-    from lmc_rl.envs import check_task
-    from lmc_rl.experiment import use_threads
-    from lmc_rl.independence import format_report
-    from lmc_rl.training import agent_spec, run_route
+    from lmc_rl.config.run_config import resolve_device
+    from lmc_rl.config.tasks import check_task
+    from lmc_rl.experiment.phases import use_threads
+    from lmc_rl.learners.independence import format_report
+    from lmc_rl.training.trainer import agent_spec, run_route
 
     config = config_from_args(args)
     use_threads(config)
@@ -469,9 +469,9 @@ def _doctor(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``lmc-rl`` entry point: exit status 0, 1 (a sweep's run failed), 2 (a user error)."""
-    from lmc_rl.allocator import keep_freed_memory
+    from lmc_rl.learners.allocator import keep_freed_memory
 
-    keep_freed_memory()  # this process trains or evaluates: see lmc_rl/allocator.py
+    keep_freed_memory()  # this process trains or evaluates: see lmc_rl/learners/allocator.py
     try:
         args = _parse(argv)
         handlers = {

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from lmc_rl.agents import AgentSpec, Batch
-from lmc_rl.training import default_agent_spec
+from lmc_rl.learners.agents import AgentSpec, Batch
+from lmc_rl.training.trainer import default_agent_spec
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from lmc_rl.agents import ALGORITHMS, Batch, make_agent
+from lmc_rl.learners.agents import ALGORITHMS, Batch, make_agent
 
 
 def _rows(batch, i):

@@ -1,4 +1,4 @@
-"""Freed tensor memory is reused rather than faulted in again (see lmc_rl/allocator.py)."""
+"""Freed tensor memory is reused rather than faulted in again (see lmc_rl/learners/allocator.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from lmc_rl.allocator import keep_freed_memory
+from lmc_rl.learners.allocator import keep_freed_memory
 
 # Page faults of 10 SAC updates (K=4, 256x256, batch 256: megabytes of activations each) after
 # 10 warm-up updates, in a fresh interpreter with glibc's defaults or with the tuning (which the
@@ -17,9 +17,9 @@ from lmc_rl.allocator import keep_freed_memory
 UPDATES = """
 import resource
 import torch
-from lmc_rl.agents import Batch, make_agent
-from lmc_rl.training import default_agent_spec
-from lmc_rl.allocator import keep_freed_memory
+from lmc_rl.learners.agents import Batch, make_agent
+from lmc_rl.training.trainer import default_agent_spec
+from lmc_rl.learners.allocator import keep_freed_memory
 keep_freed_memory()  # as the lmc-rl command does; a no-op with LMC_RL_KEEP_FREED_MEMORY=0
 torch.set_num_threads(1)
 k, b = 4, 256

@@ -21,7 +21,7 @@ from lmc_rl.analysis import (
 )
 from lmc_rl.analysis.aggregate import default_comparison_dir, mean_with_bootstrap_ci
 from lmc_rl.analysis.plots import strategy_comparison_figure
-from lmc_rl.errors import UserError
+from lmc_rl.config.errors import UserError
 
 TOTAL_STEPS = 1000
 ALPHAS = [0.0, 0.25, 0.5, 0.75, 1.0]
@@ -167,7 +167,7 @@ def test_analyze_run_writes_every_figure_and_a_report_linking_them(tmp_path):
 
 
 def test_a_measured_fork_shows_its_barrier_interval_and_verdict(tmp_path):
-    from lmc_rl.fork_result import measure_path
+    from lmc_rl.measuring.fork_result import measure_path
 
     run = write_fake_run(tmp_path, instabilities={0.5: 0.0})
     alphas = np.array(ALPHAS)

@@ -9,7 +9,7 @@ and e ~ N(0, 1) independent noise; 21 alphas, 100 episodes.
 import numpy as np
 import pytest
 
-from lmc_rl import barrier_stats as bs
+from lmc_rl.measuring import barrier_stats as bs
 
 REPS, N_ALPHAS, N_EPISODES = 500, 21, 100
 ALPHAS = np.linspace(0.0, 1.0, N_ALPHAS)

@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from lmc_rl.agents import make_agent
 from lmc_rl.cli import main
-from lmc_rl.config import build_config
-from lmc_rl.envs import check_task
-from lmc_rl.experiment import run_experiment
-from lmc_rl.layout import parent_snapshot_name
-from lmc_rl.runs import load_agent_state, save_agent
-from lmc_rl.training import agent_spec
-from lmc_rl.weight_matching import permute_agent, random_permutations
+from lmc_rl.config.run_config import build_config
+from lmc_rl.config.tasks import check_task
+from lmc_rl.experiment.phases import run_experiment
+from lmc_rl.learners.agents import make_agent
+from lmc_rl.measuring.weight_matching import permute_agent, random_permutations
+from lmc_rl.records.layout import parent_snapshot_name
+from lmc_rl.training.run_files import load_agent_state, save_agent
+from lmc_rl.training.trainer import agent_spec
 
 TINY = {
     "env": "InvertedPendulum-v5",

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from lmc_rl.envs import SUPPORTED_TASKS, ActionScaler, MemberEnvs, check_task
-from lmc_rl.errors import UserError
+from lmc_rl.config.errors import UserError
+from lmc_rl.config.tasks import SUPPORTED_TASKS, check_task
+from lmc_rl.training.envs import ActionScaler, MemberEnvs
 
 
 @pytest.mark.parametrize("env_id, bound", [("Humanoid-v5", 0.4), ("InvertedPendulum-v5", 3.0)])

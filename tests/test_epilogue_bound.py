@@ -10,7 +10,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import epilogue_bound as eb  # noqa: E402
 
-from lmc_rl.nn import BatchedMLP  # noqa: E402
+from lmc_rl.learners.nn import BatchedMLP  # noqa: E402
 
 
 def mlp_and_input() -> tuple[BatchedMLP, torch.Tensor]:

@@ -5,10 +5,10 @@ import json
 
 import pytest
 
-from lmc_rl.config import RunConfig, build_config
-from lmc_rl.config_flags import format_default
-from lmc_rl.errors import UserError
-from lmc_rl.fork_noise import NOISE_SOURCES, ForkNoise
+from lmc_rl.config.errors import UserError
+from lmc_rl.config.flags import format_default
+from lmc_rl.config.fork_noise import NOISE_SOURCES, ForkNoise
+from lmc_rl.config.run_config import RunConfig, build_config
 from lmc_rl.sweep.grid import cell_name
 
 

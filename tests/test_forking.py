@@ -8,14 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from lmc_rl.config import build_config
-from lmc_rl.errors import UserError
-from lmc_rl.experiment import run_experiment
-from lmc_rl.fork_noise import ForkNoise
-from lmc_rl.forking import child_streams, child_update_after, child_views, fork_schedule
-from lmc_rl.replay import ReplayStore, ReplayView
-from lmc_rl.runs import RunPaths, load_agent_state
-from lmc_rl.training import Trainer, planned_updates
+from lmc_rl.config.errors import UserError
+from lmc_rl.config.fork_noise import ForkNoise
+from lmc_rl.config.run_config import build_config
+from lmc_rl.experiment.phases import run_experiment
+from lmc_rl.training.forking import child_streams, child_update_after, child_views, fork_schedule
+from lmc_rl.training.lockstep import Lockstep
+from lmc_rl.training.replay import ReplayStore, ReplayView
+from lmc_rl.training.run_files import RunPaths, load_agent_state
+from lmc_rl.training.trainer import Trainer, planned_updates
 
 STRATEGIES = ["copy", "fresh", "shared", "split"]
 
@@ -144,7 +145,7 @@ def test_children_start_as_exact_copies_of_the_parents_learner_state(tmp_path, t
     trainer = Trainer(config, RunPaths.create(config), progress=False)
     trainer.start()
     while len(trainer.members) == 1:
-        trainer.advance()
+        Lockstep([trainer]).advance()
     assert trainer.step == 240 and [m.name for m in trainer.members] == [
         "parent",
         "fork1_child1",

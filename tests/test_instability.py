@@ -8,15 +8,15 @@ import pytest
 import torch
 
 from lmc_rl.cli import main
-from lmc_rl.config import build_config
-from lmc_rl.envs import check_task
-from lmc_rl.evaluation import EvaluationEnvs, evaluate_members
-from lmc_rl.experiment import run_experiment
-from lmc_rl.fork_result import ForkResult, measure_path
-from lmc_rl.lmc import interpolated_population
-from lmc_rl.run_record import load_run
-from lmc_rl.runs import load_agent_state
-from lmc_rl.seeding import evaluation_seeds
+from lmc_rl.config.run_config import build_config
+from lmc_rl.config.tasks import check_task
+from lmc_rl.experiment.phases import run_experiment
+from lmc_rl.measuring.fork_result import ForkResult, measure_path
+from lmc_rl.measuring.interpolation import interpolated_population
+from lmc_rl.records.run_record import load_run
+from lmc_rl.training.evaluation import EvaluationEnvs, evaluate_members
+from lmc_rl.training.run_files import load_agent_state
+from lmc_rl.training.seeding import evaluation_seeds
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +77,7 @@ def test_the_return_spread_and_its_standard_error_use_one_sample_std():
 
 
 def test_interpolation_endpoints_are_the_children_bit_for_bit(tiny_spec):
-    from lmc_rl.agents import make_agent
+    from lmc_rl.learners.agents import make_agent
 
     parents = make_agent("SAC", 2, tiny_spec)
     parents.init_members([1, 2])
@@ -201,7 +201,7 @@ def test_evaluate_command_writes_a_new_evaluation_and_keeps_the_runs_own(forked_
 
 
 def test_evaluate_results_do_not_depend_on_the_number_of_workers(forked_run, tmp_path):
-    from lmc_rl.instability import evaluate_run
+    from lmc_rl.measuring.instability import evaluate_run
 
     run = load_run(forked_run.results)
     one = evaluate_run(run, 3, 3, workers=1, progress=False, folder=tmp_path / "one")

@@ -6,13 +6,13 @@ import os
 import numpy as np
 import pytest
 
-from lmc_rl.atomic_files import atomic_write_bytes, atomic_write_json
-from lmc_rl.config import PLACEMENT_FIELDS, build_config
-from lmc_rl.forking import Fork
-from lmc_rl.layout import RunPaths, RunStatus
-from lmc_rl.population import Member, Population
-from lmc_rl.replay import ReplayStore, ReplayView
-from lmc_rl.seeding import MemberStreams
+from lmc_rl.config.run_config import PLACEMENT_FIELDS, build_config
+from lmc_rl.records.atomic_files import atomic_write_bytes, atomic_write_json
+from lmc_rl.records.layout import RunPaths, RunStatus
+from lmc_rl.training.forking import Fork
+from lmc_rl.training.population import Member, Population
+from lmc_rl.training.replay import ReplayStore, ReplayView
+from lmc_rl.training.seeding import MemberStreams
 
 
 def test_every_file_of_a_run_is_named_by_the_layout(tmp_path):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lmc_rl.agents import Batch, make_agent
-from lmc_rl.matmul import _PROBE_VALUE, matmuls_on, onednn_is_exact_fp32, update_library
-from lmc_rl.nn import linear_layer_sizes
-from lmc_rl.training import default_agent_spec
+from lmc_rl.learners.agents import Batch, make_agent
+from lmc_rl.learners.matmul import _PROBE_VALUE, matmuls_on, onednn_is_exact_fp32, update_library
+from lmc_rl.learners.nn import linear_layer_sizes
+from lmc_rl.training.trainer import default_agent_spec
 
 needs_onednn = pytest.mark.skipif(
     not onednn_is_exact_fp32(), reason="oneDNN is not exact fp32 on this machine"

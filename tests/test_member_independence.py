@@ -10,19 +10,19 @@ import json
 import pytest
 import torch
 
-from lmc_rl import independence
-from lmc_rl import nn as batched_nn
-from lmc_rl import optim as optim_module
-from lmc_rl.agents import make_agent
-from lmc_rl.config import build_config
-from lmc_rl.envs import SUPPORTED_TASKS, check_task
-from lmc_rl.experiment import run_experiment
-from lmc_rl.independence import check_member_independence
-from lmc_rl.matmul import update_library
-from lmc_rl.nn import linear_layer_sizes
-from lmc_rl.optim import BatchedAdam
-from lmc_rl.runs import load_agent_state
-from lmc_rl.training import default_agent_spec
+from lmc_rl.config.run_config import build_config
+from lmc_rl.config.tasks import SUPPORTED_TASKS, check_task
+from lmc_rl.experiment.phases import run_experiment
+from lmc_rl.learners import independence
+from lmc_rl.learners import nn as batched_nn
+from lmc_rl.learners import optim as optim_module
+from lmc_rl.learners.agents import make_agent
+from lmc_rl.learners.independence import check_member_independence
+from lmc_rl.learners.matmul import update_library
+from lmc_rl.learners.nn import linear_layer_sizes
+from lmc_rl.learners.optim import BatchedAdam
+from lmc_rl.training.run_files import load_agent_state
+from lmc_rl.training.trainer import default_agent_spec
 
 
 def _task_dims() -> dict[tuple[int, int], str]:

@@ -1,7 +1,7 @@
 import torch
 from torch import nn
 
-from lmc_rl.optim import BatchedAdam
+from lmc_rl.learners.optim import BatchedAdam
 
 
 def _holder(value):

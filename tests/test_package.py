@@ -20,7 +20,8 @@ def _fresh(code: str) -> str:
 def test_importing_the_package_imports_nothing_heavy_and_tunes_nothing():
     out = _fresh(
         "import sys, lmc_rl\n"
-        "heavy = ['torch', 'gymnasium', 'mujoco', 'matplotlib', 'pandas', 'lmc_rl.allocator']\n"
+        "heavy = ['torch', 'gymnasium', 'mujoco', 'matplotlib', 'pandas',"
+        " 'lmc_rl.learners.allocator']\n"
         "print(','.join(m for m in heavy if m in sys.modules))"
     )
     assert out == ""

@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from lmc_rl.cli import main
-from lmc_rl.errors import UserError
-from lmc_rl.render import check_offscreen_gl, headless_gl
+from lmc_rl.config.errors import UserError
+from lmc_rl.measuring.render import check_offscreen_gl, headless_gl
 
 
 def _offscreen_gl() -> str | None:

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from lmc_rl.replay import ReplayStore, ReplayView
+from lmc_rl.training.replay import ReplayStore, ReplayView
 
 
 def _fill(view, store, values):

@@ -14,10 +14,11 @@ import pytest
 import torch
 
 from lmc_rl.cli import main
-from lmc_rl.config import build_config
-from lmc_rl.experiment import run_experiment
-from lmc_rl.runs import load_agent_state
-from lmc_rl.training import Trainer
+from lmc_rl.config.run_config import build_config
+from lmc_rl.experiment.phases import run_experiment
+from lmc_rl.training.lockstep import Lockstep
+from lmc_rl.training.run_files import load_agent_state
+from lmc_rl.training.trainer import Trainer
 
 RUN_FLAGS = {
     "env": "InvertedPendulum-v5",
@@ -143,16 +144,16 @@ def test_killed_and_resumed_runs_equal_an_uninterrupted_run(tmp_path):
 
 def test_resume_refuses_other_settings_and_bad_checkpoints(tmp_path, capsys):
     config = build_config({**RUN_FLAGS, "output_dir": str(tmp_path)})
-    from lmc_rl.experiment import resume_experiment  # noqa: F401  (the CLI path is tested)
-    from lmc_rl.provenance import code_fingerprint
-    from lmc_rl.runs import RunPaths, write_run_config
+    from lmc_rl.experiment.phases import resume_experiment  # noqa: F401  (the CLI path is tested)
+    from lmc_rl.records.provenance import code_fingerprint
+    from lmc_rl.training.run_files import RunPaths, write_run_config
 
     paths = RunPaths.create(config)
     trainer = Trainer(config, paths, progress=False)
     write_run_config(paths, config, {"status": "running", "code_fingerprint": code_fingerprint()})
     trainer.start()
     for _ in range(150):
-        trainer.advance()
+        Lockstep([trainer]).advance()
     trainer.checkpoint()
 
     assert main(["run", "--resume", str(paths.results), "--total_steps", "999"]) == 2
@@ -199,7 +200,7 @@ def test_a_diverging_member_is_recorded_and_the_others_finish(tmp_path, monkeypa
 
 @pytest.mark.parametrize("bad", ["not-a-number", "0", "5x"])
 def test_bad_checkpoint_every_is_refused(bad):
-    from lmc_rl.errors import UserError
+    from lmc_rl.config.errors import UserError
 
     with pytest.raises(UserError, match="checkpoint_every"):
         build_config({**RUN_FLAGS, "checkpoint_every": bad})

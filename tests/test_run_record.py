@@ -8,9 +8,9 @@ import sys
 import pytest
 
 from lmc_rl.analysis.loading import read_run
-from lmc_rl.config import build_config
-from lmc_rl.errors import UserError
-from lmc_rl.run_record import load_run
+from lmc_rl.config.errors import UserError
+from lmc_rl.config.run_config import build_config
+from lmc_rl.records.run_record import load_run
 
 
 def _run_folder(tmp_path, config: dict, status: str = "finished"):

@@ -25,10 +25,10 @@ import torch
 from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.type_aliases import ReplayBufferSamples
 
-from lmc_rl.agents import AgentSpec, Batch, make_agent
-from lmc_rl.config import build_config
-from lmc_rl.envs import check_task
-from lmc_rl.training import agent_spec
+from lmc_rl.config.run_config import build_config
+from lmc_rl.config.tasks import check_task
+from lmc_rl.learners.agents import AgentSpec, Batch, make_agent
+from lmc_rl.training.trainer import agent_spec
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from sb3_side_by_side import (  # noqa: E402

@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from lmc_rl.cli import main
-from lmc_rl.config import build_config
-from lmc_rl.experiment import _catch_up
-from lmc_rl.layout import RunPaths
-from lmc_rl.lockstep import Lockstep
-from lmc_rl.training import Trainer
+from lmc_rl.config.run_config import build_config
+from lmc_rl.experiment.phases import _catch_up
+from lmc_rl.records.layout import RunPaths
+from lmc_rl.training.lockstep import Lockstep
+from lmc_rl.training.trainer import Trainer
 
 # Hopper-v5's dimensions and the sizes users run: 256x256, batch 256; few steps.
 REAL_SIZE = {
@@ -64,7 +64,7 @@ def test_a_seed_trained_among_others_is_bitwise_the_seed_trained_alone(tmp_path,
     torch.set_num_threads(threads)  # the route is checked per thread count (conftest resets it)
     flags = {**REAL_SIZE, "algo": algo, "threads": str(threads)}
     alone = _trainer(flags, 2, tmp_path / "alone")
-    alone.run()
+    Lockstep([alone], progress=alone.progress).run()
     group = [_trainer(flags, seed, tmp_path / "group") for seed in (1, 2, 3)]
     Lockstep(group).run()
     _assert_same_run(alone, group[1])
@@ -139,7 +139,7 @@ def test_bad_seeds_are_one_line_and_exit_2(tmp_path, flags, message, capsys):
 def test_a_resume_records_the_seeds_it_trained_with(tmp_path, tiny_run, monkeypatch):
     """A group killed in training, resumed once seed by seed (killed again) and then together,
     says so in each config.json."""
-    from lmc_rl.experiment import resume_experiments, run_experiments
+    from lmc_rl.experiment.phases import resume_experiments, run_experiments
 
     flags = {**tiny_run, "total_steps": "300", "learning_starts": "50", "fork_points": "none"}
     configs = [

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lmc_rl.errors import UserError
-from lmc_rl.run_record import load_run
+from lmc_rl.config.errors import UserError
+from lmc_rl.records.run_record import load_run
 from lmc_rl.sweep import (
     add_sweep_parser,
     axes_from_flags,
@@ -147,7 +147,7 @@ def test_rerun_skips_finished_runs_and_resumes_an_unfinished_one(tmp_path, monke
     (unfinished / "fork_analysis").rmdir()
     capsys.readouterr()
 
-    from lmc_rl import experiment
+    from lmc_rl.experiment import phases as experiment
 
     def no_new_runs(*args, **kwargs):
         raise AssertionError("a sweep run again must not start its runs again")
@@ -165,7 +165,7 @@ def test_rerun_skips_finished_runs_and_resumes_an_unfinished_one(tmp_path, monke
 
 
 def test_a_failing_cell_is_reported_and_the_others_finish(tmp_path, monkeypatch, capsys):
-    from lmc_rl import experiment
+    from lmc_rl.experiment import phases as experiment
 
     real_run_experiment = experiment.run_experiment
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from lmc_rl import load_agent
-from lmc_rl.config import build_config, evaluation_due
-from lmc_rl.experiment import run_experiment
+from lmc_rl.config.run_config import build_config, evaluation_due
+from lmc_rl.experiment.phases import run_experiment
 
 
 def _run(tmp_path, tiny_run, **overrides):

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from lmc_rl.agents import make_agent
-from lmc_rl.weight_matching import (
+from lmc_rl.learners.agents import make_agent
+from lmc_rl.measuring.weight_matching import (
     identity_permutations,
     networks_of,
     permute_agent,

@@ -1,5 +1,6 @@
 """Analysis of finished runs, from their files alone: figures, report.md, comparisons across
-seeds and buffer strategies, and tidy pandas frames for notebooks.
+seeds and buffer strategies, and tidy pandas frames for notebooks. May import: config, records,
+measuring (the fork-result record).
 
     from lmc_rl.analysis import load_runs
     frames = load_runs(["results/base"])

@@ -17,9 +17,9 @@ from scipy import stats
 from lmc_rl.analysis.comparison_report import comparison_markdown, mixed_settings_warnings
 from lmc_rl.analysis.loading import RunResults, forks_frame, read_runs
 from lmc_rl.analysis.plots import save_figure, strategy_comparison_figure
-from lmc_rl.atomic_files import atomic_write_bytes
-from lmc_rl.errors import UserError
-from lmc_rl.layout import AGGREGATE_FILE, COMPARISON_FOLDER, CONFIG_FILE, REPORT_FILE
+from lmc_rl.config.errors import UserError
+from lmc_rl.records.atomic_files import atomic_write_bytes
+from lmc_rl.records.layout import AGGREGATE_FILE, COMPARISON_FOLDER, CONFIG_FILE, REPORT_FILE
 
 GROUP_COLUMNS = ("env", "algo", "fork_buffer_strategy", "fork_noise")
 BOOTSTRAP_SEED = 0

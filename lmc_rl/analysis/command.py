@@ -7,8 +7,8 @@ from pathlib import Path
 
 from lmc_rl.analysis.aggregate import analyze_many
 from lmc_rl.analysis.single_run import analyze_run
-from lmc_rl.errors import UserError
-from lmc_rl.layout import CONFIG_FILE
+from lmc_rl.config.errors import UserError
+from lmc_rl.records.layout import CONFIG_FILE
 
 
 def analyze(

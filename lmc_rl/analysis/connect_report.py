@@ -12,8 +12,8 @@ from matplotlib.figure import Figure
 
 from lmc_rl.analysis.plots import draw_interpolation, save_figure
 from lmc_rl.analysis.report import _number, _table
-from lmc_rl.atomic_files import atomic_write_bytes
-from lmc_rl.fork_result import ForkResult
+from lmc_rl.measuring.fork_result import ForkResult
+from lmc_rl.records.atomic_files import atomic_write_bytes
 
 ALIGN_COLORS = {"none": "tab:red", "weight_matching": "tab:blue"}
 ALIGN_TITLES = {"none": "no alignment", "weight_matching": "weight matching"}

@@ -15,10 +15,10 @@ from typing import Any
 
 import pandas as pd
 
-from lmc_rl.errors import UserError
-from lmc_rl.fork_result import INTERPOLATION_KEYS, REQUIRED_KEYS, ForkResult
-from lmc_rl.layout import CONFIG_FILE, EVALUATION_COLUMNS, RunStatus, instability_name
-from lmc_rl.run_record import load_run, read_json_object
+from lmc_rl.config.errors import UserError
+from lmc_rl.measuring.fork_result import INTERPOLATION_KEYS, REQUIRED_KEYS, ForkResult
+from lmc_rl.records.layout import CONFIG_FILE, EVALUATION_COLUMNS, RunStatus, instability_name
+from lmc_rl.records.run_record import load_run, read_json_object
 
 IDENTITY_COLUMNS = ("env", "algo", "seed", "fork_buffer_strategy", "fork_noise")
 INTERPOLATION_COLUMNS = INTERPOLATION_KEYS

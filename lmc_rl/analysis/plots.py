@@ -26,9 +26,9 @@ from matplotlib.figure import Figure, FigureBase
 from matplotlib.lines import Line2D
 
 from lmc_rl.analysis.loading import RunResults
-from lmc_rl.atomic_files import atomic_write_bytes
-from lmc_rl.fork_noise import ForkNoise
-from lmc_rl.fork_result import ForkResult
+from lmc_rl.config.fork_noise import ForkNoise
+from lmc_rl.measuring.fork_result import ForkResult
+from lmc_rl.records.atomic_files import atomic_write_bytes
 
 FORK_POINT_CMAP: Colormap = colormaps["viridis"]
 FORK_POINT_NORM = Normalize(vmin=0.0, vmax=1.0)

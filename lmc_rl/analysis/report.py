@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from lmc_rl.analysis.loading import RunResults
-from lmc_rl.fork_result import ForkResult
+from lmc_rl.measuring.fork_result import ForkResult
 
 SETTINGS = (
     "env",

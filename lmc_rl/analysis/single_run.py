@@ -13,8 +13,8 @@ from lmc_rl.analysis.plots import (
     save_figure,
 )
 from lmc_rl.analysis.report import report_markdown
-from lmc_rl.atomic_files import atomic_write_bytes
-from lmc_rl.layout import ANALYSIS_FOLDER, REPORT_FILE
+from lmc_rl.records.atomic_files import atomic_write_bytes
+from lmc_rl.records.layout import ANALYSIS_FOLDER, REPORT_FILE
 
 
 def analyze_run(

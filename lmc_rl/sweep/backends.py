@@ -14,8 +14,8 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from types import ModuleType
 
-from lmc_rl.allocator import keep_freed_memory
-from lmc_rl.errors import UserError
+from lmc_rl.config.errors import UserError
+from lmc_rl.learners.allocator import keep_freed_memory
 from lmc_rl.sweep.cells import CellOutcome, CellTask, one_line_error, run_cell
 
 OnDone = Callable[[CellOutcome], None]

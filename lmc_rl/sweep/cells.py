@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from lmc_rl import layout
-from lmc_rl.config import RunConfig
-from lmc_rl.errors import UserError
-from lmc_rl.run_record import load_run
+from lmc_rl.config.errors import UserError
+from lmc_rl.config.run_config import RunConfig
+from lmc_rl.records import layout
+from lmc_rl.records.run_record import load_run
 from lmc_rl.sweep.grid import SweepCell, run_identity
 
 Outcome = Literal["finished", "skipped", "failed"]
@@ -142,12 +142,12 @@ def _outcome_after_failure(cell: SweepCell, log_file: Path, error: str) -> CellO
 
 
 def _start_or_resume(task: CellTask) -> list[Path]:
-    from lmc_rl import experiment
+    from lmc_rl.experiment import phases as experiment
 
     if task.isolated:  # a worker process of its own (a pool's or Ray's)
         import torch
 
-        from lmc_rl.allocator import keep_freed_memory
+        from lmc_rl.learners.allocator import keep_freed_memory
 
         keep_freed_memory()
         torch.set_num_threads(1)

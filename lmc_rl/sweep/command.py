@@ -13,10 +13,10 @@ from typing import Any
 
 from tqdm import tqdm
 
-from lmc_rl.config import RunConfig
-from lmc_rl.config_flags import add_config_flags, config_overrides
-from lmc_rl.errors import UserError
-from lmc_rl.layout import COMPARISON_FOLDER, SWEEP_LOGS_FOLDER
+from lmc_rl.config.errors import UserError
+from lmc_rl.config.flags import add_config_flags, config_overrides
+from lmc_rl.config.run_config import RunConfig
+from lmc_rl.records.layout import COMPARISON_FOLDER, SWEEP_LOGS_FOLDER
 from lmc_rl.sweep import backends
 from lmc_rl.sweep.cells import (
     CellOutcome,

@@ -18,7 +18,8 @@ from typing import Any
 
 import yaml
 
-from lmc_rl.config import (
+from lmc_rl.config.errors import UserError
+from lmc_rl.config.run_config import (
     KEY_ALIASES,
     RunConfig,
     build_config,
@@ -26,7 +27,6 @@ from lmc_rl.config import (
     field_names,
     parse_value,
 )
-from lmc_rl.errors import UserError
 
 GRID_SEPARATOR = "|"
 COMMA_LIST_AXES = ("env", "algo", "seed", "fork_buffer_strategy")

@@ -1,0 +1,68 @@
+"""What a task is to a run: its dimensions and action bounds, checked when a config is built.
+
+Gymnasium is imported on first use, so that building a config from flags stays cheap.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+
+from lmc_rl.config.errors import UserError
+
+# The prototype's eight tasks plus three more; any Gymnasium task with a Box action space works.
+SUPPORTED_TASKS = (
+    "InvertedPendulum-v5",
+    "InvertedDoublePendulum-v5",
+    "Hopper-v5",
+    "Swimmer-v5",
+    "Reacher-v5",
+    "Walker2d-v5",
+    "HalfCheetah-v5",
+    "Pusher-v5",
+    "Ant-v5",
+    "HumanoidStandup-v5",
+    "Humanoid-v5",
+)
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    env_id: str
+    obs_dim: int
+    action_dim: int
+    action_low: np.ndarray
+    action_high: np.ndarray
+
+
+@functools.cache
+def check_task(env_id: str) -> TaskSpec:
+    """Dimensions and bounds of a task; a UserError if it is unknown or not continuous-control."""
+    import gymnasium as gym  # imported here: gymnasium is slow to import
+
+    if env_id not in gym.registry:
+        hint = ", ".join(SUPPORTED_TASKS)
+        raise UserError(f"--env: unknown environment {env_id!r} (for example: {hint})")
+    try:
+        env = gym.make(env_id)
+    except Exception as err:  # a registered task whose dependencies are missing, say
+        raise UserError(f"--env: cannot create {env_id!r}: {err}") from None
+    try:
+        obs_space, action_space = env.observation_space, env.action_space
+    finally:
+        env.close()
+    if not isinstance(action_space, gym.spaces.Box) or len(action_space.shape) != 1:
+        raise UserError(f"--env: {env_id!r} needs a 1-D Box action space, has {action_space}")
+    if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
+        raise UserError(f"--env: {env_id!r} needs a 1-D Box observation space, has {obs_space}")
+    if not (np.all(np.isfinite(action_space.low)) and np.all(np.isfinite(action_space.high))):
+        raise UserError(f"--env: {env_id!r} has unbounded actions, which cannot be scaled")
+    return TaskSpec(
+        env_id=env_id,
+        obs_dim=int(obs_space.shape[0]),
+        action_dim=int(action_space.shape[0]),
+        action_low=action_space.low.astype(np.float64),
+        action_high=action_space.high.astype(np.float64),
+    )

@@ -1,0 +1,388 @@
+"""The result record of one measured interpolation path: one dataclass for every reader.
+
+``ForkResult`` is what ``forks/instability_{id}.json`` holds. Instability computation writes it,
+analysis loads it, the report and figures read it, and ``measure_path`` makes it for any two
+agents of one architecture (a fork's children, two seeds' finals, two checkpoints). The
+prototype's fields keep their names and meaning; the fields after them are ours. Reading an
+older file leaves the fields it lacks at None. No heavy imports: numpy and the statistics only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from lmc_rl.measuring import barrier_stats as bs
+
+FRANKLE_THRESHOLD = 0.02
+INTERPOLATION_KEYS = (
+    "alpha",
+    "mean_reward",
+    "std_reward",
+    "sem_reward",
+    "ci95_low",
+    "ci95_high",
+    "q05",
+    "q25",
+    "q50",
+    "q75",
+    "q95",
+    "cvar10",
+    "failure_rate",
+)
+# the keys every instability file must have (older files included)
+REQUIRED_KEYS = (
+    "fork_id",
+    "fork_point",
+    "fork_step",
+    "interpolation",
+    "instability",
+    "normalized_instability",
+    "endpoint_mean_reward",
+    "min_reward",
+    "min_alpha",
+)
+# one row per fork in all_forks_results.json and the stdout table
+SUMMARY_KEYS = (
+    "fork_id",
+    "fork_point",
+    "fork_step",
+    "fork1_reward",
+    "fork2_reward",
+    "instability",
+    "normalized_instability",
+    "min_reward",
+    "min_alpha",
+    "is_stable",
+    "is_stable_frankle",
+    "linear_barrier",
+    "linear_barrier_crossfit",
+    "linear_barrier_ci",
+    "min_at_endpoint",
+    "pair_mean_linear_barrier",
+    "pair_mean_linear_barrier_ci",
+    "verdict",
+)
+
+
+@dataclass
+class ForkResult:
+    """One path's measurement. Fork identity fields are None for a path that is not a fork."""
+
+    # -- the prototype's fields
+    fork_id: int | None = None
+    fork_point: float | None = None
+    fork_step: int | None = None
+    fork1_reward: float | None = None  # R(0)
+    fork2_reward: float | None = None  # R(1)
+    interpolation: list[dict[str, float]] = field(default_factory=list)  # INTERPOLATION_KEYS
+    instability: float | None = None  # (R(0) + R(1)) / 2 - min R(alpha)
+    is_stable: bool | None = None  # normalized_instability <= stability_threshold
+    endpoint_mean_reward: float | None = None
+    min_reward: float | None = None
+    min_alpha: float | None = None
+    normalized_instability: float | None = None
+    stability_threshold: float | None = None
+    is_stable_frankle: bool | None = None
+    num_eval_episodes: int | None = None
+    alpha_points: int | None = None
+    critic: dict[str, Any] | None = None
+    returns_file: str | None = None
+    diverged: dict[str, int] = field(default_factory=dict)
+    algo: str | None = None
+    env: str | None = None
+    fork_buffer_strategy: str | None = None
+    fork_noise: str | None = None
+    seed: int | None = None
+    # -- ours: barriers with intervals (barrier_stats) and the verdict
+    min_at_endpoint: bool | None = None
+    instability_crossfit: float | None = None
+    instability_ci: list[float] | None = None
+    linear_barrier: float | None = None
+    linear_barrier_alpha: float | None = None
+    linear_barrier_crossfit: float | None = None
+    linear_barrier_ci: list[float] | None = None
+    normalized_linear_barrier: float | None = None
+    cvar10_linear_barrier: float | None = None
+    verdict: str | None = None  # barrier_stats.VERDICTS
+    verdict_reason: str | None = None
+    training_progress: float | None = None  # (R_children - R_random) / (R_best - R_random)
+    # -- ours: N children per fork
+    children: int | None = None
+    children_returns: list[float] | None = None  # each child's mean return (alpha 0 or 1)
+    children_return_std: float | None = None
+    pairs: list[dict[str, Any]] | None = None  # per pair (c1, c2): its barrier numbers
+    pair_mean_linear_barrier: float | None = None
+    pair_mean_linear_barrier_ci: list[float] | None = None
+    evaluation: dict[str, Any] | None = None  # which evaluation: folder, settings
+
+    def to_json(self) -> dict[str, Any]:
+        """The instability_{id}.json object (prototype keys first, in their order); NaN is
+        written as null."""
+        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ForkResult:
+        """Read any version of the file; absent fields stay None, unknown keys are ignored."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        known = {k: v for k, v in data.items() if k in names}
+        if known.get("diverged") is None:
+            known["diverged"] = {}
+        return cls(**known)
+
+    def summary(self) -> dict[str, Any]:
+        """The row of all_forks_results.json."""
+        row = {k: _plain(getattr(self, k)) for k in SUMMARY_KEYS}
+        row["critic_td_error_barrier"] = (self.critic or {}).get("td_error_barrier")
+        row["diverged"] = self.diverged
+        return row
+
+    @property
+    def barrier_estimate(self) -> float | None:
+        """The cross-fitted linear barrier the verdict judged: the mean over all pairs with 3+
+        children, else the pair's."""
+        if self.children and self.children > 2 and self.pair_mean_linear_barrier is not None:
+            return self.pair_mean_linear_barrier
+        return self.linear_barrier_crossfit
+
+    @property
+    def barrier_interval(self) -> list[float] | None:
+        """The interval the verdict used: over all pairs with 3+ children, else the pair's."""
+        if self.children and self.children > 2 and self.pair_mean_linear_barrier_ci:
+            return self.pair_mean_linear_barrier_ci
+        return self.linear_barrier_ci
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and np.isnan(value):
+        return None  # no value (e.g. no interval from fewer than 4 episodes); JSON has no NaN
+    return value
+
+
+def critic_metrics(td_error: np.ndarray, mean_q: np.ndarray, alphas: np.ndarray, n: int) -> dict:
+    """The critic's path: TD error and mean Q per alpha, its barriers (larger TD is worse)."""
+    td = np.asarray(td_error, dtype=float)
+    linear, linear_alpha = bs.linear_barrier_of_curve(-td, alphas)
+    return {
+        "n_transitions": n,
+        "td_error": td.tolist(),
+        "mean_q": np.asarray(mean_q, dtype=float).tolist(),
+        "td_error_barrier": float(td.max() - (td[0] + td[-1]) / 2.0),
+        "td_error_max_alpha": float(alphas[int(np.argmax(td))]),
+        "td_error_linear_barrier": linear,
+        "td_error_linear_barrier_alpha": linear_alpha,
+    }
+
+
+def measure_path(
+    returns: np.ndarray,
+    alphas: np.ndarray,
+    *,
+    threshold: float,
+    terminated: np.ndarray | None = None,
+    critic: dict[str, Any] | None = None,
+    random_return: float | None = None,
+    best_return: float | None = None,
+    gradient_updates: int | None = None,
+) -> ForkResult:
+    """Every metric, interval and the verdict of the path between two agents.
+
+    returns:     ``[alpha, episode]`` undiscounted returns, episode j from the same reset seed
+                 at every alpha (alpha 0 = agent A, alpha 1 = agent B);
+    alphas:      the interpolation coefficients, from 0 to 1;
+    threshold:   a barrier below ``threshold`` · |endpoint mean| is "connected";
+    terminated:  ``[alpha, episode]``, True where the episode ended by termination (a failure)
+                 rather than the time limit; None if unknown;
+    critic:      ``critic_metrics(...)`` of the same path, or None;
+    random_return, best_return: a uniform-random policy's return and the best periodic
+                 evaluation of the run, for the "untrained" verdict (None: not checked);
+    gradient_updates: updates the agents made (0: "untrained").
+    """
+    returns = np.asarray(returns, dtype=float)
+    alphas = np.asarray(alphas, dtype=float)
+    means = returns.mean(axis=1)
+    dist = bs.return_distribution(returns, terminated)
+    sem = dist.std / np.sqrt(returns.shape[1])  # the std (ddof 1) that std_reward reports
+    low, high = means - 1.96 * sem, means + 1.96 * sem  # normal-approximation 95 % interval
+    path = bs.path_statistics(returns, alphas)
+    interpolation = []
+    for i, alpha in enumerate(alphas):
+        quantiles = dict(zip(("q05", "q25", "q50", "q75", "q95"), dist.quantiles[i], strict=True))
+        interpolation.append(
+            {
+                "alpha": float(alpha),
+                "mean_reward": float(means[i]),
+                "std_reward": float(dist.std[i]),
+                "sem_reward": float(sem[i]),
+                "ci95_low": float(low[i]),
+                "ci95_high": float(high[i]),
+                **{k: float(v) for k, v in quantiles.items()},
+                "cvar10": float(dist.cvar10[i]),
+                "failure_rate": None
+                if np.isnan(dist.failure_rate[i])
+                else float(dist.failure_rate[i]),
+            }
+        )
+    progress = bs.training_progress(path.endpoint_mean, random_return, best_return)
+    verdict, reason = bs.verdict(
+        path.linear_barrier_ci, path.endpoint_mean, threshold, progress, False, gradient_updates
+    )
+    return ForkResult(
+        fork1_reward=float(means[0]),
+        fork2_reward=float(means[-1]),
+        interpolation=interpolation,
+        instability=path.instability,
+        is_stable=bool(path.normalized_instability <= threshold),
+        endpoint_mean_reward=path.endpoint_mean,
+        min_reward=path.min_return,
+        min_alpha=path.min_alpha,
+        normalized_instability=path.normalized_instability,
+        stability_threshold=threshold,
+        is_stable_frankle=bool(path.normalized_instability <= FRANKLE_THRESHOLD),
+        num_eval_episodes=int(returns.shape[1]),
+        alpha_points=len(alphas),
+        critic=critic,
+        min_at_endpoint=path.min_at_endpoint,
+        instability_crossfit=path.instability_crossfit,
+        instability_ci=list(path.instability_ci),
+        linear_barrier=path.linear_barrier,
+        linear_barrier_alpha=path.linear_barrier_alpha,
+        linear_barrier_crossfit=path.linear_barrier_crossfit,
+        linear_barrier_ci=list(path.linear_barrier_ci),
+        normalized_linear_barrier=path.normalized_linear_barrier,
+        cvar10_linear_barrier=path.cvar10_linear_barrier,
+        verdict=verdict,
+        verdict_reason=reason,
+        training_progress=progress,
+        children=2,
+        children_returns=[float(means[0]), float(means[-1])],
+        children_return_std=float(np.std([means[0], means[-1]], ddof=1)),
+    )
+
+
+def pair_summary(children: tuple[int, int], result: ForkResult) -> dict[str, Any]:
+    """What ``pairs`` keeps of one pair's ForkResult."""
+    return {
+        "children": list(children),
+        "fork1_reward": result.fork1_reward,
+        "fork2_reward": result.fork2_reward,
+        "instability": result.instability,
+        "linear_barrier": result.linear_barrier,
+        "linear_barrier_crossfit": result.linear_barrier_crossfit,
+        "linear_barrier_ci": result.linear_barrier_ci,
+        "min_at_endpoint": result.min_at_endpoint,
+        "cvar10_linear_barrier": result.cvar10_linear_barrier,
+        "td_error_linear_barrier": (result.critic or {}).get("td_error_linear_barrier"),
+        "verdict": result.verdict,
+    }
+
+
+def combine_pairs(
+    first: ForkResult,
+    pair_results: dict[tuple[int, int], ForkResult],
+    *,
+    threshold: float,
+    random_return: float | None = None,
+    best_return: float | None = None,
+    gradient_updates: int | None = None,
+) -> ForkResult:
+    """The fork's record for N children: the pair (1, 2)'s fields (``first``), every pair's
+    barrier, the mean over pairs with its jackknife interval, the children's spread, and the
+    verdict from the all-pairs interval when there are 3 or more children."""
+    pairs = sorted(pair_results)
+    children = sorted({c for p in pairs for c in p})
+    returns_of = {}
+    for (a, b), result in pair_results.items():
+        returns_of.setdefault(a, result.fork1_reward)
+        returns_of.setdefault(b, result.fork2_reward)
+    child_returns = [float(returns_of[c]) for c in children]
+    values = np.array([pair_results[p].linear_barrier_crossfit for p in pairs])
+    intervals = [tuple(pair_results[p].linear_barrier_ci) for p in pairs]
+    mean = bs.pair_mean_interval(values, pairs, intervals)
+    result = dataclasses.replace(
+        first,
+        children=len(children),
+        children_returns=child_returns,
+        children_return_std=float(np.std(child_returns, ddof=1)),
+        pairs=[pair_summary(p, pair_results[p]) for p in pairs],
+        pair_mean_linear_barrier=mean.mean,
+        pair_mean_linear_barrier_ci=[mean.low, mean.high],
+    )
+    if len(children) > 2:
+        scale = float(np.mean(child_returns))
+        progress = bs.training_progress(scale, random_return, best_return)
+        verdict, reason = bs.verdict(
+            (mean.low, mean.high), scale, threshold, progress, False, gradient_updates
+        )
+        result = dataclasses.replace(
+            result, verdict=verdict, verdict_reason=reason, training_progress=progress
+        )
+    return result
+
+
+def _fmt(value: float | None, digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "-"
+    if isinstance(value, float) and not np.isfinite(value):
+        return str(value)
+    return f"{value:.{digits}g}"
+
+
+def _interval(values: list[float] | None) -> str:
+    if not values:
+        return "[-]"
+    return f"[{_fmt(values[0])}, {_fmt(values[1])}]"
+
+
+def results_table(results: list[ForkResult]) -> str:
+    """One line per fork: what `lmc-rl run` and `lmc-rl evaluate` print at the end."""
+    many = any((r.children or 2) > 2 for r in results)
+    header = [
+        "fork",
+        "point",
+        "step",
+        "child 1",
+        "child 2",
+        "min (at α)",
+        "instability",
+        "linear barrier [95% CI]",
+    ]
+    if many:
+        header.append("mean over pairs [95% CI]")
+    header.append("verdict")
+    rows = [header]
+    for r in results:
+        row = [
+            str(r.fork_id),
+            _fmt(r.fork_point, 3),
+            str(r.fork_step),
+            _fmt(r.fork1_reward),
+            _fmt(r.fork2_reward),
+            f"{_fmt(r.min_reward)} ({_fmt(r.min_alpha, 2)})",
+            _fmt(r.instability),
+            f"{_fmt(r.linear_barrier_crossfit)} {_interval(r.linear_barrier_ci)}",
+        ]
+        if many:
+            row.append(
+                f"{_fmt(r.pair_mean_linear_barrier)} {_interval(r.pair_mean_linear_barrier_ci)}"
+            )
+        row.append(r.verdict or "-")
+        rows.append(row)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

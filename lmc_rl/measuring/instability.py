@@ -1,0 +1,496 @@
+"""Instability of every fork of a run: evaluate all interpolated policies as one population.
+
+Every (fork, pair of children, alpha) policy is a member. With N children per fork, all
+N(N-1)/2 pairs of every fork are evaluated in one batched evaluation: members are evaluated in
+chunks spread over worker processes (one per core by default); within a chunk, one batched
+forward per env step serves all open episodes. Episode i starts from the same reset seed for
+every alpha, pair and fork (common random numbers), so the curve along alpha reflects the
+weights, not the env noise. The metrics are ``fork_result.measure_path``'s.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import itertools
+import os
+import shutil
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from lmc_rl.config.errors import UserError
+from lmc_rl.config.tasks import check_task
+from lmc_rl.learners.agents import Batch, make_agent
+from lmc_rl.measuring.fork_result import ForkResult, combine_pairs, critic_metrics, measure_path
+from lmc_rl.measuring.interpolation import (
+    critic_path,
+    interpolate_states,
+    interpolated_population,
+    interpolation_alphas,
+)
+from lmc_rl.records.atomic_files import atomic_write_bytes, atomic_write_json
+from lmc_rl.records.layout import ALL_FORKS_FILE, FORKS_FOLDER, instability_name, returns_name
+from lmc_rl.records.run_record import RunRecord
+from lmc_rl.training.evaluation import EvaluationEnvs, evaluate_members
+from lmc_rl.training.forking import Fork, fork_schedule
+from lmc_rl.training.run_files import load_agent_state
+from lmc_rl.training.seeding import evaluation_seeds
+
+MEMBERS_PER_CHUNK = 16
+ENVS_PER_MEMBER = 10
+RUN_EVALUATION = FORKS_FOLDER  # the run's own evaluation; `lmc-rl evaluate` writes beside it
+EVALUATIONS_FOLDER = "evaluations"
+
+Pair = tuple[int, int]
+
+
+def fork_pairs(children: int) -> list[Pair]:
+    """Every pair (c1, c2), c1 < c2, of children 1..N; (1, 2) first."""
+    return list(itertools.combinations(range(1, children + 1), 2))
+
+
+@dataclass(frozen=True)
+class PathMember:
+    """One interpolated policy: theta(alpha) on the path ``key`` between two agent files (the
+    children of a fork, or any two agents of one architecture)."""
+
+    key: Any
+    child_files: tuple[str, str]
+    alpha_index: int
+    alpha: float
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Interpolated policies of any forks and pairs, evaluated as one population in one
+    worker (one batched forward per env step serves them all)."""
+
+    index: int
+    members: tuple[PathMember, ...]
+
+
+def child_files(run: RunRecord, fork: Fork, pair: Pair = (1, 2)) -> tuple[Path, Path]:
+    files = tuple(run.paths.child_weights(c, fork.fork_id) for c in pair)
+    for f in files:
+        if not f.is_file():
+            raise UserError(f"--results_dir: missing child weights {f} (did the run finish?)")
+    return files  # type: ignore[return-value]
+
+
+# -- worker side -----------------------------------------------------------------------------
+
+_worker_cache: dict[str, Any] = {}
+
+
+def _init_worker(threads: int) -> None:
+    from lmc_rl.learners.allocator import keep_freed_memory
+
+    keep_freed_memory()  # a worker evaluates: see lmc_rl/learners/allocator.py
+    torch.set_num_threads(threads)
+
+
+def _child(path: str) -> Any:
+    children = _worker_cache.setdefault("children", {})
+    if path not in children:
+        if len(children) >= 64:  # a run's children are few; bound the cache anyway
+            children.clear()
+        children[path] = load_agent_state(path)[0]
+    return children[path]
+
+
+def chunk_population(chunk: Chunk) -> Any:
+    """One population holding every member of the chunk: per pair, (1 - alpha) theta_a +
+    alpha theta_b of its two children (``interpolate_states``), stacked along the member dim."""
+    states = []
+    for files, group in itertools.groupby(chunk.members, key=lambda m: m.child_files):
+        a, b = (_child(f) for f in files)
+        alphas = np.array([m.alpha for m in group])
+        states.append(interpolate_states(a.state_dict(), b.state_dict(), alphas))
+    first = _child(chunk.members[0].child_files[0])
+    population = make_agent(first.algo, len(chunk.members), first.spec)
+    population.load_state_dict({k: torch.cat([s[k] for s in states]) for k in states[0]})
+    return population
+
+
+def _evaluate_chunk(
+    chunk: Chunk, env_id: str, max_episode_steps: int, episode_seeds: np.ndarray
+) -> tuple[Chunk, np.ndarray, np.ndarray]:
+    """Returns and termination flags, ``[len(chunk.members), n_episodes]`` each; envs and
+    children are cached per process."""
+    pool_key = (env_id, max_episode_steps)
+    if _worker_cache.get("pool_key") != pool_key:
+        _worker_cache["pool"] = EvaluationEnvs(check_task(env_id), max_episode_steps)
+        _worker_cache["pool_key"] = pool_key
+    population = chunk_population(chunk)
+    terminated = np.zeros((len(chunk.members), len(episode_seeds)), dtype=bool)
+    returns = evaluate_members(
+        population, _worker_cache["pool"], episode_seeds, ENVS_PER_MEMBER, None, terminated
+    )
+    return chunk, returns, terminated
+
+
+# -- orchestration ---------------------------------------------------------------------------
+
+
+def _chunks(paths: dict[Any, tuple[str, str]], alphas: np.ndarray) -> list[Chunk]:
+    """Every (path, alpha) policy, in that order, cut into chunks of MEMBERS_PER_CHUNK
+    regardless of path: all paths in one batched evaluation."""
+    members = [
+        PathMember(key, files, i, a)
+        for key, files in paths.items()
+        for i, a in enumerate(alphas.tolist())
+    ]
+    return [
+        Chunk(k, tuple(members[start : start + MEMBERS_PER_CHUNK]))
+        for k, start in enumerate(range(0, len(members), MEMBERS_PER_CHUNK))
+    ]
+
+
+def _partial_file(folder: Path, chunk: Chunk, n_alphas: int, n_episodes: int, n_paths: int) -> Path:
+    return folder / f"chunk{chunk.index}_a{n_alphas}_e{n_episodes}_p{n_paths}.npz"
+
+
+def evaluate_paths(
+    paths: dict[Any, tuple[str, str]],
+    env_id: str,
+    max_episode_steps: int,
+    alphas: np.ndarray,
+    episode_seeds: np.ndarray,
+    workers: int,
+    progress: bool,
+    partial_dir: Path | None = None,
+) -> dict[Any, tuple[np.ndarray, np.ndarray]]:
+    """Per path (two agent files), the ``[alphas, episodes]`` returns and termination flags of
+    every interpolated policy; all paths in one batched evaluation, on the same episodes.
+
+    With ``partial_dir``, each finished chunk is saved there and chunks found there are not
+    evaluated again, so a killed evaluation resumes where it stopped.
+    """
+    shape = (len(alphas), len(episode_seeds))
+    results = {key: (np.zeros(shape), np.zeros(shape, dtype=bool)) for key in paths}
+
+    def store_rows(chunk: Chunk, chunk_returns: np.ndarray, terminated: np.ndarray) -> None:
+        for row, member in enumerate(chunk.members):
+            returns, flags = results[member.key]
+            returns[member.alpha_index] = chunk_returns[row]
+            flags[member.alpha_index] = terminated[row]
+
+    chunks = []
+    for chunk in _chunks(paths, alphas):
+        cached = partial_dir and _partial_file(partial_dir, chunk, *shape, len(paths))
+        if cached and cached.is_file():
+            with np.load(cached) as data:
+                store_rows(chunk, data["returns"], data["terminated"])
+        else:
+            chunks.append(chunk)
+
+    def store(chunk: Chunk, chunk_returns: np.ndarray, terminated: np.ndarray) -> None:
+        store_rows(chunk, chunk_returns, terminated)
+        if partial_dir:
+            buffer = io.BytesIO()
+            np.savez(buffer, returns=chunk_returns, terminated=terminated)
+            path = _partial_file(partial_dir, chunk, *shape, len(paths))
+            atomic_write_bytes(path, buffer.getvalue())
+        bar.update(chunk_returns.size)
+
+    bar = tqdm(
+        total=sum(len(c.members) for c in chunks) * len(episode_seeds),
+        unit="episode",
+        desc="instability evaluation",
+        disable=not progress,
+        dynamic_ncols=True,
+    )
+    workers = workers or os.cpu_count() or 1
+    args = (env_id, max_episode_steps, episode_seeds)
+    if workers == 1 or len(chunks) <= 1:
+        for chunk in chunks:
+            store(*_evaluate_chunk(chunk, *args))
+    else:
+        with ProcessPoolExecutor(
+            max_workers=min(workers, len(chunks)),
+            mp_context=get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(1,),
+        ) as pool:
+            futures = [pool.submit(_evaluate_chunk, chunk, *args) for chunk in chunks]
+            for future in as_completed(futures):
+                store(*future.result())
+    bar.close()
+    return results
+
+
+def evaluate_returns(
+    run: RunRecord,
+    forks: list[Fork],
+    alphas: np.ndarray,
+    episode_seeds: np.ndarray,
+    workers: int,
+    progress: bool,
+    partial_dir: Path | None = None,
+    pairs: list[Pair] | None = None,
+) -> dict[tuple[int, Pair], tuple[np.ndarray, np.ndarray]]:
+    """Per (fork id, pair), the ``[alphas, episodes]`` returns and termination flags of every
+    interpolated policy, all pairs of all forks in one batched evaluation."""
+    pairs = pairs or [(1, 2)]
+    paths = {
+        (fork.fork_id, pair): tuple(str(f) for f in child_files(run, fork, pair))
+        for fork in forks
+        for pair in pairs
+    }
+    cfg = run.config
+    return evaluate_paths(
+        paths,
+        cfg.env,
+        cfg.max_episode_steps,
+        alphas,
+        episode_seeds,
+        workers,
+        progress,
+        partial_dir,
+    )
+
+
+def _critic_metrics(
+    run: RunRecord, fork: Fork, alphas: np.ndarray, pair: Pair = (1, 2)
+) -> dict[str, Any] | None:
+    path = run.paths.critic_transitions_file(fork.fork_id)
+    if not path.is_file():
+        return None
+    return critic_metrics_of_files(child_files(run, fork, pair), path, run.config.gamma, alphas)
+
+
+def critic_metrics_of_files(
+    files: tuple[Path, Path] | tuple[str, str],
+    transitions_file: Path,
+    gamma: float,
+    alphas: np.ndarray,
+) -> dict[str, Any]:
+    """The critic's path between two agent files, on saved transitions (fork_result's
+    ``critic_metrics``)."""
+    with np.load(transitions_file) as data:
+        transitions = Batch(
+            **{
+                k: torch.from_numpy(data[k])[None]
+                for k in ("obs", "action", "reward", "next_obs", "terminated")
+            }
+        )
+    children = [load_agent_state(f)[0] for f in files]
+    td, q = [], []
+    for start in range(0, len(alphas), MEMBERS_PER_CHUNK):
+        population = interpolated_population(*children, alphas[start : start + MEMBERS_PER_CHUNK])
+        chunk_td, chunk_q = critic_path(population, transitions, gamma)
+        td.extend(chunk_td.tolist())
+        q.extend(chunk_q.tolist())
+    return critic_metrics(np.array(td), np.array(q), alphas, int(transitions.obs.shape[1]))
+
+
+@dataclass(frozen=True)
+class TrainingReference:
+    """What the "untrained" verdict compares children with (None where the run lacks it)."""
+
+    random_return: float | None  # the parent's warm-up episodes (uniform random actions)
+    best_return: float | None  # the best periodic evaluation of any member of the run
+
+
+def training_reference(run: RunRecord) -> TrainingReference:
+    random_return = (run.record.get("random_policy") or {}).get("mean_return")
+    best = None
+    try:
+        with open(run.paths.evaluations_file, newline="") as f:
+            values = [float(row["mean_return"]) for row in csv.DictReader(f)]
+        best = max(values) if values else None
+    except (OSError, KeyError, ValueError):
+        best = None
+    return TrainingReference(random_return, best)
+
+
+def _gradient_updates(run: RunRecord, fork: Fork, children: int) -> int | None:
+    members = run.record.get("members") or {}
+    counts = [
+        (members.get(fork.child_name(c)) or {}).get("gradient_updates")
+        for c in range(1, children + 1)
+    ]
+    return None if any(c is None for c in counts) else min(counts)
+
+
+def _fork_identity(run: RunRecord, fork: Fork) -> dict[str, Any]:
+    cfg = run.config
+    return {
+        "fork_id": fork.fork_id,
+        "fork_point": fork.point,
+        "fork_step": fork.step,
+        "algo": cfg.algo,
+        "env": cfg.env,
+        "fork_buffer_strategy": cfg.fork_buffer_strategy,
+        "fork_noise": str(cfg.fork_noise),
+        "seed": cfg.seed,
+        "stability_threshold": cfg.stability_threshold,
+    }
+
+
+def evaluation_folder(
+    run: RunRecord,
+    out: str | Path | None,
+    overwrite: bool,
+    alpha_points: int,
+    num_eval_episodes: int,
+    children: int | None = None,
+) -> Path:
+    """Where a re-evaluation goes: ``out``, or a new ``evaluations/a{A}_e{E}[_k]`` folder; the
+    run's own ``forks/`` only with ``overwrite``. Never replaces results silently."""
+    if out is None and overwrite:
+        return run.paths.results / RUN_EVALUATION
+    if out is not None:
+        folder = Path(out)
+        if not overwrite and any(folder.glob("instability_*.json")):
+            raise UserError(
+                f"--out: {folder} already holds an evaluation; choose another folder or add "
+                "--overwrite"
+            )
+        return folder
+    name = f"a{alpha_points}_e{num_eval_episodes}"
+    if children is not None and children != run.config.children:
+        name += f"_c{children}"
+    base = run.paths.results / EVALUATIONS_FOLDER / name
+    folder, k = base, 1
+    while folder.exists() and any(folder.glob("instability_*.json")):
+        k += 1
+        folder = base.with_name(f"{base.name}_{k}")
+    return folder
+
+
+def evaluate_run(
+    run: RunRecord,
+    alpha_points: int | None = None,
+    num_eval_episodes: int | None = None,
+    workers: int = 0,
+    progress: bool = True,
+    folder: Path | None = None,
+    children: int | None = None,
+) -> list[ForkResult]:
+    """Evaluate every pair of every fork's children (of its first ``children``, default all);
+    write instability_{id}.json, returns_{id}.npz and all_forks_results.json into ``folder``
+    (default: the run's forks/ and its all_forks_results.json)."""
+    cfg = run.config
+    forks = fork_schedule(cfg)
+    if not forks:
+        raise UserError(f"--results_dir: {run.paths.results} has no fork points to evaluate")
+    alpha_points = alpha_points or cfg.alpha_points
+    num_eval_episodes = num_eval_episodes or cfg.num_eval_episodes
+    if alpha_points < 2 or num_eval_episodes < 1:
+        raise UserError("--alpha_points must be >= 2 and --num_eval_episodes >= 1")
+    children = children or cfg.children
+    if not 2 <= children <= cfg.children:
+        raise UserError(f"--children: the run has {cfg.children} children per fork; got {children}")
+    own = folder is None or Path(folder).resolve() == (run.paths.results / RUN_EVALUATION).resolve()
+    folder = Path(folder) if folder is not None else run.paths.results / RUN_EVALUATION
+    summary_file = run.paths.all_forks_file if own else folder / ALL_FORKS_FILE
+    alphas = interpolation_alphas(alpha_points)
+    seeds = evaluation_seeds(cfg.seed, num_eval_episodes)
+    pairs = fork_pairs(children)
+    diverged = run.record.get("diverged") or {}
+    broken = {
+        f.fork_id: [n for c in range(1, children + 1) if (n := f.child_name(c)) in diverged]
+        for f in forks
+    }
+    healthy = [f for f in forks if not broken[f.fork_id]]
+    partial = folder / "partial"
+    started = time.time()
+    returns = evaluate_returns(run, healthy, alphas, seeds, workers, progress, partial, pairs)
+    evaluation = {
+        "folder": os.path.relpath(folder, run.paths.results),
+        "alpha_points": alpha_points,
+        "num_eval_episodes": num_eval_episodes,
+        "children": children,
+        "pairs": len(pairs),
+        "episode_seeds": "evaluation_seeds(run seed): the same for every alpha, pair and fork",
+        "stability_threshold": cfg.stability_threshold,
+    }  # no times here: a resumed evaluation writes the same files as an uninterrupted one
+    print(
+        f"lmc-rl: evaluated {len(pairs)} pair(s) of {len(healthy)} fork(s), "
+        f"{alpha_points} alphas x {num_eval_episodes} episodes, in "
+        f"{time.time() - started:.1f} s",
+        file=sys.stderr,
+    )
+    reference = training_reference(run)
+    results = []
+    for fork in forks:
+        identity = {**_fork_identity(run, fork), "evaluation": evaluation}
+        if broken[fork.fork_id]:
+            names = broken[fork.fork_id]
+            result = diverged_fork_result(identity, {n: diverged[n] for n in names})
+            atomic_write_json(folder / instability_name(fork.fork_id), result.to_json())
+            results.append(result)
+            continue
+        updates = _gradient_updates(run, fork, children)
+        common = {
+            "threshold": cfg.stability_threshold,
+            "random_return": reference.random_return,
+            "best_return": reference.best_return,
+            "gradient_updates": updates,
+        }
+        per_pair = {
+            pair: measure_path(
+                returns[(fork.fork_id, pair)][0],
+                alphas,
+                terminated=returns[(fork.fork_id, pair)][1],
+                critic=_critic_metrics(run, fork, alphas, pair),
+                **common,
+            )
+            for pair in pairs
+        }
+        result = combine_pairs(per_pair[(1, 2)], per_pair, **common)
+        result = dataclasses.replace(result, **identity, returns_file=returns_name(fork.fork_id))
+        buffer = io.BytesIO()
+        np.savez(
+            buffer,
+            alphas=alphas,
+            returns=returns[(fork.fork_id, (1, 2))][0],
+            terminated=returns[(fork.fork_id, (1, 2))][1],
+            episode_seeds=seeds,
+            pairs=np.array(pairs),
+            pair_returns=np.stack([returns[(fork.fork_id, p)][0] for p in pairs]),
+            pair_terminated=np.stack([returns[(fork.fork_id, p)][1] for p in pairs]),
+        )
+        atomic_write_bytes(folder / result.returns_file, buffer.getvalue())
+        atomic_write_json(folder / instability_name(fork.fork_id), result.to_json())
+        results.append(result)
+    atomic_write_json(
+        summary_file,
+        {
+            "env": cfg.env,
+            "algo": cfg.algo,
+            "seed": cfg.seed,
+            "fork_buffer_strategy": cfg.fork_buffer_strategy,
+            "fork_noise": str(cfg.fork_noise),
+            "total_steps": cfg.total_steps,
+            "alpha_points": alpha_points,
+            "num_eval_episodes": num_eval_episodes,
+            "stability_threshold": cfg.stability_threshold,
+            "children": children,
+            "evaluation": evaluation,
+            "forks": [r.summary() for r in results],
+        },
+    )
+    shutil.rmtree(partial, ignore_errors=True)
+    return results
+
+
+def diverged_fork_result(identity: dict[str, Any], diverged: dict[str, int]) -> ForkResult:
+    """A fork whose child diverged has no interpolation path; say so instead of measuring it."""
+    return ForkResult(
+        **identity,
+        diverged=diverged,
+        verdict="diverged",
+        verdict_reason="non-finite weights or losses: " + ", ".join(diverged),
+    )

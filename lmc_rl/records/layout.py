@@ -1,0 +1,177 @@
+"""Where a run keeps what: every file name of a run directory, and the run's status.
+
+Dependency-free (standard library and ``lmc_rl.config.errors`` only): writers (training, evaluation,
+analysis) and readers (loading, sweeps, tests) name a run's files through this module, so that a
+name lives in one place.
+
+Layout (the prototype's names)::
+
+    {output_dir}/results/{experiment_name}/{env}/{algo}/seed_{seed}_{timestamp}/
+        config.json  evaluations.csv  tensorboard/  checkpoint.pkl (while training)
+        forks/  instability_{id}.json  returns_{id}.npz  critic_transitions_{id}.npz
+        all_forks_results.json  fork_analysis/report.md, *.png
+    {output_dir}/model_weights/{experiment_name}/{env}/{algo}/seed_{seed}_{timestamp}/
+        final.pt  fork{child}_{id}.pt  fork_{id}_start.pt
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lmc_rl.config.errors import UserError
+
+if TYPE_CHECKING:
+    from lmc_rl.config.run_config import RunConfig
+
+RESULTS_FOLDER = "results"
+WEIGHTS_FOLDER = "model_weights"
+CONFIG_FILE = "config.json"
+EVALUATIONS_FILE = "evaluations.csv"
+EVALUATION_COLUMNS = ("member", "step", "mean_return", "std_return", "n_episodes")
+TENSORBOARD_FOLDER = "tensorboard"
+CHECKPOINT_FILE = "checkpoint.pkl"
+FORKS_FOLDER = "forks"
+ALL_FORKS_FILE = "all_forks_results.json"
+ANALYSIS_FOLDER = "fork_analysis"
+REPORT_FILE = "report.md"
+COMPARISON_FOLDER = "comparison"
+AGGREGATE_FILE = "aggregate.csv"
+SWEEP_LOGS_FOLDER = "sweep_logs"
+FINAL_WEIGHTS_FILE = "final.pt"
+
+
+class RunStatus(str, enum.Enum):
+    """A run's phase, as config.json records it (``lmc-rl run --resume`` continues from it).
+
+    running  -> training (checkpointed at forks and every --checkpoint_every)
+    trained  -> weights and critic transitions saved; the instability evaluation is under way
+    finished -> every result is final (figures and report.md are then drawn from them)
+    """
+
+    RUNNING = "running"
+    TRAINED = "trained"
+    FINISHED = "finished"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def child_weights_name(child: int, fork_id: int) -> str:
+    """``fork{child}_{fork_id}.pt``: a child's weights at total_steps."""
+    return f"fork{child}_{fork_id}.pt"
+
+
+def parent_snapshot_name(step: int) -> str:
+    """File name of the parent's agent saved by ``--save_every`` at env step ``step``."""
+    return f"parent_step{step}.pt"
+
+
+def fork_start_weights_name(fork_id: int) -> str:
+    """``fork_{fork_id}_start.pt``: the parent's weights at the fork."""
+    return f"fork_{fork_id}_start.pt"
+
+
+def instability_name(fork_id: int) -> str:
+    return f"instability_{fork_id}.json"
+
+
+def returns_name(fork_id: int) -> str:
+    return f"returns_{fork_id}.npz"
+
+
+def critic_transitions_name(fork_id: int) -> str:
+    return f"critic_transitions_{fork_id}.npz"
+
+
+def experiment_dir(output_dir: str | Path, experiment_name: str) -> Path:
+    """``{output_dir}/results/{experiment_name}``: a sweep's runs, logs and comparison."""
+    return Path(output_dir) / RESULTS_FOLDER / experiment_name
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """A run's two directories (results, weights) and every file in them."""
+
+    results: Path
+    weights: Path
+
+    @classmethod
+    def create(cls, config: RunConfig) -> RunPaths:
+        """Fresh, uniquely named directories for a new run."""
+        tail = Path(config.experiment_name) / config.env / config.algo
+        stamp = time.strftime("%Y%m%d_%H%M%S")
+        root = Path(config.output_dir)
+        for attempt in range(1000):
+            name = f"seed_{config.seed}_{stamp}" + (f"_{attempt}" if attempt else "")
+            results = root / RESULTS_FOLDER / tail / name
+            try:
+                results.mkdir(parents=True, exist_ok=False)
+            except FileExistsError:
+                continue
+            except OSError as err:
+                raise UserError(f"--output_dir: cannot create {results}: {err.strerror}") from None
+            return cls(results, root / WEIGHTS_FOLDER / tail / name)
+        raise UserError(f"--output_dir: too many runs named seed_{config.seed}_{stamp}")
+
+    @property
+    def config_file(self) -> Path:
+        return self.results / CONFIG_FILE
+
+    @property
+    def evaluations_file(self) -> Path:
+        return self.results / EVALUATIONS_FILE
+
+    @property
+    def tensorboard_dir(self) -> Path:
+        return self.results / TENSORBOARD_FOLDER
+
+    @property
+    def checkpoint_file(self) -> Path:
+        return self.results / CHECKPOINT_FILE
+
+    @property
+    def forks_dir(self) -> Path:
+        return self.results / FORKS_FOLDER
+
+    @property
+    def all_forks_file(self) -> Path:
+        return self.results / ALL_FORKS_FILE
+
+    @property
+    def analysis_dir(self) -> Path:
+        return self.results / ANALYSIS_FOLDER
+
+    @property
+    def final_weights(self) -> Path:
+        return self.weights / FINAL_WEIGHTS_FILE
+
+    def child_weights(self, child: int, fork_id: int) -> Path:
+        return self.weights / child_weights_name(child, fork_id)
+
+    def fork_start_weights(self, fork_id: int) -> Path:
+        return self.weights / fork_start_weights_name(fork_id)
+
+    def instability_file(self, fork_id: int) -> Path:
+        return self.forks_dir / instability_name(fork_id)
+
+    def returns_file(self, fork_id: int) -> Path:
+        return self.forks_dir / returns_name(fork_id)
+
+    def critic_transitions_file(self, fork_id: int) -> Path:
+        return self.forks_dir / critic_transitions_name(fork_id)
+
+
+def weights_dir_of(results: Path, recorded: str | None) -> Path:
+    """A run's model_weights folder: beside results/ as the layout puts it (so a copied tree
+    still works), else where config.json recorded it."""
+    parts = Path(results).resolve().parts
+    if RESULTS_FOLDER in parts:
+        i = len(parts) - 1 - parts[::-1].index(RESULTS_FOLDER)
+        sibling = Path(*parts[:i], WEIGHTS_FOLDER, *parts[i + 1 :])
+        if sibling.is_dir():
+            return sibling
+    return Path(recorded) if recorded else Path(results) / WEIGHTS_FOLDER

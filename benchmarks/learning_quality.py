@@ -27,6 +27,9 @@ and ``_curves.png`` (IQM learning curves with 95 % bootstrap bands). Any other s
 the suite's own (other seeds, experiments, implementations, budget, ``--at_step`` or
 ``--squash_epsilon``) says so in its file names, e.g.
 ``learning_quality_locomotion_seeds1-7_SAC-Hopper-v5_*``, so it never replaces the suite's.
+
+This file is the command line; the suites and jobs are defined in learning_quality_suite.py,
+trained by learning_quality_training.py and tabulated by learning_quality_report.py.
 """
 
 from __future__ import annotations

@@ -18,16 +18,15 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from pathlib import Path
 
-from lmc_rl.config.run_config import build_config
+from tables import write_lines
+
+from lmc_rl import build_config
 from lmc_rl.learners.allocator import keep_freed_memory
 from lmc_rl.training.checkpoint import load_checkpoint
 from lmc_rl.training.lockstep import Lockstep
 from lmc_rl.training.run_files import RunPaths
 from lmc_rl.training.trainer import Trainer
-
-OUT = Path(__file__).resolve().parent / "out"
 
 
 def main() -> None:
@@ -76,8 +75,7 @@ def main() -> None:
         f"| projected size at 200k steps (default run) | {projected / 2**30:.2f} GiB |",
     ]
     print("\n".join(lines))
-    OUT.mkdir(exist_ok=True)
-    (OUT / "checkpoint_cost.md").write_text("\n".join(lines) + "\n")
+    write_lines("checkpoint_cost.md", lines)
 
 
 if __name__ == "__main__":

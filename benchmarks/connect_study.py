@@ -23,10 +23,10 @@ import json
 import time
 from pathlib import Path
 
+from lmc_rl import connect_pair, load_run
 from lmc_rl.config.connect_settings import ConnectSettings
-from lmc_rl.experiment.connect import connect_pair, connect_runs
+from lmc_rl.experiment.connect import connect_runs
 from lmc_rl.records.layout import parent_snapshot_name
-from lmc_rl.records.run_record import load_run
 
 
 def interval(values: list[float] | None) -> str:

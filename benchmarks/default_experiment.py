@@ -33,21 +33,20 @@ from pathlib import Path
 import numpy as np
 import torch
 from eval_throughput import count_steps, make_run  # benchmarks/ is on sys.path as a script
+from tables import write_lines
 
-from lmc_rl.config.run_config import RunConfig, build_config, evaluation_due
+from lmc_rl import RunConfig, build_config, load_run
+from lmc_rl.config.run_config import evaluation_due
 from lmc_rl.config.tasks import check_task
 from lmc_rl.learners.allocator import keep_freed_memory
 from lmc_rl.measuring.instability import ENVS_PER_MEMBER, child_files, evaluate_returns, fork_pairs
 from lmc_rl.measuring.interpolation import interpolated_population, interpolation_alphas
-from lmc_rl.records.run_record import load_run
 from lmc_rl.training.evaluation import EvaluationEnvs, evaluate_members
 from lmc_rl.training.forking import child_update_after, fork_schedule
 from lmc_rl.training.lockstep import Lockstep
 from lmc_rl.training.run_files import RunPaths, load_agent_state
 from lmc_rl.training.seeding import evaluation_seeds
 from lmc_rl.training.trainer import Trainer, planned_updates
-
-OUT = Path(__file__).resolve().parent / "out"
 
 
 def count_work(config: RunConfig) -> dict[str, float]:
@@ -205,8 +204,7 @@ def main() -> None:
         f"| **total** | | **{total / 3600:.2f} h** |",
     ]
     print("\n".join(lines))
-    OUT.mkdir(exist_ok=True)
-    (OUT / "default_experiment.md").write_text("\n".join(lines) + "\n")
+    write_lines("default_experiment.md", lines)
 
 
 if __name__ == "__main__":

@@ -37,14 +37,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import statistics
 import time
 from collections.abc import Callable, Iterator, Sequence
 
 import torch
+from machine import machine_description
+from paired_timing import in_alternation, paired_ratio, time_ms
 from torch import Tensor
-from update_speed import HIDDEN, floor_calls, ours_update, time_ms
+from update_speed import HIDDEN, floor_block_ms, floor_calls, ours_update
 
 import lmc_rl.learners.nn as lnn
 from lmc_rl.learners.allocator import keep_freed_memory
@@ -164,19 +165,13 @@ def time_variants(
     updates = {name: ours_update(algo, k, 256) for name in variants}
     floor = floor_calls(algo, k, 256)
 
-    def block(name: str) -> float:
-        if name == "floor":
-            return sum(time_ms(call, timing["iters"], 1, timing["warmup"]) * n for call, n in floor)
+    def update_ms(name: str) -> float:
         with layers_as(name):
             return time_ms(updates[name], timing["iters"], 1, timing["warmup"])
 
-    names = [*variants, "floor"]
-    times: dict[str, list[float]] = {name: [] for name in names}
-    for repeat in range(timing["repeats"]):
-        shift = repeat % len(names)
-        for name in names[shift:] + names[:shift]:
-            times[name].append(block(name))
-    return times
+    blocks = {name: (lambda name=name: update_ms(name)) for name in variants}
+    blocks["floor"] = lambda: floor_block_ms(floor, timing["iters"], timing["warmup"])
+    return in_alternation(blocks, timing["repeats"])
 
 
 MATMULS = ("aten::bmm", "aten::baddbmm")
@@ -308,21 +303,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 CONTROL = "as is, wrapped"
 
 
-def paired(times: Sequence[float], reference: Sequence[float]) -> str:
-    """Median [min, max] of the per-repeat ratios ``times / reference``."""
-    ratios = [t / r for t, r in zip(times, reference, strict=True)]
-    return f"{statistics.median(ratios):.2f} [{min(ratios):.2f}, {max(ratios):.2f}]"
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     keep_freed_memory()  # as the lmc-rl command does (lmc_rl/learners/allocator.py)
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     timing: dict = dict(iters=args.iters, repeats=args.repeats, warmup=args.warmup)
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(
-        f"epilogue_bound: {args.algo}, Hopper-v5 sizes, batch 256, hidden {HIDDEN}, oneDNN, "
-        f"{args.threads} thread(s), torch {torch.__version__}, load average {load}",
+        f"epilogue_bound: {args.algo}, Hopper-v5 sizes, batch 256, hidden {HIDDEN}, oneDNN; "
+        f"{machine_description()}",
         flush=True,
     )
     for k in args.members:
@@ -339,7 +327,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         for name, ms in times.items():
             print(
                 f"  {name:22s}  {statistics.median(ms) / k:7.2f}   "
-                f"{paired(ms, floor)}   {paired(ms, times[CONTROL])}"
+                f"{paired_ratio(ms, floor)}   {paired_ratio(ms, times[CONTROL])}"
             )
         if args.profile:
             print("  one update, torch profiler (self time, 20 updates):")

@@ -29,21 +29,18 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import torch
+from tables import write_lines
 
-from lmc_rl.config.run_config import build_config
+from lmc_rl import build_config, load_run, run_experiment
 from lmc_rl.config.tasks import check_task
-from lmc_rl.experiment.phases import run_experiment
 from lmc_rl.learners.allocator import keep_freed_memory
 from lmc_rl.measuring.instability import ENVS_PER_MEMBER, evaluate_returns
 from lmc_rl.measuring.interpolation import interpolated_population, interpolation_alphas
-from lmc_rl.records.run_record import load_run
 from lmc_rl.training.envs import ActionScaler
 from lmc_rl.training.evaluation import EvaluationEnvs, evaluate_members
 from lmc_rl.training.forking import fork_schedule
 from lmc_rl.training.run_files import load_agent_state
 from lmc_rl.training.seeding import evaluation_seeds
-
-OUT = Path(__file__).resolve().parent / "out"
 
 
 def make_run(env: str, root: Path, total_steps: int) -> Path:
@@ -208,8 +205,7 @@ def main() -> None:
         f"policy inference share of the 1-process batched time: {inference_s / one_s:.0%}",
     ]
     print("\n".join(lines))
-    OUT.mkdir(exist_ok=True)
-    (OUT / "eval_throughput.md").write_text("\n".join(lines) + "\n")
+    write_lines("eval_throughput.md", lines)
 
 
 if __name__ == "__main__":

@@ -24,13 +24,12 @@ import resource
 import subprocess
 import sys
 import tempfile
-from pathlib import Path
 
 import numpy as np
+from tables import write_lines
 
 from lmc_rl.learners.allocator import keep_freed_memory
 
-OUT = Path(__file__).resolve().parent / "out"
 DEFAULT_FORKS = (0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 
 
@@ -59,7 +58,7 @@ def naive_child_views(parent, strategy, run_seed, fork_id, children=2):
 def child(env: str, total_steps: int, naive: bool, out: str) -> None:
     """Run inside a fresh process; print a JSON line of what it measured."""
     import lmc_rl.training.trainer as training
-    from lmc_rl.config.run_config import build_config
+    from lmc_rl import build_config
     from lmc_rl.records.layout import RunPaths
     from lmc_rl.training.lockstep import Lockstep
 
@@ -162,8 +161,7 @@ def main() -> None:
         "with a deep copy per child.",
     ]
     print("\n".join(lines))
-    OUT.mkdir(exist_ok=True)
-    (OUT / "fork_memory.md").write_text("\n".join(lines) + "\n")
+    write_lines("fork_memory.md", lines)
 
 
 if __name__ == "__main__":

@@ -25,14 +25,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
-import statistics
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from machine import load_average, machine_description
+from paired_timing import in_alternation, medians
 from population_throughput import FORKS, time_steps, trainer_for  # noqa: E402  (benchmarks/ sibling)
 from update_speed import ACTION_DIM, HIDDEN, OBS_DIM, time_ours  # noqa: E402
 
@@ -66,15 +67,14 @@ def update_ms(algo: str, k: int, iters: int) -> float:
         return time_ours(algo, k, 256, dict(iters=iters, repeats=1, warmup=3))
 
 
-def alternate(measure, repeats: int) -> dict[str, float]:
+def in_both_layouts(measure: Callable[[], float], repeats: int) -> dict[str, float]:
     """Median of each layout's measurement, the layouts alternating within every repeat."""
-    samples: dict[str, list[float]] = {name: [] for name in LAYOUTS}
-    for repeat in range(repeats):
-        order = LAYOUTS if repeat % 2 == 0 else LAYOUTS[::-1]
-        for name in order:
-            with layout(name):
-                samples[name].append(measure())
-    return {name: statistics.median(values) for name, values in samples.items()}
+
+    def on(name: str) -> float:
+        with layout(name):
+            return measure()
+
+    return medians(in_alternation({name: partial(on, name) for name in LAYOUTS}, repeats))
 
 
 def main() -> None:
@@ -90,14 +90,13 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     print(
         f"independence_cost: Hopper-v5 sizes (obs {OBS_DIM}, action {ACTION_DIM}), hidden "
-        f"{HIDDEN}, batch 256, torch {torch.__version__}, {torch.get_num_threads()} thread(s), "
-        f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs",
+        f"{HIDDEN}, batch 256; {machine_description()}",
         flush=True,
     )
     print("| what | K | aligned | unaligned | cost |\n|---|---|---|---|---|")
     for algo in args.algos.split(","):
         for k in map(int, args.members.split(",")):
-            ms = alternate(lambda a=algo, n=k: update_ms(a, n, args.iters) / n, args.repeats)
+            ms = in_both_layouts(lambda a=algo, n=k: update_ms(a, n, args.iters) / n, args.repeats)
             cost = ms["aligned"] / ms["unaligned"] - 1
             print(
                 f"| {algo} update, ms/member | {k} | {ms['aligned']:.3f} | "
@@ -113,21 +112,18 @@ def main() -> None:
                     Lockstep([trainer]).advance()
                 trainers[name] = trainer
 
-        def rate(name: str = "") -> float:
-            return 21 * args.steps / time_steps(trainers[name], args.steps)
+        def rate(name: str) -> float:
+            with layout(name):
+                return 21 * args.steps / time_steps(trainers[name], args.steps)
 
-        samples: dict[str, list[float]] = {name: [] for name in LAYOUTS}
-        for repeat in range(args.repeats):
-            for name in LAYOUTS if repeat % 2 == 0 else LAYOUTS[::-1]:
-                with layout(name):
-                    samples[name].append(rate(name))
-        steps = {name: statistics.median(v) for name, v in samples.items()}
+        rates = {name: partial(rate, name) for name in LAYOUTS}
+        steps = medians(in_alternation(rates, args.repeats))
         cost = steps["unaligned"] / steps["aligned"] - 1
         print(
             f"| population, agent-steps/s | 21 | {steps['aligned']:.1f} | "
             f"{steps['unaligned']:.1f} | {cost:+.1%} |"
         )
-    print(f"load after: {os.getloadavg()[0]:.1f}")
+    print(f"load average after: {load_average()}")
 
 
 if __name__ == "__main__":

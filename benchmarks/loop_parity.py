@@ -34,7 +34,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from lmc_rl.config.run_config import RunConfig, build_config
+from lmc_rl import RunConfig, build_config
 from lmc_rl.records.layout import RunPaths
 from lmc_rl.training.envs import ActionScaler
 from lmc_rl.training.lockstep import Lockstep

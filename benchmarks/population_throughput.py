@@ -30,15 +30,16 @@ import time
 from pathlib import Path
 
 import torch
+from sb3_models import sb3_steps_per_second
+from tables import write_lines
 
-from lmc_rl.config.run_config import build_config
+from lmc_rl import build_config
 from lmc_rl.learners.allocator import keep_freed_memory
 from lmc_rl.learners.matmul import matmuls_on
 from lmc_rl.training.lockstep import Lockstep
 from lmc_rl.training.run_files import RunPaths
 from lmc_rl.training.trainer import Trainer
 
-OUT = Path(__file__).resolve().parent / "out"
 FORKS = "0.01,0.02,0.03,0.04,0.05,0.06,0.07,0.08,0.09,0.1"
 
 
@@ -70,42 +71,6 @@ def time_steps(trainer: Trainer, steps: int) -> float:
     return time.perf_counter() - started
 
 
-def sb3_rate(env: str, hidden: str, steps: int) -> float | None:
-    """SB3 SAC env-steps/s with one update per step, measured after learning_starts."""
-    try:
-        import gymnasium as gym
-        from sb3_models import sb3_model
-        from stable_baselines3.common.callbacks import BaseCallback
-    except ImportError:
-        return None
-
-    class Clock(BaseCallback):
-        def __init__(self, start: int) -> None:
-            super().__init__()
-            self.start, self.started = start, None
-
-        def _on_step(self) -> bool:
-            if self.num_timesteps == self.start:
-                self.started = time.perf_counter()
-            return True
-
-    warmup = 520
-    model = sb3_model(
-        "SAC",
-        gym.make(env),
-        hidden_dims=tuple(int(h) for h in hidden.split(",")),
-        seed=1,
-        buffer_size=1_000_000,
-        learning_starts=500,
-        batch_size=256,
-        train_freq=1,
-        gradient_steps=1,
-    )
-    clock = Clock(warmup)
-    model.learn(total_timesteps=warmup + steps, callback=clock)
-    return steps / (time.perf_counter() - clock.started)
-
-
 def main() -> None:
     keep_freed_memory()  # as the lmc-rl command does (lmc_rl/learners/allocator.py)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -120,6 +85,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    hidden_dims = tuple(int(h) for h in args.hidden_dims.split(","))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         population = trainer_for(args.env, args.hidden_dims, FORKS, Path(tmp))
@@ -137,7 +103,7 @@ def main() -> None:
         ours_library = population.update_matmuls
     for library in dict.fromkeys(("mkl", ours_library)):
         with matmuls_on(library):
-            sb3 = sb3_rate(args.env, args.hidden_dims, args.steps)
+            sb3 = sb3_steps_per_second(args.env, hidden_dims, args.steps)
         if sb3 is not None:
             rows.append((f"Stable-Baselines3 SAC, same hyperparameters ({library})", 1, sb3))
     base = rows[2][2] if len(rows) > 2 else float("nan")  # SB3 as its users run it (MKL)
@@ -154,8 +120,7 @@ def main() -> None:
         ],
     ]
     print("\n".join(lines))
-    OUT.mkdir(exist_ok=True)
-    (OUT / "population_throughput.md").write_text("\n".join(lines) + "\n")
+    write_lines("population_throughput.md", lines)
 
 
 if __name__ == "__main__":

@@ -52,8 +52,7 @@ def main() -> None:
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
 
-    from lmc_rl.config.run_config import build_config
-    from lmc_rl.experiment.phases import run_experiment, run_experiments
+    from lmc_rl import build_config, run_experiment, run_experiments
 
     root = Path(tempfile.mkdtemp(prefix="seed_population_"))
     started = time.perf_counter()

@@ -33,7 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
-OUT = Path(__file__).resolve().parent / "out"
+from tables import OUT, write_lines
+
 RUNS = {
     "K=1": {"seed": "1", "fork_points": "none"},
     "K=3": {"seeds": "1,2,3", "fork_points": "none"},
@@ -127,8 +128,7 @@ def main() -> None:
         "|---|---|---|---|---|",
         *(f"| {w} | {s:.1f} | {u} | {r:.1f} | {x:.2f}x |" for w, s, u, r, x in rows),
     ]
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "short_run.md").write_text("\n".join(lines) + "\n")
+    write_lines("short_run.md", lines, args.out)
     print("\n".join(lines))
 
 

@@ -33,45 +33,24 @@ Results are printed and written to ``<out>/update_speed.{csv,md}``.
 from __future__ import annotations
 
 import argparse
-import csv
-import os
 import statistics
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from machine import load_average, machine_description
+from paired_timing import in_alternation, paired_ratio, time_ms
+from sb3_models import prefilled_sb3_model
+from tables import OUT, markdown_table, write_csv
 
 from lmc_rl.learners.allocator import keep_freed_memory
 from lmc_rl.learners.matmul import matmuls_on, onednn_is_exact_fp32
 
-DEFAULT_OUT = Path(__file__).resolve().parent / "out"
 OBS_DIM, ACTION_DIM = 11, 3  # Hopper-v5
 HIDDEN = (256, 256)
 ALGOS = ("SAC", "TD3", "DDPG")
 POLICY_DELAY = 2  # TD3; DDPG updates its actor every step
-
-
-# ---------------------------------------------------------------------------------------------
-# timing
-
-
-def time_ms(step: Callable[[], object], iters: int, repeats: int, warmup: int) -> float:
-    """Median over ``repeats`` of the mean wall time of one ``step()`` over ``iters`` calls.
-
-    The median of several repeats resists a neighbour's burst on a shared machine; warm-up
-    calls let allocator caches and lazy initialisation settle first.
-    """
-    for _ in range(warmup):
-        step()
-    samples = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        for _ in range(iters):
-            step()
-        samples.append((time.perf_counter() - started) * 1e3 / iters)
-    return statistics.median(samples)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -108,42 +87,16 @@ def time_ours(algo: str, k: int, batch_size: int, timing: dict) -> float:
 # Stable-Baselines3
 
 
-def sb3_model(algo: str, batch_size: int, buffer_transitions: int):
-    """SB3 model on Hopper-v5 whose replay buffer already holds random transitions."""
-    import gymnasium as gym
-    import numpy as np
-    from sb3_models import sb3_model
-    from stable_baselines3.common.logger import Logger
-
-    model = sb3_model(
-        algo,
-        gym.make("Hopper-v5"),
-        hidden_dims=tuple(HIDDEN),
-        seed=0,
-        buffer_size=buffer_transitions,
-        learning_starts=0,
-        batch_size=batch_size,
-        train_freq=1,
-        gradient_steps=1,
-        policy_delay=POLICY_DELAY,
-    )
-    # Fill the buffer directly: random observations, actions in SB3's [-1, 1] storage space.
-    rng = np.random.default_rng(0)
-    buf = model.replay_buffer
-    n = buffer_transitions
-    buf.observations[:n] = rng.standard_normal(buf.observations[:n].shape)
-    buf.next_observations[:n] = rng.standard_normal(buf.next_observations[:n].shape)
-    buf.actions[:n] = rng.uniform(-1, 1, buf.actions[:n].shape)
-    buf.rewards[:n] = rng.standard_normal(buf.rewards[:n].shape)
-    buf.dones[:n] = rng.random(buf.dones[:n].shape) < 0.01
-    buf.full = True
-    model.set_logger(Logger(folder=None, output_formats=[]))  # train() records its losses
-    return model
-
-
 def time_sb3(algo: str, batch_size: int, timing: dict) -> tuple[float, float]:
     """(ms per ``model.train(1, batch)``, ms per replay-buffer sample alone)."""
-    model = sb3_model(algo, batch_size, buffer_transitions=10_000)
+    model = prefilled_sb3_model(
+        algo,
+        "Hopper-v5",
+        hidden_dims=HIDDEN,
+        batch_size=batch_size,
+        buffer_transitions=10_000,
+        policy_delay=POLICY_DELAY,
+    )
     train_ms = time_ms(lambda: model.train(gradient_steps=1, batch_size=batch_size), **timing)
     sample_ms = time_ms(lambda: model.replay_buffer.sample(batch_size), **timing)
     return train_ms, sample_ms
@@ -247,40 +200,12 @@ def floor_calls(algo: str, k: int, b: int) -> list[tuple[Callable[[], object], f
     return [(bmm_call(*key), count) for key, count in counts.items()]
 
 
-@dataclass(frozen=True)
-class PairedTiming:
-    """Ours and the floor timed in alternation, so that each ratio compares the two under the
-    same state of a shared machine (its neighbours' load drifts within minutes)."""
-
-    ours_ms: list[float]  # per repeat: ms per population update
-    floor_ms: list[float]  # per repeat: matmul floor ms per population update
-
-    def ratios(self) -> list[float]:
-        """ours / floor of each repeat (their median is not the ratio of the medians)."""
-        return [o / f for o, f in zip(self.ours_ms, self.floor_ms, strict=True)]
-
-
-def time_paired(
-    ours: Callable[[], object], floor: list[tuple[Callable[[], object], float]], timing: dict
-) -> PairedTiming:
-    """Each repeat times ``iters`` of our update and ``iters`` of every floor matmul, ours
-    first in even repeats and last in odd ones, so that a steady drift biases neither."""
-
-    def block_ms(step: Callable[[], object]) -> float:
-        return time_ms(step, iters=timing["iters"], repeats=1, warmup=timing["warmup"])
-
-    def floor_block_ms() -> float:
-        return sum(block_ms(call) * count for call, count in floor)
-
-    ours_ms, floor_ms = [], []
-    for repeat in range(timing["repeats"]):
-        if repeat % 2 == 0:
-            ours_ms.append(block_ms(ours))
-            floor_ms.append(floor_block_ms())
-        else:
-            floor_ms.append(floor_block_ms())
-            ours_ms.append(block_ms(ours))
-    return PairedTiming(ours_ms, floor_ms)
+def floor_block_ms(
+    floor: list[tuple[Callable[[], object], float]], iters: int, warmup: int
+) -> float:
+    """ms of one block of the floor: ``iters`` calls of every matmul, weighted by its calls
+    per update."""
+    return sum(time_ms(call, iters, 1, warmup) * count for call, count in floor)
 
 
 def operator_profile(step: Callable[[], object], iters: int, rows: int = 12) -> str:
@@ -321,26 +246,16 @@ COLUMNS = (
 )
 
 
-def markdown_table(rows: list[dict]) -> str:
-    def cell(value: object) -> str:
-        return f"{value:.3g}" if isinstance(value, float) else str(value)
-
-    lines = [
-        "| " + " | ".join(title for _, title in COLUMNS) + " |",
-        "|" + "---|" * len(COLUMNS),
-    ]
-    for row in rows:
-        lines.append("| " + " | ".join(cell(row[key]) for key, _ in COLUMNS) + " |")
-    return "\n".join(lines) + "\n"
+def cell(value: object) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 def write_outputs(out: Path, rows: list[dict], header: str) -> str:
+    """``out``/update_speed.csv and .md; the markdown table."""
     out.mkdir(parents=True, exist_ok=True)
-    with open(out / "update_speed.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=[key for key, _ in COLUMNS])
-        writer.writeheader()
-        writer.writerows(rows)
-    table = markdown_table(rows)
+    write_csv(out / "update_speed.csv", rows, fieldnames=[key for key, _ in COLUMNS])
+    body = [[cell(row[key]) for key, _ in COLUMNS] for row in rows]
+    table = markdown_table([title for _, title in COLUMNS], body)
     (out / "update_speed.md").write_text(f"{header}\n\n{table}")
     return table
 
@@ -398,8 +313,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--out",
         type=Path,
-        default=DEFAULT_OUT,
-        help=f"Folder for update_speed.csv and .md (default {DEFAULT_OUT}).",
+        default=OUT,
+        help=f"Folder for update_speed.csv and .md (default {OUT}).",
     )
     args = parser.parse_args(argv)
     args.members = parse_list(int, args.members)
@@ -419,6 +334,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def time_library(library: str, args: argparse.Namespace, timing: dict) -> list[dict]:
     """Rows of every algorithm and K with fp32 matmuls on ``library``."""
     rows, b = [], args.batch_size
+    iters, warmup = timing["iters"], timing["warmup"]
     for algo in args.algos:
         sb3_ms, sample_ms = (
             (float("nan"), float("nan")) if args.no_sb3 else time_sb3(algo, b, timing)
@@ -426,14 +342,20 @@ def time_library(library: str, args: argparse.Namespace, timing: dict) -> list[d
         print(f"  [{library}] SB3 {algo}: {sb3_ms:.3f} ms/update (sampling {sample_ms:.3f} ms)")
         mflop = update_mflop(algo, b)
         for k in args.members:
-            ours = ours_update(algo, k, b)
-            paired = time_paired(ours, floor_calls(algo, k, b), timing)
+            ours, floor = ours_update(algo, k, b), floor_calls(algo, k, b)
+            samples = in_alternation(
+                {
+                    "ours": lambda ours=ours: time_ms(ours, iters, 1, warmup),
+                    "floor": lambda floor=floor: floor_block_ms(floor, iters, warmup),
+                },
+                timing["repeats"],
+            )
             if args.profile:
                 print(f"  [{library}] ours {algo} K={k}, {args.iters} updates:")
                 print(operator_profile(ours, args.iters))
-            ours_ms = statistics.median(paired.ours_ms)
-            floor_ms = statistics.median(paired.floor_ms) / k
-            ratios = paired.ratios()
+            ours_ms = statistics.median(samples["ours"])
+            floor_ms = statistics.median(samples["floor"]) / k
+            ratio = paired_ratio(samples["ours"], samples["floor"])
             rows.append(
                 {
                     "library": library,
@@ -444,9 +366,9 @@ def time_library(library: str, args: argparse.Namespace, timing: dict) -> list[d
                     "sb3_ms_per_update": sb3_ms,
                     "ratio_ours_member_over_sb3": ours_ms / k / sb3_ms,
                     "floor_ms_per_member": floor_ms,
-                    "ratio_ours_over_floor": statistics.median(ratios),
-                    "ratio_floor_min": min(ratios),
-                    "ratio_floor_max": max(ratios),
+                    "ratio_ours_over_floor": ratio.median,
+                    "ratio_floor_min": ratio.low,
+                    "ratio_floor_max": ratio.high,
                     "mflop_per_member": mflop,
                     "floor_gflops": mflop / floor_ms,  # MFLOP per ms = GFLOP/s
                     "sb3_sample_ms": sample_ms,
@@ -455,8 +377,7 @@ def time_library(library: str, args: argparse.Namespace, timing: dict) -> list[d
             print(
                 f"  [{library}] ours {algo} K={k}: {ours_ms:.3f} ms/update, "
                 f"{ours_ms / k:.3f} ms/member, floor {floor_ms:.3f} ms/member "
-                f"({mflop:.0f} MFLOP), ours/floor {statistics.median(ratios):.2f} "
-                f"[{min(ratios):.2f}, {max(ratios):.2f}]",
+                f"({mflop:.0f} MFLOP), ours/floor {ratio}",
                 flush=True,
             )
     return rows
@@ -471,11 +392,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     b = args.batch_size
     print(
         f"update_speed: obs {OBS_DIM}, action {ACTION_DIM}, batch {b}, hidden {HIDDEN}, "
-        f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), timing {timing}",
+        f"timing {timing}; {machine_description()}",
         flush=True,
     )
-    load_before = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"load average {load_before} on {os.cpu_count()} CPUs", flush=True)
+    load_before = load_average()
     rows = []
     for library in args.libraries:
         if library == "onednn" and not onednn_is_exact_fp32():
@@ -483,13 +403,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             continue
         with matmuls_on(library):
             rows += time_library(library, args, timing)
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     header = (
-        f"# update_speed\n\nLoad average before/after: {load_before} / {load} on "
-        f"{os.cpu_count()} CPUs (timings on a busy machine are unreliable, more so with >1 "
-        f"thread). Hopper-v5 sizes (obs {OBS_DIM}, action {ACTION_DIM}), batch {b}, "
-        f"hidden {HIDDEN}, fp32 CPU, torch {torch.__version__}, {torch.get_num_threads()} "
-        f"thread(s); median of {args.repeats} repeats x {args.iters} updates after "
+        f"# update_speed\n\nAfter timing: {machine_description()}. Load average before: "
+        f"{load_before} (timings on a busy machine are unreliable, more so with >1 thread). "
+        f"Hopper-v5 sizes (obs {OBS_DIM}, action {ACTION_DIM}), batch {b}, "
+        f"hidden {HIDDEN}, fp32 CPU; median of {args.repeats} repeats x {args.iters} updates after "
         f"{args.warmup} warm-up. SB3 time includes its minibatch sampling (last column); ours "
         "uses a prepared batch. Floor: matmul time only, each matmul timed with torch.bmm, "
         "alternating with our updates; ours/floor is the median of the per-repeat ratios, "

@@ -6,13 +6,16 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import learning_quality as lq  # noqa: E402
+import learning_quality as lq  # noqa: E402  (the command line)
+import learning_quality_report as report  # noqa: E402
+import learning_quality_suite as lq_suite  # noqa: E402
+import learning_quality_training as training  # noqa: E402
 
 
 def test_total_steps_sets_every_experiments_budget_and_its_own_cache_keys():
-    suite = lq.SUITES["locomotion"]
-    own = lq.make_jobs(suite, (6, 7), only=["SAC:Hopper-v5"])
-    short = lq.make_jobs(suite, (6, 7), only=["SAC:Hopper-v5"], total_steps=60_000)
+    suite = lq_suite.SUITES["locomotion"]
+    own = lq_suite.make_jobs(suite, (6, 7), only=["SAC:Hopper-v5"])
+    short = lq_suite.make_jobs(suite, (6, 7), only=["SAC:Hopper-v5"], total_steps=60_000)
     assert {j.total_steps for j in own} == {200_000}
     assert {j.total_steps for j in short} == {60_000}
     assert len(short) == 4  # 2 seeds x ours and SB3
@@ -27,12 +30,14 @@ def test_a_budget_below_one_step_is_refused(capsys):
 
 
 def finished_run(done_dir, job, steps):
-    lq.save_result(done_dir, lq.RunResult(job, steps, [float(s) for s in steps], 1.0))
+    lq_suite.save_result(done_dir, lq_suite.RunResult(job, steps, [float(s) for s in steps], 1.0))
 
 
 def hopper_sac(impl, seed, total_steps, squash_epsilon=0.0):
-    suite = lq.SUITES["locomotion"]
-    jobs = lq.make_jobs(suite, (seed,), [impl], ["SAC:Hopper-v5"], squash_epsilon, total_steps)
+    suite = lq_suite.SUITES["locomotion"]
+    jobs = lq_suite.make_jobs(
+        suite, (seed,), [impl], ["SAC:Hopper-v5"], squash_epsilon, total_steps
+    )
     return jobs[0]
 
 
@@ -41,17 +46,17 @@ EVERY_5000 = [5000 * i for i in range(1, 41)]  # to 200k
 
 def test_a_run_of_a_longer_budget_counts_at_a_step_it_reached(tmp_path):
     finished_run(tmp_path, hopper_sac("sb3", 1, 200_000), EVERY_5000)
-    found = lq.cached_result_reaching(tmp_path, hopper_sac("sb3", 1, 60_000), 60_000)
+    found = lq_suite.cached_result_reaching(tmp_path, hopper_sac("sb3", 1, 60_000), 60_000)
     assert found is not None and found.job.total_steps == 200_000
-    assert lq.cached_result_reaching(tmp_path, hopper_sac("sb3", 1, 60_000), 62_500) is None
+    assert lq_suite.cached_result_reaching(tmp_path, hopper_sac("sb3", 1, 60_000), 62_500) is None
 
 
 def test_the_own_budget_comes_first_then_the_shortest_longer_one(tmp_path):
     for budget in (100_000, 200_000):
         finished_run(tmp_path, hopper_sac("sb3", 1, budget), EVERY_5000[: budget // 5000])
-    found = lq.cached_result_reaching(tmp_path, hopper_sac("sb3", 1, 200_000), 60_000)
+    found = lq_suite.cached_result_reaching(tmp_path, hopper_sac("sb3", 1, 200_000), 60_000)
     assert found.job.total_steps == 200_000
-    found = lq.cached_result_reaching(tmp_path, hopper_sac("sb3", 1, 60_000), 60_000)
+    found = lq_suite.cached_result_reaching(tmp_path, hopper_sac("sb3", 1, 60_000), 60_000)
     assert found.job.total_steps == 100_000
 
 
@@ -60,8 +65,8 @@ def test_another_seed_variant_or_stray_file_is_never_read_as_the_run(tmp_path):
         finished_run(tmp_path, hopper_sac("sb3", seed, 200_000), EVERY_5000)
     finished_run(tmp_path, hopper_sac("ours", 1, 200_000, squash_epsilon=1e-6), EVERY_5000)
     (tmp_path / "sb3_SAC_Hopper-v5_s1_60000_old.json").write_text("{}")
-    assert lq.cached_result_reaching(tmp_path, hopper_sac("sb3", 1, 60_000), 60_000) is None
-    assert lq.cached_result_reaching(tmp_path, hopper_sac("ours", 1, 60_000), 60_000) is None
+    assert lq_suite.cached_result_reaching(tmp_path, hopper_sac("sb3", 1, 60_000), 60_000) is None
+    assert lq_suite.cached_result_reaching(tmp_path, hopper_sac("ours", 1, 60_000), 60_000) is None
 
 
 def test_a_report_at_a_step_pools_budgets_and_keeps_the_suites_tables(tmp_path):
@@ -80,7 +85,7 @@ def test_a_report_at_a_step_pools_budgets_and_keeps_the_suites_tables(tmp_path):
 
 def test_only_the_suites_own_report_writes_the_suites_tables(tmp_path):
     def name(**options):
-        return lq.output_stem(tmp_path, "locomotion", **options).name
+        return report.output_stem(tmp_path, "locomotion", **options).name
 
     assert name() == "learning_quality_locomotion"
     suites_own = dict(
@@ -106,7 +111,7 @@ def test_a_run_finished_at_one_budget_and_training_at_another_counts_once(tmp_pa
     for impl in ("ours", "sb3"):
         finished_run(done, hopper_sac(impl, 1, 200_000), EVERY_5000)
     # ours still training at a shorter budget, in the folder this command reads
-    folder = lq.ours_runs_dir([hopper_sac("ours", 1, 60_000)], tmp_path / "runs")
+    folder = training.ours_runs_dir([hopper_sac("ours", 1, 60_000)], tmp_path / "runs")
     run = folder / "results" / "learning_quality" / "Hopper-v5" / "SAC" / "seed_1_20261203"
     run.mkdir(parents=True)
     rows = "".join(f"parent,{step},{step / 100}\n" for step in EVERY_5000[:12])
@@ -114,7 +119,7 @@ def test_a_run_finished_at_one_budget_and_training_at_another_counts_once(tmp_pa
     argv = ["--suite", "locomotion", "--only", "SAC:Hopper-v5", "--seeds", "1"]
     argv += ["--total_steps", "60000", "--out", str(tmp_path)]
     lq.main([*argv, "--report", "--at_step", "60000"])
-    stem = lq.output_stem(
+    stem = report.output_stem(
         tmp_path,
         "locomotion",
         seeds=(1,),

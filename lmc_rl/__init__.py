@@ -8,7 +8,7 @@ The public API (each name is also a command's work, see ``lmc-rl --help``):
     run = lmc_rl.load_run_frames(paths.results)        # tidy frames of a finished run
     run.forks[["fork_point", "verdict", "linear_barrier"]]
     policy = lmc_rl.load_agent(paths.weights / "final.pt")
-    result = lmc_rl.measure_path(returns, alphas)      # the statistics of any path
+    result = lmc_rl.measure_path(returns, alphas, threshold=0.05)  # any path's statistics
 
 The package is layered along its data path; each layer imports only the ones before it:
 config -> records -> learners -> training -> measuring -> analysis -> experiment -> sweep ->

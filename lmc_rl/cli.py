@@ -265,6 +265,18 @@ def parse_seeds(raw: object) -> list[int]:
     return seeds
 
 
+def check_out_folder(out: str | None) -> None:
+    """--out names a folder to write into: refuse a path that is, or lies under, a file
+    before any work starts."""
+    if out is None:
+        return
+    for path in (Path(out), *Path(out).parents):
+        if path.exists():
+            if not path.is_dir():
+                raise UserError(f"--out: {path} is a file, not a folder")
+            return
+
+
 def print_path(path: str | Path) -> None:
     """A command's result folder, the last line of its output: always an absolute path."""
     print(Path(path).resolve())
@@ -289,6 +301,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     from lmc_rl.measuring.instability import evaluate_run
     from lmc_rl.records.run_record import load_run
 
+    check_out_folder(args.out)
     run = load_run(args.results_dir)
     alpha_points = parse_value("alpha_points", args.alpha_points) if args.alpha_points else None
     episodes = (
@@ -333,6 +346,7 @@ def _analyze(args: argparse.Namespace) -> None:
     from lmc_rl.analysis import analyze
     from lmc_rl.config.run_config import parse_value
 
+    check_out_folder(args.out)
     total_steps = parse_value("total_steps", args.total_steps) if args.total_steps else None
     if total_steps is not None and total_steps < 1:
         raise UserError(f"--total_steps: must be >= 1, got {total_steps}")
@@ -353,6 +367,10 @@ def _render(args: argparse.Namespace) -> None:
     from lmc_rl.measuring.render import connect_source, fork_source, headless_gl, render_path
 
     headless_gl()  # before anything imports MuJoCo
+    if args.out is not None:
+        check_out_folder(str(Path(args.out).parent))
+        if Path(args.out).is_dir():
+            raise UserError(f"render: --out: {args.out} is a folder; give a .mp4 or .gif file")
 
     if args.results_dir is not None:
         if args.fork is None or args.path is not None:
@@ -386,6 +404,8 @@ def _render(args: argparse.Namespace) -> None:
 def _connect(args: argparse.Namespace) -> None:
     from lmc_rl.config.run_config import parse_value
     from lmc_rl.experiment.connect import ConnectSettings, connect_pair, connect_runs
+
+    check_out_folder(args.out)
 
     def number(flag: str, kind: type) -> Any:
         try:

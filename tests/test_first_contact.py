@@ -2,9 +2,78 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
 import pytest
 
 from lmc_rl.cli import main
+from lmc_rl.config.run_config import build_config
+from lmc_rl.experiment.phases import run_experiment
+from lmc_rl.records.layout import RESULTS_FOLDER, WEIGHTS_FOLDER, RunPaths
+from lmc_rl.training.run_files import load_agent
+
+TINY = {
+    "env": "InvertedPendulum-v5",
+    "total_steps": "400",
+    "learning_starts": "100",
+    "eval_freq": "200",
+    "num_eval_episodes_periodic": "2",
+    "max_episode_steps": "50",
+    "hidden_dims": "16,16",
+    "batch_size": "16",
+    "alpha_points": "3",
+    "num_eval_episodes": "2",
+    "eval_workers": "1",
+    "threads": "1",
+}
+QUICK_EVAL = ["--alpha_points", "3", "--num_eval_episodes", "2", "--eval_workers", "1"]
+
+
+@pytest.fixture(scope="module")
+def forked_run(tmp_path_factory) -> RunPaths:
+    """A tiny finished run with two forks of two children."""
+    out = tmp_path_factory.mktemp("first_contact")
+    flags = {**TINY, "fork_points": "0.25,0.5", "seed": "3", "output_dir": str(out)}
+    return run_experiment(build_config(flags), progress=False)
+
+
+def _copy_run(paths: RunPaths, root: Path) -> RunPaths:
+    """The run's two folders copied under ``root`` (the layout's results/ and model_weights/)."""
+    parts = paths.results.parts
+    tail = Path(*parts[parts.index(RESULTS_FOLDER) + 1 :])
+    copy = RunPaths(root / RESULTS_FOLDER / tail, root / WEIGHTS_FOLDER / tail)
+    shutil.copytree(paths.results, copy.results)
+    shutil.copytree(paths.weights, copy.weights)
+    return copy
+
+
+def test_a_childs_agent_file_is_named_after_its_member(forked_run):
+    names = {p.name for p in forked_run.weights.glob("fork*_child*.pt")}
+    assert names == {f"fork{f}_child{c}.pt" for f in (1, 2) for c in (1, 2)}
+    for name in names:
+        assert load_agent(forked_run.weights / name).info["member"] == name.removesuffix(".pt")
+
+
+def test_a_run_with_the_old_agent_file_names_still_evaluates(forked_run, tmp_path, capsys):
+    old = _copy_run(forked_run, tmp_path)
+    for fork_id in (1, 2):
+        for child in (1, 2):
+            new = old.weights / f"fork{fork_id}_child{child}.pt"
+            if new.exists():  # today's code wrote the old names already
+                new.rename(old.weights / f"fork{child}_{fork_id}.pt")
+    assert old.child_weights(2, 1).name == "fork2_1.pt"
+    out = tmp_path / "evaluation"
+    code = main(["evaluate", "--results_dir", str(old.results), "--out", str(out), *QUICK_EVAL])
+    assert code == 0, capsys.readouterr().err
+    with (
+        np.load(out / "returns_1.npz") as again,
+        np.load(forked_run.returns_file(1)) as first,
+    ):
+        assert np.array_equal(again["returns"], first["returns"])
+    assert json.loads((out / "instability_2.json").read_text())["fork_id"] == 2
 
 
 @pytest.mark.parametrize(
@@ -33,3 +102,42 @@ def test_the_did_you_mean_line_does_not_print_the_value_after_the_hint(capsys):
     err = capsys.readouterr().err.strip()
     assert err.endswith("(did you mean '--total_steps'?)")
     assert "2000" not in err
+
+
+def test_connect_names_the_runs_members_and_steps_it_joins(forked_run, tmp_path, capsys):
+    """The old names' trap: fork1_1.pt and fork1_2.pt are children of two different forks;
+    connect says so, from the files' own records, and labels the path by member."""
+    old = _copy_run(forked_run, tmp_path)
+    for fork_id in (1, 2):
+        (old.weights / f"fork{fork_id}_child1.pt").rename(old.weights / f"fork1_{fork_id}.pt")
+    files = [str(old.weights / "fork1_1.pt"), str(old.weights / "fork1_2.pt")]
+    out = tmp_path / "out"
+    code = main(["connect", *files, "--out", str(out), "--max_episode_steps", "50", *QUICK_EVAL])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    run = str(forked_run.results.resolve())
+    assert f"A = fork1_child1 at step 400 of run {run}" in err
+    assert f"B = fork2_child1 at step 400 of run {run}" in err
+    path = json.loads((out / "path_none.json").read_text())
+    assert (path["a_label"], path["b_label"]) == ("fork1_child1", "fork2_child1")
+
+
+def test_an_out_that_is_a_file_is_one_line_and_exit_2_before_any_work(forked_run, tmp_path, capsys):
+    taken = tmp_path / "taken.txt"
+    taken.write_text("mine\n")
+    run, weights = str(forked_run.results), forked_run.weights
+    agents = [str(weights / "fork1_child1.pt"), str(weights / "fork1_child2.pt")]
+    commands = [
+        ["evaluate", "--results_dir", run, *QUICK_EVAL, "--no_progress", "--out", str(taken)],
+        ["analyze", "--results_dir", run, "--out", str(taken)],
+        ["connect", *agents, *QUICK_EVAL, "--no_progress", "--out", str(taken)],
+        ["render", "--results_dir", run, "--fork", "1", "--out", str(taken / "video.gif")],
+    ]
+    before = sorted(p.name for p in forked_run.results.rglob("*"))
+    for argv in commands:
+        code = main(argv)
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and len(err.splitlines()) == 1, (argv[0], err)
+        assert "--out" in err and "taken.txt" in err, err
+    assert taken.read_text() == "mine\n"
+    assert sorted(p.name for p in forked_run.results.rglob("*")) == before

@@ -25,6 +25,7 @@ import io
 import itertools
 import json
 import shutil
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,10 +66,45 @@ class Endpoint:
             tuple(spec.hidden_dims),
         )
 
+    @property
+    def info(self) -> dict[str, Any]:
+        """What the file records of itself: member, step, run (``save_agent``'s ``info``)."""
+        return self.payload.get("info") or {}
+
+    def describe(self) -> str:
+        """Which run, member and step the file holds, from its own record (not its name)."""
+        info = self.info
+        member = info.get("member", "an unnamed member")
+        step = f" at step {info['step']}" if info.get("step") is not None else ""
+        run = info.get("run")
+        where = f"of run {run}" if run else f"(no run recorded; file in {self.file.parent})"
+        return f"{member}{step} {where} [{self.file.name}]"
+
 
 def load_endpoint(file: str | Path) -> Endpoint:
     agent, payload = load_agent_state(file)
     return Endpoint(Path(file), agent, payload)
+
+
+def endpoint_labels(endpoints: list[Endpoint]) -> list[str]:
+    """Short names for figures and tables: the member (``fork1_child2``), with the run's seed or
+    the file name added where two endpoints would otherwise read the same."""
+    labels = [str(e.info.get("member") or e.file.stem) for e in endpoints]
+    if len(set(labels)) == len(labels):
+        return labels
+    seeded = [
+        f"{label} (seed {e.info['seed']})" if e.info.get("seed") is not None else label
+        for label, e in zip(labels, endpoints, strict=True)
+    ]
+    if len(set(seeded)) == len(seeded):
+        return seeded
+    return [f"{label} ({e.file.name})" for label, e in zip(labels, endpoints, strict=True)]
+
+
+def announce_endpoints(endpoints: list[Endpoint], names: list[str]) -> None:
+    """Say on stderr what is being joined, so that a wrong file is seen before the work."""
+    for name, endpoint in zip(names, endpoints, strict=True):
+        print(f"lmc-rl: connect: {name} = {endpoint.describe()}", file=sys.stderr)
 
 
 def check_same_architecture(endpoints: list[Endpoint]) -> None:
@@ -246,12 +282,14 @@ def connect_pair(
         raise UserError("connect: --save_aligned needs --align weight_matching")
     transitions = _transitions_file(critic_transitions)
     folder = _prepare_out(out, f"{endpoints[0].file.stem}_{endpoints[1].file.stem}")
-    labels = (str(endpoints[0].file), str(endpoints[1].file))
+    announce_endpoints(endpoints, ["A", "B"])
+    labels = tuple(endpoint_labels(endpoints))
     request = PathRequest(align, endpoints[0], endpoints[1], align, labels)
     results = measure_paths([request], settings, folder, transitions, progress)
     if save_aligned:
         atomic_write_bytes(Path(save_aligned), Path(results[0]["aligned_file"]).read_bytes())
-    return _finish(folder, results, settings, {"mode": "pair", "a": labels[0], "b": labels[1]})
+    mode = {"mode": "pair", "a": str(endpoints[0].file), "b": str(endpoints[1].file)}
+    return _finish(folder, results, settings, {**mode, "labels": list(labels)})
 
 
 def connect_runs(
@@ -277,6 +315,7 @@ def connect_runs(
     if len(set(labels)) < len(labels):  # two runs of one seed: name them by position
         labels = [f"run{i + 1} ({label})" for i, label in enumerate(labels)]
     folder = _prepare_out(out, "runs")
+    announce_endpoints(endpoints, [f"run{i + 1}" for i in range(len(endpoints))])
     requests = [
         PathRequest(
             f"run{i + 1}_run{j + 1}_{align}",

@@ -11,7 +11,10 @@ Layout (the prototype's names)::
         forks/  instability_{id}.json  returns_{id}.npz  critic_transitions_{id}.npz
         all_forks_results.json  fork_analysis/report.md, *.png
     {output_dir}/model_weights/{experiment_name}/{env}/{algo}/seed_{seed}_{timestamp}/
-        final.pt  fork{child}_{id}.pt  fork_{id}_start.pt
+        final.pt  fork{id}_child{c}.pt  fork_{id}_start.pt
+
+Agent files are named like their member everywhere else (``fork{id}_child{c}``); runs written
+before that, with ``fork{c}_{id}.pt``, are still read (``RunPaths.child_weights`` falls back).
 """
 
 from __future__ import annotations
@@ -60,8 +63,18 @@ class RunStatus(str, enum.Enum):
         return self.value
 
 
+def child_member_name(fork_id: int, child: int) -> str:
+    """``fork{fork_id}_child{child}``: how a child is named in logs, records and file names."""
+    return f"fork{fork_id}_child{child}"
+
+
 def child_weights_name(child: int, fork_id: int) -> str:
-    """``fork{child}_{fork_id}.pt``: a child's weights at total_steps."""
+    """``fork{fork_id}_child{child}.pt``: a child's weights at total_steps, named as its member."""
+    return f"{child_member_name(fork_id, child)}.pt"
+
+
+def legacy_child_weights_name(child: int, fork_id: int) -> str:
+    """``fork{child}_{fork_id}.pt``: the name runs written before the member names used."""
     return f"fork{child}_{fork_id}.pt"
 
 
@@ -150,7 +163,11 @@ class RunPaths:
         return self.weights / FINAL_WEIGHTS_FILE
 
     def child_weights(self, child: int, fork_id: int) -> Path:
-        return self.weights / child_weights_name(child, fork_id)
+        """Child ``child`` of fork ``fork_id``'s agent file: ``fork{id}_child{c}.pt``, or the
+        old ``fork{c}_{id}.pt`` of a run written before, where only that one exists."""
+        path = self.weights / child_weights_name(child, fork_id)
+        legacy = self.weights / legacy_child_weights_name(child, fork_id)
+        return legacy if not path.exists() and legacy.exists() else path
 
     def fork_start_weights(self, fork_id: int) -> Path:
         return self.weights / fork_start_weights_name(fork_id)

@@ -115,7 +115,7 @@ class Policy:
 
 
 def load_agent(path: str | Path) -> Policy:
-    """Load a file written by ``save_agent`` (final.pt, fork1_{id}.pt, ...) as a ``Policy``."""
+    """Load a file written by ``save_agent`` (final.pt, fork{id}_child1.pt, ...) as a ``Policy``."""
     agent, payload = load_agent_state(path)
     scaler = ActionScaler(np.array(payload["action_low"]), np.array(payload["action_high"]))
     return Policy(agent, payload["env"], scaler, payload.get("info", {}))

@@ -320,7 +320,7 @@ class Trainer:
             self.agent,
             0,
             self.task,
-            {"member": "parent", "step": self.step, "fork_id": fork.fork_id},
+            self._agent_info("parent", fork_id=fork.fork_id),
         )
         streams = child_streams(cfg.seed, fork.fork_id, cfg.fork_noise, cfg.children)
         views = child_views(
@@ -356,7 +356,7 @@ class Trainer:
             self.agent,
             0,
             self.task,
-            {"member": "parent", "step": self.step, "diverged_at": self.members[0].diverged_at},
+            self._agent_info("parent", diverged_at=self.members[0].diverged_at),
         )
 
     def resume(self) -> None:
@@ -427,14 +427,19 @@ class Trainer:
 
     # -- what a finished training phase leaves behind
     def save_weights(self) -> None:
-        """final.pt (parent) and fork{c}_{id}.pt (child c of fork id), at total_steps."""
+        """final.pt (parent) and fork{id}_child{c}.pt (child c of fork id), at total_steps."""
         for row, member in enumerate(self.members):
             if member.fork is None:
                 path = self.paths.final_weights
             else:
                 path = self.paths.child_weights(member.child, member.fork.fork_id)
-            info = {"member": member.name, "step": self.step, "diverged_at": member.diverged_at}
+            info = self._agent_info(member.name, diverged_at=member.diverged_at)
             save_agent(path, self.agent, row, self.task, info)
+
+    def _agent_info(self, member: str, **fields: Any) -> dict[str, Any]:
+        """What an agent file records of itself, so that it can be named without its path."""
+        run = str(self.paths.results.resolve())
+        return {"member": member, "step": self.step, "run": run, "seed": self.config.seed, **fields}
 
     def save_critic_transitions(self, per_child: int = 512) -> None:
         """A fixed set of transitions from every child of each fork, for the critic barrier."""

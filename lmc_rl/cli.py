@@ -297,15 +297,18 @@ def _run(args: argparse.Namespace) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    from lmc_rl.config.run_config import parse_value
+    from lmc_rl.config.run_config import check_at_least, parse_value
     from lmc_rl.measuring.instability import evaluate_run
     from lmc_rl.records.run_record import load_run
 
     check_out_folder(args.out)
     run = load_run(args.results_dir)
-    alpha_points = parse_value("alpha_points", args.alpha_points) if args.alpha_points else None
-    episodes = (
-        parse_value("num_eval_episodes", args.num_eval_episodes) if args.num_eval_episodes else None
+    alpha_points, episodes = (
+        None if raw is None else check_at_least(name, parse_value(name, raw))
+        for name, raw in (
+            ("alpha_points", args.alpha_points),
+            ("num_eval_episodes", args.num_eval_episodes),
+        )
     )
     workers = parse_value("eval_workers", args.eval_workers)
     if workers < 0:
@@ -323,8 +326,8 @@ def _evaluate(args: argparse.Namespace) -> None:
         run,
         args.out,
         args.overwrite,
-        alpha_points or run.config.alpha_points,
-        episodes or run.config.num_eval_episodes,
+        run.config.alpha_points if alpha_points is None else alpha_points,
+        run.config.num_eval_episodes if episodes is None else episodes,
         children,
     )
     results = evaluate_run(

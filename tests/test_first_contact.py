@@ -141,3 +141,24 @@ def test_an_out_that_is_a_file_is_one_line_and_exit_2_before_any_work(forked_run
         assert "--out" in err and "taken.txt" in err, err
     assert taken.read_text() == "mine\n"
     assert sorted(p.name for p in forked_run.results.rglob("*")) == before
+
+
+@pytest.mark.parametrize("flag", ["--alpha_points", "--num_eval_episodes"])
+@pytest.mark.parametrize("value", ["0", "-3"])
+def test_evaluate_refuses_a_zero_or_negative_count_instead_of_the_runs_own(
+    forked_run, tmp_path, capsys, flag, value
+):
+    out = tmp_path / "evaluation"
+    argv = ["evaluate", "--results_dir", str(forked_run.results), "--out", str(out)]
+    code = main([*argv, "--eval_workers", "1", "--no_progress", f"{flag}={value}"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and flag in err and value in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("value", ["0", "-3"])
+def test_run_refuses_a_zero_or_negative_alpha_points(tmp_path, capsys, value):
+    code = main(["run", "--output_dir", str(tmp_path / "out"), f"--alpha_points={value}"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "--alpha_points" in err
+    assert not (tmp_path / "out").exists()

@@ -385,8 +385,8 @@ def evaluate_run(
     forks = fork_schedule(cfg)
     if not forks:
         raise UserError(f"--results_dir: {run.paths.results} has no fork points to evaluate")
-    alpha_points = alpha_points or cfg.alpha_points
-    num_eval_episodes = num_eval_episodes or cfg.num_eval_episodes
+    alpha_points = cfg.alpha_points if alpha_points is None else alpha_points
+    num_eval_episodes = cfg.num_eval_episodes if num_eval_episodes is None else num_eval_episodes
     if alpha_points < 2 or num_eval_episodes < 1:
         raise UserError("--alpha_points must be >= 2 and --num_eval_episodes >= 1")
     children = children or cfg.children

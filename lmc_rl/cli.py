@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from lmc_rl import __version__
-from lmc_rl.config.errors import UserError
+from lmc_rl.config.errors import RunInterrupted, UserError
 from lmc_rl.config.flags import Parser, add_config_flags, config_overrides, unknown_flags_error
 from lmc_rl.config.run_config import RunConfig, build_config, load_yaml_overrides
 from lmc_rl.sweep import add_sweep_parser, sweep_command
@@ -511,6 +511,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as err:
         print(f"lmc-rl: error: {err}", file=sys.stderr)
         return 2
+    except RunInterrupted as stopped:
+        if sys.stderr.isatty():
+            print(file=sys.stderr)  # past the progress bar's line
+        for line in stopped.message.splitlines():
+            print(f"lmc-rl: {line}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         print("lmc-rl: interrupted", file=sys.stderr)
         return 130

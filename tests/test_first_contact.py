@@ -162,3 +162,54 @@ def test_run_refuses_a_zero_or_negative_alpha_points(tmp_path, capsys, value):
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "--alpha_points" in err
     assert not (tmp_path / "out").exists()
+
+
+def _scalar_steps(folder: Path) -> list[tuple[str, str, int]]:
+    """Every (member, tag, step) of every scalar in every event file of a run's TensorBoard."""
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+    found = []
+    for file in sorted(folder.glob("*/events.out.tfevents.*")):
+        for event in EventFileLoader(str(file)).Load():
+            for value in event.summary.value:
+                found.append((file.parent.name, value.tag, event.step))
+    return found
+
+
+def test_ctrl_c_says_where_the_run_is_and_its_resume_command_which_works(
+    tmp_path, capsys, monkeypatch
+):
+    """Interrupted after a checkpoint (step 900) and a TensorBoard flush (step 1000); the
+    printed command resumes it, and TensorBoard then holds each step of each scalar once."""
+    import shlex
+
+    from lmc_rl.training.lockstep import Lockstep
+
+    advance = Lockstep.advance
+
+    def interrupted_at_1100(self):
+        if self.lead.step == 1100 and not hasattr(self.lead, "resumed"):
+            raise KeyboardInterrupt
+        advance(self)
+
+    monkeypatch.setattr(Lockstep, "advance", interrupted_at_1100)
+    flags = {**TINY, "total_steps": "1200", "eval_freq": "100", "checkpoint_every": "300"}
+    flags = {**flags, "fork_points": "none", "seed": "5", "output_dir": str(tmp_path)}
+    argv = ["run", "--no_progress", *(a for k, v in flags.items() for a in (f"--{k}", v))]
+    assert main(argv) == 130
+    err = capsys.readouterr().err
+    folder = next((tmp_path / "results").glob("*/*/*/seed_5_*")).resolve()
+    assert f"the run is in {folder}" in err
+    command = err.split("continue from the last checkpoint with: ")[1].splitlines()[0]
+    assert command == f"lmc-rl run --resume {shlex.quote(str(folder))}"
+    before = _scalar_steps(folder / "tensorboard")
+    assert ("parent", "charts/eval_return", 1000) in before  # flushed after the checkpoint
+
+    monkeypatch.setattr("lmc_rl.training.trainer.Trainer.resumed", True, raising=False)
+    assert main(shlex.split(command)[1:] + ["--no_progress"]) == 0
+    assert json.loads((folder / "config.json").read_text())["status"] == "finished"
+    after = _scalar_steps(folder / "tensorboard")
+    duplicates = sorted({s for s in after if after.count(s) > 1})
+    assert duplicates == []
+    evaluated = sorted(s for m, tag, s in after if tag == "charts/eval_return")
+    assert evaluated == list(range(100, 1201, 100))

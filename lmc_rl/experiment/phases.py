@@ -9,12 +9,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import shlex
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
-from lmc_rl.config.errors import UserError
+from lmc_rl.config.errors import RunInterrupted, UserError
 from lmc_rl.config.run_config import PLACEMENT_FIELDS, RunConfig, parse_value
 from lmc_rl.records.layout import REPORT_FILE, RunPaths, RunStatus
 from lmc_rl.records.provenance import code_fingerprint
@@ -43,12 +46,38 @@ def run_experiments(configs: Sequence[RunConfig], progress: bool = True) -> list
     the folder it would write alone), then measured one after another."""
     lead = configs[0]
     _check_seed_group(configs)
+    folders: list[Path] = []
+    with resume_hint_on_interrupt(folders):
+        return _run_experiments(configs, lead, folders, progress)
+
+
+@contextlib.contextmanager
+def resume_hint_on_interrupt(folders: list[Path]) -> Iterator[None]:
+    """Ctrl-C: say where the runs are (``folders``, as they are created) and the exact
+    ``--resume`` command that continues them."""
+    try:
+        yield
+    except KeyboardInterrupt as err:
+        if not folders or isinstance(err, RunInterrupted):
+            raise
+        where = ", ".join(str(f.resolve()) for f in folders)
+        command = "lmc-rl run --resume " + " ".join(shlex.quote(str(f.resolve())) for f in folders)
+        raise RunInterrupted(
+            f"interrupted; the run{'s are' if len(folders) > 1 else ' is'} in {where}\n"
+            f"continue from the last checkpoint with: {command}"
+        ) from None
+
+
+def _run_experiments(
+    configs: Sequence[RunConfig], lead: RunConfig, folders: list[Path], progress: bool
+) -> list[RunPaths]:
     threads = use_threads(lead)  # before the Trainer: its start-up probe runs torch maths
     trainers: list[Trainer] = []
     records = []
     route = None
     for config in configs:
         paths = RunPaths.create(config)
+        folders.append(paths.results)
         trainer = Trainer(config, paths, progress=progress, route=route)
         route = trainer.independence  # one start-up check serves every seed
         record = {
@@ -109,6 +138,13 @@ def resume_experiments(
     runs = [load_run(d, flag="--resume") for d in results_dirs]
     if len({r.paths.results.resolve() for r in runs}) != len(runs):
         raise UserError("--resume: a results directory is named twice")
+    with resume_hint_on_interrupt([r.paths.results for r in runs]):
+        return _resume_runs(runs, overrides, progress)
+
+
+def _resume_runs(
+    runs: Sequence[RunRecord], overrides: dict[str, Any], progress: bool
+) -> list[RunPaths]:
     unfinished = []
     for run in runs:
         if not run.finished:

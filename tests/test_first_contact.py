@@ -115,9 +115,9 @@ def test_connect_names_the_runs_members_and_steps_it_joins(forked_run, tmp_path,
     code = main(["connect", *files, "--out", str(out), "--max_episode_steps", "50", *QUICK_EVAL])
     err = capsys.readouterr().err
     assert code == 0, err
-    run = str(forked_run.results.resolve())
-    assert f"A = fork1_child1 at step 400 of run {run}" in err
-    assert f"B = fork2_child1 at step 400 of run {run}" in err
+    run = "base/InvertedPendulum-v5/SAC/seed_3"
+    assert f"A = fork1_child1 at step 400 of run {run}, file {files[0]}" in err
+    assert f"B = fork2_child1 at step 400 of run {run}, file {files[1]}" in err
     path = json.loads((out / "path_none.json").read_text())
     assert (path["a_label"], path["b_label"]) == ("fork1_child1", "fork2_child1")
 
@@ -213,3 +213,36 @@ def test_ctrl_c_says_where_the_run_is_and_its_resume_command_which_works(
     assert duplicates == []
     evaluated = sorted(s for m, tag, s in after if tag == "charts/eval_return")
     assert evaluated == list(range(100, 1201, 100))
+
+
+def test_an_agent_file_with_four_bytes_zeroed_is_one_clear_error(forked_run, tmp_path, capsys):
+    import torch
+
+    original = forked_run.weights / "fork1_child1.pt"
+    data = bytearray(original.read_bytes())
+    state = torch.load(original, weights_only=True)["state_dict"]
+    largest = max(state.values(), key=lambda t: t.numel()).contiguous().numpy().tobytes()
+    at = data.index(largest) + len(largest) // 2  # inside a weight matrix's bytes
+    assert data[at : at + 4] != bytearray(4)
+    data[at : at + 4] = bytes(4)
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(bytes(data))
+    other = str(forked_run.weights / "fork1_child2.pt")
+    code = main(["connect", str(broken), other, "--out", str(tmp_path / "out"), *QUICK_EVAL])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "broken.pt is corrupted" in err and "SHA-256" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_agent_file_without_a_checksum_still_loads_with_a_note(forked_run, tmp_path, capsys):
+    import torch
+
+    payload = torch.load(forked_run.weights / "fork1_child1.pt", weights_only=True)
+    assert payload.pop("sha256", None) is not None
+    old = tmp_path / "old.pt"
+    torch.save(payload, old)
+    policy = load_agent(old)
+    assert policy.info["member"] == "fork1_child1"
+    err = capsys.readouterr().err
+    assert "old.pt carries no checksum" in err and len(err.strip().splitlines()) == 1

@@ -76,9 +76,8 @@ class Endpoint:
         info = self.info
         member = info.get("member", "an unnamed member")
         step = f" at step {info['step']}" if info.get("step") is not None else ""
-        run = info.get("run")
-        where = f"of run {run}" if run else f"(no run recorded; file in {self.file.parent})"
-        return f"{member}{step} {where} [{self.file.name}]"
+        run = f"of run {info['run']}" if info.get("run") else "(no run recorded)"
+        return f"{member}{step} {run}, file {self.file}"
 
 
 def load_endpoint(file: str | Path) -> Endpoint:

@@ -100,6 +100,12 @@ def critic_transitions_name(fork_id: int) -> str:
     return f"critic_transitions_{fork_id}.npz"
 
 
+def run_label(experiment_name: str, env: str, algo: str, seed: int | None) -> str:
+    """``{experiment_name}/{env}/{algo}/seed_{seed}``: which run, as its settings name it (the
+    folder's path without the time stamp), the same for a run and its bit-identical rerun."""
+    return f"{experiment_name}/{env}/{algo}/seed_{seed}"
+
+
 def experiment_dir(output_dir: str | Path, experiment_name: str) -> Path:
     """``{output_dir}/results/{experiment_name}``: a sweep's runs, logs and comparison."""
     return Path(output_dir) / RESULTS_FOLDER / experiment_name

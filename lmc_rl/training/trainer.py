@@ -30,7 +30,7 @@ from lmc_rl.learners.independence import IndependenceReport, unverified_warning,
 from lmc_rl.learners.matmul import update_library
 from lmc_rl.learners.nn import linear_layer_sizes
 from lmc_rl.records.atomic_files import atomic_write_bytes
-from lmc_rl.records.layout import RunPaths, parent_snapshot_name
+from lmc_rl.records.layout import RunPaths, parent_snapshot_name, run_label
 from lmc_rl.records.training_log import ScalarLog
 from lmc_rl.training.checkpoint import load_checkpoint, save_checkpoint
 from lmc_rl.training.envs import MemberEnvs
@@ -438,8 +438,9 @@ class Trainer:
 
     def _agent_info(self, member: str, **fields: Any) -> dict[str, Any]:
         """What an agent file records of itself, so that it can be named without its path."""
-        run = str(self.paths.results.resolve())
-        return {"member": member, "step": self.step, "run": run, "seed": self.config.seed, **fields}
+        cfg = self.config
+        run = run_label(cfg.experiment_name, cfg.env, cfg.algo, cfg.seed)
+        return {"member": member, "step": self.step, "run": run, "seed": cfg.seed, **fields}
 
     def save_critic_transitions(self, per_child: int = 512) -> None:
         """A fixed set of transitions from every child of each fork, for the critic barrier."""

@@ -132,6 +132,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--algos", default="SAC,DDPG", help="Algorithms (default: %(default)s).")
     check.add_argument("--output_dir", default=".", help="Where results/ goes (default: .).")
+    check.add_argument(
+        "--threads",
+        default=None,
+        help="CPU threads of torch's maths, as for run (default: torch's, one per core).",
+    )
     check.add_argument("--no_progress", action="store_true", help="Hide the progress bars.")
     doctor = commands.add_parser(
         "doctor",
@@ -459,6 +464,7 @@ def _check(args: argparse.Namespace) -> None:
         algos=args.algos,
         output_dir=args.output_dir,
         progress=not args.no_progress,
+        threads=args.threads,
     )
     print_path(out)
 

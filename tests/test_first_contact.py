@@ -246,3 +246,16 @@ def test_an_agent_file_without_a_checksum_still_loads_with_a_note(forked_run, tm
     assert policy.info["member"] == "fork1_child1"
     err = capsys.readouterr().err
     assert "old.pt carries no checksum" in err and len(err.strip().splitlines()) == 1
+
+
+def test_check_takes_threads_and_trains_each_algorithms_seeds_together(tmp_path, capsys):
+    argv = ["check", "--total_steps", "300", "--seeds", "1,2", "--algos", "DDPG"]
+    argv += ["--threads", "1", "--output_dir", str(tmp_path), "--no_progress"]
+    assert main(argv) == 0
+    assert Path(capsys.readouterr().out.strip().splitlines()[-1]).is_file()
+    runs = sorted((tmp_path / "results" / "check_run").glob("*/DDPG/seed_*/config.json"))
+    assert len(runs) == 2
+    for run in runs:
+        record = json.loads(run.read_text())
+        assert record["torch_threads"] == 1 and record["config"]["threads"] == 1
+        assert record["trained_with_seeds"] == [1, 2]

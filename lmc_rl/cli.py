@@ -226,7 +226,12 @@ def _add_connect_parser(commands: argparse._SubParsersAction) -> None:
     connect.add_argument(
         "--eval_workers", default=str(defaults.workers), help="Processes (0: one per core)."
     )
-    connect.add_argument("--out", default=None, help="Output folder (default: ./connect/...).")
+    connect.add_argument(
+        "--out",
+        default=None,
+        help="Output folder (default: a new connect/{A}_{B}_{time}/ in the results folder of "
+        "agent A's run, or beside A's file; with --runs, connect/runs_{time}/ in the first run's).",
+    )
     connect.add_argument(
         "--save_aligned", default=None, metavar="FILE", help="Save the aligned B as an agent file."
     )

@@ -259,3 +259,55 @@ def test_check_takes_threads_and_trains_each_algorithms_seeds_together(tmp_path,
         record = json.loads(run.read_text())
         assert record["torch_threads"] == 1 and record["config"]["threads"] == 1
         assert record["trained_with_seeds"] == [1, 2]
+
+
+def test_connect_without_out_writes_into_the_first_runs_results_not_the_cwd(
+    forked_run, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    files = [str(forked_run.weights / f"fork1_child{c}.pt") for c in (1, 2)]
+    assert main(["connect", *files, "--max_episode_steps", "50", *QUICK_EVAL]) == 0
+    folder = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    assert folder.parent == forked_run.results.resolve() / "connect"
+    assert folder.name.startswith("fork1_child1_fork1_child2_")
+    assert not (tmp_path / "connect").exists()
+
+
+def test_numbers_read_alike_in_reports_and_messages():
+    from lmc_rl.records.number_text import counted, estimate_with_interval, yes_no
+
+    assert estimate_with_interval(-4.8, [-8.073, 3.916]) == "-4.8 [-8.1, 3.9]"
+    assert estimate_with_interval(0.0123, [0.0001, 0.0501]) == "0.0123 [0.0001, 0.0501]"
+    assert estimate_with_interval(None, None) == "– [–]"
+    assert (counted(1, "pair"), counted(2, "pair"), counted(1, "thread")) == (
+        "1 pair",
+        "2 pairs",
+        "1 thread",
+    )
+    assert (yes_no(True), yes_no(False), yes_no(None)) == ("yes", "no", "–")
+
+
+def test_the_runs_report_and_figures_say_what_they_show(forked_run):
+    """No "child 3+" with two children; the barrier markers have a legend entry; the report's
+    estimate and interval share their decimals and a flag reads yes/no."""
+    from lmc_rl.analysis.loading import read_run
+    from lmc_rl.analysis.plots import overview_figure
+
+    run = read_run(forked_run.results)
+    figure = overview_figure(run)
+    legends = [*figure.legends, *(g for sub in figure.subfigs for g in sub.legends)]
+    legends += [ax.get_legend() for ax in figure.get_axes() if ax.get_legend()]
+    labels = [t.get_text() for legend in legends for t in legend.get_texts()]
+    assert "child 2" in labels and "child 3+" not in labels
+    assert any(label.startswith("linear barrier, 95% CI") for label in labels)
+    report = (forked_run.analysis_dir / "report.md").read_text()
+    fork = run.fork_results[0]
+    shown = estimate_with_interval_of(fork)
+    assert shown in report
+    assert "| True |" not in report and "| False |" not in report
+
+
+def estimate_with_interval_of(fork) -> str:
+    from lmc_rl.records.number_text import estimate_with_interval
+
+    return estimate_with_interval(fork.linear_barrier_crossfit, fork.linear_barrier_ci)

@@ -42,6 +42,7 @@ from lmc_rl.measuring.instability import critic_metrics_of_files, evaluate_paths
 from lmc_rl.measuring.interpolation import interpolation_alphas
 from lmc_rl.measuring.weight_matching import weight_matching
 from lmc_rl.records.atomic_files import atomic_write_bytes, atomic_write_json
+from lmc_rl.records.layout import CONNECT_FOLDER, results_dir_of
 from lmc_rl.records.run_record import load_run
 from lmc_rl.training.run_files import load_agent_state, save_agent
 from lmc_rl.training.seeding import evaluation_seeds
@@ -253,9 +254,16 @@ def _finish(
     return out
 
 
-def _prepare_out(out: str | Path | None, default_name: str) -> Path:
+def default_out(first: Path, name: str) -> Path:
+    """Where connect writes without --out: inside the first run's results folder (beside its
+    forks and report, where its data are), or beside agent A's file if A is in no run, never
+    in whichever folder the command happened to be typed in."""
     stamp = time.strftime("%Y%m%d_%H%M%S")
-    folder = Path(out) if out else Path("connect") / f"{default_name}_{stamp}"
+    return first / CONNECT_FOLDER / f"{name}_{stamp}"
+
+
+def _prepare_out(out: str | Path | None, beside: Path, default_name: str) -> Path:
+    folder = Path(out) if out else default_out(beside, default_name)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -280,7 +288,9 @@ def connect_pair(
     if save_aligned and align != "weight_matching":
         raise UserError("connect: --save_aligned needs --align weight_matching")
     transitions = _transitions_file(critic_transitions)
-    folder = _prepare_out(out, f"{endpoints[0].file.stem}_{endpoints[1].file.stem}")
+    a_file = endpoints[0].file
+    beside = results_dir_of(a_file.parent) or a_file.parent
+    folder = _prepare_out(out, beside, f"{a_file.stem}_{endpoints[1].file.stem}")
     announce_endpoints(endpoints, ["A", "B"])
     labels = tuple(endpoint_labels(endpoints))
     request = PathRequest(align, endpoints[0], endpoints[1], align, labels)
@@ -302,9 +312,10 @@ def connect_runs(
     _check_settings(settings, aligns)
     if len(run_dirs) < 2:
         raise UserError("connect --runs: give two or more run directories")
-    endpoints, labels = [], []
+    endpoints, labels, first = [], [], None
     for d in run_dirs:
         run = load_run(d)
+        first = first or run.paths.results
         final = run.paths.final_weights
         if not final.is_file():
             raise UserError(f"connect --runs: {d} has no final agent {final} (did it finish?)")
@@ -313,7 +324,7 @@ def connect_runs(
     check_same_architecture(endpoints)
     if len(set(labels)) < len(labels):  # two runs of one seed: name them by position
         labels = [f"run{i + 1} ({label})" for i, label in enumerate(labels)]
-    folder = _prepare_out(out, "runs")
+    folder = _prepare_out(out, first, "runs")
     announce_endpoints(endpoints, [f"run{i + 1}" for i in range(len(endpoints))])
     requests = [
         PathRequest(

@@ -40,6 +40,7 @@ from lmc_rl.measuring.interpolation import (
 )
 from lmc_rl.records.atomic_files import atomic_write_bytes, atomic_write_json
 from lmc_rl.records.layout import ALL_FORKS_FILE, FORKS_FOLDER, instability_name, returns_name
+from lmc_rl.records.number_text import counted
 from lmc_rl.records.run_record import RunRecord
 from lmc_rl.training.evaluation import EvaluationEnvs, evaluate_members
 from lmc_rl.training.forking import Fork, fork_schedule
@@ -417,7 +418,7 @@ def evaluate_run(
         "stability_threshold": cfg.stability_threshold,
     }  # no times here: a resumed evaluation writes the same files as an uninterrupted one
     print(
-        f"lmc-rl: evaluated {len(pairs)} pair(s) of {len(healthy)} fork(s), "
+        f"lmc-rl: evaluated {counted(len(pairs), 'pair')} of {counted(len(healthy), 'fork')}, "
         f"{alpha_points} alphas x {num_eval_episodes} episodes, in "
         f"{time.time() - started:.1f} s",
         file=sys.stderr,

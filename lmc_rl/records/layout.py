@@ -42,6 +42,7 @@ ALL_FORKS_FILE = "all_forks_results.json"
 ANALYSIS_FOLDER = "fork_analysis"
 REPORT_FILE = "report.md"
 COMPARISON_FOLDER = "comparison"
+CONNECT_FOLDER = "connect"  # lmc-rl connect's default output, inside the first run's results
 AGGREGATE_FILE = "aggregate.csv"
 SWEEP_LOGS_FOLDER = "sweep_logs"
 FINAL_WEIGHTS_FILE = "final.pt"
@@ -198,3 +199,13 @@ def weights_dir_of(results: Path, recorded: str | None) -> Path:
         if sibling.is_dir():
             return sibling
     return Path(recorded) if recorded else Path(results) / WEIGHTS_FOLDER
+
+
+def results_dir_of(weights: Path) -> Path | None:
+    """The results folder of the run whose model_weights folder is ``weights``, if it exists."""
+    parts = Path(weights).resolve().parts
+    if WEIGHTS_FOLDER not in parts:
+        return None
+    i = len(parts) - 1 - parts[::-1].index(WEIGHTS_FOLDER)
+    results = Path(*parts[:i], RESULTS_FOLDER, *parts[i + 1 :])
+    return results if results.is_dir() else None

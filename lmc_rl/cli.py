@@ -54,6 +54,17 @@ def build_parser() -> argparse.ArgumentParser:
         "must agree with them). Several folders (the runs of one --seeds call) go on together.",
     )
     run.add_argument("--no_progress", action="store_true", help="Hide the progress bar.")
+    run.add_argument(
+        "--track",
+        action="store_true",
+        help="Also send every member's scalars, the config, the verdict table and the figures to "
+        "Weights & Biases (pip install 'lmc-rl[wandb]'; WANDB_MODE=offline works without login).",
+    )
+    run.add_argument(
+        "--wandb_project",
+        default="lmc-rl",
+        help="The W&B project of --track (default: %(default)s).",
+    )
     evaluate = commands.add_parser(
         "evaluate",
         help="Re-run the instability evaluation of a finished run from its saved weights.",
@@ -295,13 +306,14 @@ def print_path(path: str | Path) -> None:
 def _run(args: argparse.Namespace) -> None:
     from lmc_rl.experiment.phases import resume_experiments, run_experiments
 
+    track = args.wandb_project if args.track else None
     if args.resume:
         if args.seeds:
             raise UserError("--seeds: a resumed run keeps its seed; give only --resume DIR ...")
         overrides = config_overrides(args)
-        paths = resume_experiments(args.resume, overrides, progress=not args.no_progress)
+        paths = resume_experiments(args.resume, overrides, not args.no_progress, track)
     else:
-        paths = run_experiments(configs_from_args(args), progress=not args.no_progress)
+        paths = run_experiments(configs_from_args(args), not args.no_progress, track)
     for run_paths in paths:
         print_path(run_paths.results)
 

@@ -311,3 +311,67 @@ def estimate_with_interval_of(fork) -> str:
     from lmc_rl.records.number_text import estimate_with_interval
 
     return estimate_with_interval(fork.linear_barrier_crossfit, fork.linear_barrier_ci)
+
+
+def _wandb_records(run_file: Path) -> list:
+    """The records of an offline W&B run's transaction log (``run-*.wandb``: a 7-byte header,
+    then LevelDB-log blocks of 32 KiB whose chunks hold ``wandb_internal_pb2.Record``s)."""
+    import struct
+
+    from wandb.proto import wandb_internal_pb2
+
+    data, block, pos, records, pending = run_file.read_bytes(), 32768, 7, [], b""
+    while pos < len(data):
+        left = block - pos % block
+        _, length, kind = struct.unpack("<IHB", data[pos : pos + 7]) if left >= 7 else (0, 0, 0)
+        if length == 0 and kind == 0:  # the padding at a block's end
+            pos += left
+            continue
+        pending += data[pos + 7 : pos + 7 + length]
+        pos += 7 + length
+        if kind in (1, 4):  # a full record, or the last chunk of one
+            records.append(wandb_internal_pb2.Record.FromString(pending))
+            pending = b""
+    return records
+
+
+def test_track_sends_every_members_scalars_config_verdicts_and_figures_to_wandb(
+    tmp_path, capsys, monkeypatch
+):
+    pytest.importorskip("wandb", reason="the optional extra lmc-rl[wandb] is not installed")
+    import csv
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    flags = {**TINY, "fork_points": "0.5", "seed": "4", "output_dir": str(tmp_path / "out")}
+    argv = ["run", "--no_progress", "--track", "--wandb_project", "lmc-rl-test"]
+    assert main([*argv, *(a for k, v in flags.items() for a in (f"--{k}", v))]) == 0
+    results = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    (run_dir,) = (tmp_path / "wandb").glob("offline-run-*")
+    (run_file,) = run_dir.glob("run-*.wandb")
+    records = _wandb_records(run_file)
+    logged: dict[str, list[tuple[int, float]]] = {}
+    for record in records:
+        items = {i.key or "/".join(i.nested_key): i.value_json for i in record.history.item}
+        for key, value in items.items():
+            if "env_step" in items and not key.startswith("_") and key != "env_step":
+                logged.setdefault(key, []).append((int(items["env_step"]), value))
+    with (results / "evaluations.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    for member in ("parent", "fork1_child1", "fork1_child2"):
+        expected = [
+            (int(r["step"]), float(r["mean_return"])) for r in rows if r["member"] == member
+        ]
+        got = [(step, float(v)) for step, v in logged[f"{member}/charts/eval_return"]]
+        assert got == expected
+        assert any(key.startswith(f"{member}/losses/") for key in logged)
+    (run_record,) = [r.run for r in records if r.WhichOneof("record_type") == "run"]
+    config = {i.key: i.value_json for i in run_record.config.update}
+    assert config["env"] == '"InvertedPendulum-v5"' and config["fork_points"] == "[0.5]"
+    (table,) = (run_dir / "files" / "media" / "table").glob("verdicts_*.table.json")
+    verdicts = json.loads(table.read_text())
+    forks = json.loads((results / "all_forks_results.json").read_text())["forks"]
+    assert [row[-1] for row in verdicts["data"]] == [fork["verdict"] for fork in forks]
+    figures = {p.name.split("_")[0] for p in (run_dir / "files" / "media").rglob("*.png")}
+    assert {"overview", "interp", "instability", "all"} <= figures

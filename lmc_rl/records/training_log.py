@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,8 @@ class ScalarLog:
         self._last_step = 0
         self._pending: dict[str, list[tuple[str, float, int]]] = defaultdict(list)
         self._purge_step: int | None = None
+        # also given every member's flushed scalars (``--track``: Weights & Biases)
+        self.also: Callable[[str, list[tuple[str, float, int]]], None] | None = None
 
     def purge_from(self, step: int) -> None:
         """After a resume: events of the killed run from ``step`` on are cut from its files."""
@@ -80,6 +83,8 @@ class ScalarLog:
             for tag, value, step in items:
                 writer.add_scalar(tag, value, step)
             writer.flush()
+            if self.also is not None:
+                self.also(member, items)
         self._pending.clear()
 
     def close(self) -> None:

@@ -29,6 +29,7 @@ from lmc_rl.analysis.loading import RunResults
 from lmc_rl.config.fork_noise import ForkNoise
 from lmc_rl.measuring.fork_result import ForkResult
 from lmc_rl.records.atomic_files import atomic_write_bytes
+from lmc_rl.records.number_text import estimate_with_interval
 
 FORK_POINT_CMAP: Colormap = colormaps["viridis"]
 FORK_POINT_NORM = Normalize(vmin=0.0, vmax=1.0)
@@ -205,12 +206,6 @@ def _fork_label(run: RunResults, fork: ForkResult) -> str:
     return f"fork {fork.fork_id}: point {fork.fork_point:g}, step {run.fork_step(fork)}"
 
 
-def _interval_text(values: list[float] | None) -> str:
-    if not values or None in values:
-        return "[–]"
-    return f"[{values[0]:.3g}, {values[1]:.3g}]"
-
-
 def draw_return_fan(ax: Axes, fork: ForkResult) -> None:
     """The distribution of episode returns along the path (Rahn et al. 2023): 5–95 % and
     25–75 % bands, median, CVaR 10 %, and the failure rate on a right axis."""
@@ -292,14 +287,14 @@ def interpolation_figure(run: RunResults, fork: ForkResult) -> Figure:
     ax.set_ylabel(f"mean return ({fork.num_eval_episodes or '?'} episodes)")
     verdict = fork.verdict or ("stable" if fork.is_stable else "unstable")
     many = (
-        f", mean over {len(fork.pairs)} pairs {fork.pair_mean_linear_barrier:.3g} "
-        f"{_interval_text(fork.pair_mean_linear_barrier_ci)}"
+        f", mean over {len(fork.pairs)} pairs "
+        + estimate_with_interval(fork.pair_mean_linear_barrier, fork.pair_mean_linear_barrier_ci)
         if fork.pairs and len(fork.pairs) > 1
         else ""
     )
     barrier = (
-        f"linear barrier {fork.linear_barrier_crossfit:.3g} "
-        f"{_interval_text(fork.linear_barrier_ci)}"
+        "linear barrier "
+        + estimate_with_interval(fork.linear_barrier_crossfit, fork.linear_barrier_ci)
         if fork.linear_barrier_crossfit is not None
         else "linear barrier –"
     )

@@ -249,7 +249,7 @@ def test_an_agent_file_without_a_checksum_still_loads_with_a_note(forked_run, tm
 
 
 def test_check_takes_threads_and_trains_each_algorithms_seeds_together(tmp_path, capsys):
-    argv = ["check", "--total_steps", "300", "--seeds", "1,2", "--algos", "DDPG"]
+    argv = ["check", "--total_steps", "150", "--seeds", "1,2", "--algos", "DDPG"]
     argv += ["--threads", "1", "--output_dir", str(tmp_path), "--no_progress"]
     assert main(argv) == 0
     assert Path(capsys.readouterr().out.strip().splitlines()[-1]).is_file()

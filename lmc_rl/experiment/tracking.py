@@ -10,6 +10,7 @@ folder. Needs the optional extra: ``pip install 'lmc-rl[wandb]'``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -63,6 +64,9 @@ class WandbTracker:
             config=config,
             dir=os.environ.get("WANDB_DIR") or str(paths.results),
             reinit="create_new",  # runs of one --seeds call are tracked side by side
+            # one W&B run per lmc-rl run: a --resume continues the W&B run it started
+            id=hashlib.sha256(str(paths.results.resolve()).encode()).hexdigest()[:16],
+            resume="allow",
         )
         self.run.define_metric(STEP_METRIC)
         self.run.define_metric("*", step_metric=STEP_METRIC)

@@ -375,3 +375,21 @@ def test_track_sends_every_members_scalars_config_verdicts_and_figures_to_wandb(
     assert [row[-1] for row in verdicts["data"]] == [fork["verdict"] for fork in forks]
     figures = {p.name.split("_")[0] for p in (run_dir / "files" / "media").rglob("*.png")}
     assert {"overview", "interp", "instability", "all"} <= figures
+
+
+def test_the_sweep_comparisons_legend_leaves_its_title_clear(tmp_path):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from test_analysis import write_fake_run
+
+    from lmc_rl.analysis import aggregate_instability, load_runs
+    from lmc_rl.analysis.plots import strategy_comparison_figure
+
+    for seed in (1, 2):
+        write_fake_run(tmp_path / "r", seed=seed, instabilities={0.3: 1.0, 0.6: 0.5})
+    forks = load_runs([tmp_path / "r"]).forks
+    figure = strategy_comparison_figure(aggregate_instability(forks), forks, "Pendulum-v5", "SAC")
+    renderer = FigureCanvasAgg(figure).get_renderer()
+    figure.draw(renderer)
+    title = figure._suptitle.get_window_extent(renderer)
+    (legend,) = figure.legends
+    assert not legend.get_window_extent(renderer).overlaps(title)

@@ -393,3 +393,14 @@ def test_the_sweep_comparisons_legend_leaves_its_title_clear(tmp_path):
     title = figure._suptitle.get_window_extent(renderer)
     (legend,) = figure.legends
     assert not legend.get_window_extent(renderer).overlaps(title)
+
+
+def test_a_failure_rate_of_one_is_drawn_clear_of_the_frame(forked_run):
+    from lmc_rl.analysis.loading import read_run
+    from lmc_rl.analysis.plots import interpolation_figure
+
+    run = read_run(forked_run.results)
+    figure = interpolation_figure(run, run.fork_results[0])
+    (rate_ax,) = [ax for ax in figure.get_axes() if ax.get_ylabel().startswith("failure rate")]
+    low, high = rate_ax.get_ylim()
+    assert high >= 1.05 and low <= -0.03  # a line at 1.0 (or 0) is not hidden by the frame

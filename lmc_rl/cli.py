@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from lmc_rl import __version__
-from lmc_rl.config.errors import UserError
+from lmc_rl.config.errors import RunInterrupted, UserError
 from lmc_rl.config.flags import Parser, add_config_flags, config_overrides, unknown_flags_error
 from lmc_rl.config.run_config import RunConfig, build_config, load_yaml_overrides
 from lmc_rl.sweep import add_sweep_parser, sweep_command
@@ -54,6 +54,17 @@ def build_parser() -> argparse.ArgumentParser:
         "must agree with them). Several folders (the runs of one --seeds call) go on together.",
     )
     run.add_argument("--no_progress", action="store_true", help="Hide the progress bar.")
+    run.add_argument(
+        "--track",
+        action="store_true",
+        help="Also send every member's scalars, the config, the verdict table and the figures to "
+        "Weights & Biases (pip install 'lmc-rl[wandb]'; WANDB_MODE=offline works without login).",
+    )
+    run.add_argument(
+        "--wandb_project",
+        default="lmc-rl",
+        help="The W&B project of --track (default: %(default)s).",
+    )
     evaluate = commands.add_parser(
         "evaluate",
         help="Re-run the instability evaluation of a finished run from its saved weights.",
@@ -118,10 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check = commands.add_parser(
         "check",
-        help="Quick end-to-end check: SAC and DDPG x 3 seeds.",
-        description="The prototype's check_run: SAC and DDPG on one task "
-        "with 3 seeds, no forks; saves a figure of returns and wall time "
-        "under {output_dir}/results/check_run/.",
+        help="Quick end-to-end check: SAC and DDPG x 3 seeds (about 2 CPU minutes).",
+        description="The original research prototype's check_run: SAC and DDPG on one task "
+        "with 3 seeds, no forks, each algorithm's seeds trained together; saves a figure of "
+        "returns and wall time under {output_dir}/results/check_run/. With the defaults and "
+        "--threads 1 it takes about 2 minutes of CPU time (125 s measured on 2026-12-06; "
+        "longer in wall time on a busy machine).",
     )
     check.add_argument("--env", default="InvertedPendulum-v5", help="Task (default: %(default)s).")
     check.add_argument(
@@ -132,6 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--algos", default="SAC,DDPG", help="Algorithms (default: %(default)s).")
     check.add_argument("--output_dir", default=".", help="Where results/ goes (default: .).")
+    check.add_argument(
+        "--threads",
+        default=None,
+        help="CPU threads of torch's maths, as for run (default: torch's, one per core).",
+    )
     check.add_argument("--no_progress", action="store_true", help="Hide the progress bars.")
     doctor = commands.add_parser(
         "doctor",
@@ -221,7 +239,12 @@ def _add_connect_parser(commands: argparse._SubParsersAction) -> None:
     connect.add_argument(
         "--eval_workers", default=str(defaults.workers), help="Processes (0: one per core)."
     )
-    connect.add_argument("--out", default=None, help="Output folder (default: ./connect/...).")
+    connect.add_argument(
+        "--out",
+        default=None,
+        help="Output folder (default: a new connect/{A}_{B}_{time}/ in the results folder of "
+        "agent A's run, or beside A's file; with --runs, connect/runs_{time}/ in the first run's).",
+    )
     connect.add_argument(
         "--save_aligned", default=None, metavar="FILE", help="Save the aligned B as an agent file."
     )
@@ -265,6 +288,18 @@ def parse_seeds(raw: object) -> list[int]:
     return seeds
 
 
+def check_out_folder(out: str | None) -> None:
+    """--out names a folder to write into: refuse a path that is, or lies under, a file
+    before any work starts."""
+    if out is None:
+        return
+    for path in (Path(out), *Path(out).parents):
+        if path.exists():
+            if not path.is_dir():
+                raise UserError(f"--out: {path} is a file, not a folder")
+            return
+
+
 def print_path(path: str | Path) -> None:
     """A command's result folder, the last line of its output: always an absolute path."""
     print(Path(path).resolve())
@@ -273,26 +308,31 @@ def print_path(path: str | Path) -> None:
 def _run(args: argparse.Namespace) -> None:
     from lmc_rl.experiment.phases import resume_experiments, run_experiments
 
+    track = args.wandb_project if args.track else None
     if args.resume:
         if args.seeds:
             raise UserError("--seeds: a resumed run keeps its seed; give only --resume DIR ...")
         overrides = config_overrides(args)
-        paths = resume_experiments(args.resume, overrides, progress=not args.no_progress)
+        paths = resume_experiments(args.resume, overrides, not args.no_progress, track)
     else:
-        paths = run_experiments(configs_from_args(args), progress=not args.no_progress)
+        paths = run_experiments(configs_from_args(args), not args.no_progress, track)
     for run_paths in paths:
         print_path(run_paths.results)
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    from lmc_rl.config.run_config import parse_value
+    from lmc_rl.config.run_config import check_at_least, parse_value
     from lmc_rl.measuring.instability import evaluate_run
     from lmc_rl.records.run_record import load_run
 
+    check_out_folder(args.out)
     run = load_run(args.results_dir)
-    alpha_points = parse_value("alpha_points", args.alpha_points) if args.alpha_points else None
-    episodes = (
-        parse_value("num_eval_episodes", args.num_eval_episodes) if args.num_eval_episodes else None
+    alpha_points, episodes = (
+        None if raw is None else check_at_least(name, parse_value(name, raw))
+        for name, raw in (
+            ("alpha_points", args.alpha_points),
+            ("num_eval_episodes", args.num_eval_episodes),
+        )
     )
     workers = parse_value("eval_workers", args.eval_workers)
     if workers < 0:
@@ -310,8 +350,8 @@ def _evaluate(args: argparse.Namespace) -> None:
         run,
         args.out,
         args.overwrite,
-        alpha_points or run.config.alpha_points,
-        episodes or run.config.num_eval_episodes,
+        run.config.alpha_points if alpha_points is None else alpha_points,
+        run.config.num_eval_episodes if episodes is None else episodes,
         children,
     )
     results = evaluate_run(
@@ -333,6 +373,7 @@ def _analyze(args: argparse.Namespace) -> None:
     from lmc_rl.analysis import analyze
     from lmc_rl.config.run_config import parse_value
 
+    check_out_folder(args.out)
     total_steps = parse_value("total_steps", args.total_steps) if args.total_steps else None
     if total_steps is not None and total_steps < 1:
         raise UserError(f"--total_steps: must be >= 1, got {total_steps}")
@@ -353,6 +394,10 @@ def _render(args: argparse.Namespace) -> None:
     from lmc_rl.measuring.render import connect_source, fork_source, headless_gl, render_path
 
     headless_gl()  # before anything imports MuJoCo
+    if args.out is not None:
+        check_out_folder(str(Path(args.out).parent))
+        if Path(args.out).is_dir():
+            raise UserError(f"render: --out: {args.out} is a folder; give a .mp4 or .gif file")
 
     if args.results_dir is not None:
         if args.fork is None or args.path is not None:
@@ -386,6 +431,8 @@ def _render(args: argparse.Namespace) -> None:
 def _connect(args: argparse.Namespace) -> None:
     from lmc_rl.config.run_config import parse_value
     from lmc_rl.experiment.connect import ConnectSettings, connect_pair, connect_runs
+
+    check_out_folder(args.out)
 
     def number(flag: str, kind: type) -> Any:
         try:
@@ -436,6 +483,7 @@ def _check(args: argparse.Namespace) -> None:
         algos=args.algos,
         output_dir=args.output_dir,
         progress=not args.no_progress,
+        threads=args.threads,
     )
     print_path(out)
 
@@ -488,6 +536,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as err:
         print(f"lmc-rl: error: {err}", file=sys.stderr)
         return 2
+    except RunInterrupted as stopped:
+        if sys.stderr.isatty():
+            print(file=sys.stderr)  # past the progress bar's line
+        for line in stopped.message.splitlines():
+            print(f"lmc-rl: {line}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         print("lmc-rl: interrupted", file=sys.stderr)
         return 130

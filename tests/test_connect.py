@@ -57,7 +57,7 @@ def test_save_every_writes_the_parent_by_step_and_the_last_is_final(forked_run):
 def test_connect_on_a_forks_children_equals_the_forks_own_json(forked_run, tmp_path):
     fork = _json(forked_run.results / "forks" / "instability_1.json")
     transitions = forked_run.results / "forks" / "critic_transitions_1.npz"
-    children = [str(forked_run.weights / f"fork{c}_1.pt") for c in (1, 2)]
+    children = [str(forked_run.weights / f"fork1_child{c}.pt") for c in (1, 2)]
     out = tmp_path / "out"
     flags = ["--seed", "9", "--critic_transitions", str(transitions), "--out", str(out)]
     assert main(["connect", *children, *flags, *EVAL_FLAGS]) == 0

@@ -165,17 +165,17 @@ def test_tiny_run_with_each_strategy_writes_every_childs_weights(tmp_path, tiny_
     names = sorted(p.name for p in paths.weights.iterdir())
     assert names == [
         "final.pt",
-        "fork1_1.pt",
-        "fork1_2.pt",
-        "fork2_1.pt",
-        "fork2_2.pt",
+        "fork1_child1.pt",
+        "fork1_child2.pt",
+        "fork2_child1.pt",
+        "fork2_child2.pt",
         "fork_1_start.pt",
         "fork_2_start.pt",
     ]
     with paths.evaluations_file.open() as f:
         members = {row["member"] for row in csv.DictReader(f)}
     assert members == {"parent", "fork1_child1", "fork1_child2", "fork2_child1", "fork2_child2"}
-    assert not _equal_states(_weights(paths, "fork1_1.pt"), _weights(paths, "fork1_2.pt"))
+    assert not _equal_states(_weights(paths, "fork1_child1.pt"), _weights(paths, "fork2_child1.pt"))
     config = _config(tmp_path, tiny_run, fork_buffer_strategy=strategy)
     planned = json.loads(paths.config_file.read_text())["members"]
     for fork in fork_schedule(config):  # the schedule projections read (benchmarks/)
@@ -186,8 +186,8 @@ def test_tiny_run_with_each_strategy_writes_every_childs_weights(tmp_path, tiny_
 def test_with_fork_noise_none_the_two_children_end_bitwise_identical(tmp_path, tiny_run):
     paths = run_experiment(_config(tmp_path, tiny_run, fork_noise="none"), progress=False)
     for fork_id in (1, 2):
-        one = _weights(paths, f"fork1_{fork_id}.pt")
-        two = _weights(paths, f"fork2_{fork_id}.pt")
+        one = _weights(paths, f"fork{fork_id}_child1.pt")
+        two = _weights(paths, f"fork{fork_id}_child2.pt")
         assert _equal_states(one, two)
 
 
@@ -199,7 +199,7 @@ def test_a_member_does_not_depend_on_who_shares_its_population(tmp_path, tiny_ru
         _config(tmp_path / "b", tiny_run, fork_points="0.4"), progress=False
     )
     alone = run_experiment(_config(tmp_path / "c", tiny_run, fork_points="none"), progress=False)
-    for name in ("fork1_1.pt", "fork2_1.pt"):
+    for name in ("fork1_child1.pt", "fork1_child2.pt"):
         a, b = _weights(both, name), _weights(first_only, name)
         for key in a:
             assert torch.equal(a[key], b[key]), key

@@ -125,7 +125,7 @@ def test_alpha_0_and_1_are_the_children_evaluated_on_the_same_episodes(forked_ru
     for fork_id in (1, 2):
         result = _fork_json(forked_run, fork_id)
         for child, row in ((1, 0), (2, -1)):
-            agent, _ = load_agent_state(forked_run.weights / f"fork{child}_{fork_id}.pt")
+            agent, _ = load_agent_state(forked_run.weights / f"fork{fork_id}_child{child}.pt")
             alone = evaluate_members(agent, pool, seeds)[0].mean()
             assert alone == result["interpolation"][row]["mean_reward"]
             assert alone == result[f"fork{child}_reward"]
@@ -146,7 +146,7 @@ def test_a_fork_with_three_children_measures_all_three_pairs(forked_run):
         assert np.array_equal(data["pair_returns"][0], data["returns"])
     run = load_run(forked_run.results)
     pool = EvaluationEnvs(check_task(run.config.env), run.config.max_episode_steps)
-    agent, _ = load_agent_state(forked_run.weights / "fork3_1.pt")
+    agent, _ = load_agent_state(forked_run.weights / "fork1_child3.pt")
     alone = evaluate_members(agent, pool, evaluation_seeds(run.config.seed, 4))[0].mean()
     assert alone == result["children_returns"][2]
 

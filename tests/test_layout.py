@@ -17,7 +17,7 @@ from lmc_rl.training.seeding import MemberStreams
 
 def test_every_file_of_a_run_is_named_by_the_layout(tmp_path):
     paths = RunPaths(tmp_path / "r", tmp_path / "w")
-    assert paths.child_weights(2, 3).name == "fork2_3.pt"
+    assert paths.child_weights(2, 3).name == "fork3_child2.pt"
     assert paths.fork_start_weights(3).name == "fork_3_start.pt"
     assert paths.critic_transitions_file(3) == tmp_path / "r" / "forks" / "critic_transitions_3.npz"
     assert paths.instability_file(3).name == "instability_3.json"

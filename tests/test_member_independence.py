@@ -147,7 +147,7 @@ def _same(a, b):
 )
 def test_fork_noise_none_gives_identical_children_and_zero_instability(tmp_path, env, algo):
     paths = _run(tmp_path, env=env, algo=algo, fork_points="0.5", fork_noise="none")
-    assert _same(_state(paths, "fork1_1.pt"), _state(paths, "fork2_1.pt"))
+    assert _same(_state(paths, "fork1_child1.pt"), _state(paths, "fork1_child2.pt"))
     result = json.loads((paths.results / "forks" / "instability_1.json").read_text())
     assert result["instability"] == 0.0
     assert len({point["mean_reward"] for point in result["interpolation"]}) == 1

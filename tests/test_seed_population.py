@@ -116,7 +116,7 @@ def test_run_seeds_writes_the_folder_each_seed_would_write_alone(tmp_path, tiny_
     record = json.loads((eight / "config.json").read_text())
     assert record["status"] == "finished" and record["trained_with_seeds"] == [7, 8]
     weights = lambda d: Path(str(d).replace("/results/", "/model_weights/"))  # noqa: E731
-    for name in ("final.pt", "fork1_1.pt", "fork2_1.pt"):
+    for name in ("final.pt", "fork1_child1.pt", "fork1_child2.pt"):
         assert filecmp.cmp(weights(eight) / name, weights(alone_dir) / name, shallow=False)
 
 

@@ -132,6 +132,9 @@ def write_connect_report(out: Path, results: list[dict[str, Any]], mode: dict[st
         pairs = zip(mode["labels"], mode["runs"], strict=True)
         lines += ["Runs (final agents):", "", *(f"- {label}: `{d}`" for label, d in pairs), ""]
         lines += ["![barrier matrix](barrier_matrix.png)", ""]
+    elif "labels" in mode:
+        ends = zip("AB", mode["labels"], (mode["a"], mode["b"]), strict=True)
+        lines += [*(f"- {end}: {label}, `{file}`" for end, label, file in ends), ""]
     r0 = results[0]
     lines += [
         f"Every path evaluated on the same {r0['num_eval_episodes']} episodes (evaluation seed "

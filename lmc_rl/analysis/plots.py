@@ -29,6 +29,7 @@ from lmc_rl.analysis.loading import RunResults
 from lmc_rl.config.fork_noise import ForkNoise
 from lmc_rl.measuring.fork_result import ForkResult
 from lmc_rl.records.atomic_files import atomic_write_bytes
+from lmc_rl.records.number_text import estimate_with_interval
 
 FORK_POINT_CMAP: Colormap = colormaps["viridis"]
 FORK_POINT_NORM = Normalize(vmin=0.0, vmax=1.0)
@@ -109,13 +110,30 @@ def draw_learning_curves(ax: Axes, run: RunResults) -> None:
     ax.grid(alpha=0.3)
 
 
-LEARNING_CURVE_HANDLES = [
-    Line2D([], [], color="black", lw=2.2, label="parent"),
-    Line2D([], [], color="grey", ls="-", label="child 1"),
-    Line2D([], [], color="grey", ls="--", label="child 2"),
-    Line2D([], [], color="grey", ls="-.", label="child 3+"),
-    Line2D([], [], color="grey", ls=":", label="fork step"),
-]
+def learning_curve_handles(children: int) -> list[Line2D]:
+    """Legend of ``draw_learning_curves``: "child 3+" only where a fork has three or more."""
+    handles = [
+        Line2D([], [], color="black", lw=2.2, label="parent"),
+        Line2D([], [], color="grey", ls="-", label="child 1"),
+        Line2D([], [], color="grey", ls="--", label="child 2"),
+    ]
+    if children > 2:
+        handles.append(Line2D([], [], color="grey", ls="-.", label="child 3+"))
+    return [*handles, Line2D([], [], color="grey", ls=":", label="fork step")]
+
+
+def barrier_handles(forks: Sequence[ForkResult]) -> list[Line2D]:
+    """Legend of ``_barrier_with_interval``'s markers: one entry per verdict drawn."""
+    drawn = {f.verdict or "" for f in forks if f.barrier_estimate is not None}
+    return [
+        Line2D([], [], color=c, marker=m, ls="", label=f"linear barrier, 95% CI: {v}")
+        for v, (m, c) in VERDICT_MARKERS.items()
+        if v in drawn
+    ] + (
+        [Line2D([], [], color="0.5", marker="o", ls="", label="linear barrier, 95% CI")]
+        if drawn - set(VERDICT_MARKERS)
+        else []
+    )
 
 
 def draw_interpolation(
@@ -188,12 +206,6 @@ def _fork_label(run: RunResults, fork: ForkResult) -> str:
     return f"fork {fork.fork_id}: point {fork.fork_point:g}, step {run.fork_step(fork)}"
 
 
-def _interval_text(values: list[float] | None) -> str:
-    if not values or None in values:
-        return "[–]"
-    return f"[{values[0]:.3g}, {values[1]:.3g}]"
-
-
 def draw_return_fan(ax: Axes, fork: ForkResult) -> None:
     """The distribution of episode returns along the path (Rahn et al. 2023): 5–95 % and
     25–75 % bands, median, CVaR 10 %, and the failure rate on a right axis."""
@@ -221,7 +233,7 @@ def draw_return_fan(ax: Axes, fork: ForkResult) -> None:
         right.plot(
             alpha, path["failure_rate"], color="0.3", lw=1, ls=":", marker=".", label="failure rate"
         )
-        right.set_ylim(-0.02, 1.02)
+        right.set_ylim(-0.05, 1.12)  # a rate of 1.0 stays clear of the frame
         right.set_ylabel("failure rate (terminated)", fontsize="small")
         handles, labels = right.get_legend_handles_labels()
     else:
@@ -275,14 +287,14 @@ def interpolation_figure(run: RunResults, fork: ForkResult) -> Figure:
     ax.set_ylabel(f"mean return ({fork.num_eval_episodes or '?'} episodes)")
     verdict = fork.verdict or ("stable" if fork.is_stable else "unstable")
     many = (
-        f", mean over {len(fork.pairs)} pairs {fork.pair_mean_linear_barrier:.3g} "
-        f"{_interval_text(fork.pair_mean_linear_barrier_ci)}"
+        f", mean over {len(fork.pairs)} pairs "
+        + estimate_with_interval(fork.pair_mean_linear_barrier, fork.pair_mean_linear_barrier_ci)
         if fork.pairs and len(fork.pairs) > 1
         else ""
     )
     barrier = (
-        f"linear barrier {fork.linear_barrier_crossfit:.3g} "
-        f"{_interval_text(fork.linear_barrier_ci)}"
+        "linear barrier "
+        + estimate_with_interval(fork.linear_barrier_crossfit, fork.linear_barrier_ci)
         if fork.linear_barrier_crossfit is not None
         else "linear barrier –"
     )
@@ -379,11 +391,7 @@ def instability_figure(run: RunResults) -> Figure:
                 fontsize="x-small",
             )
     handles = [Line2D([], [], color="0.6", marker="o", label="instability (plug-in)")]
-    handles += [
-        Line2D([], [], color=c, marker=m, ls="", label=f"linear barrier, 95% CI: {v}")
-        for v, (m, c) in VERDICT_MARKERS.items()
-        if any(f.verdict == v for f in forks)
-    ]
+    handles += barrier_handles(forks)
     fig.legend(handles=handles, loc="outside lower center", ncols=3, fontsize="small")
     norm_ax.set_xlabel(FORK_POINT_LABEL)
     fig.suptitle(f"{run.title}\nbarriers over training", fontsize="medium")
@@ -406,7 +414,8 @@ def overview_figure(run: RunResults) -> Figure:
     left, middle, right = fig.subfigures(1, 3, width_ratios=[1.25, 1.45, 1.0], wspace=0.02)
 
     draw_learning_curves(left.subplots(), run)
-    left.legend(handles=LEARNING_CURVE_HANDLES, loc="outside lower center", ncols=4)
+    children = int(run.config.get("children") or 2)
+    left.legend(handles=learning_curve_handles(children), loc="outside lower center", ncols=4)
 
     ncols = math.ceil(math.sqrt(len(forks)))
     nrows = math.ceil(len(forks) / ncols)
@@ -444,6 +453,8 @@ def overview_figure(run: RunResults) -> Figure:
     raw_ax.set_ylim(auto=True)
     raw_ax.relim()
     raw_ax.autoscale_view()
+    plug_in = Line2D([], [], color="0.6", marker="o", label="instability (plug-in)")
+    raw_ax.legend(handles=[plug_in, *barrier_handles(forks)], fontsize="x-small", loc="best")
     _step_axis(raw_ax, run.total_steps)
     draw_metric_by_fork_point(
         norm_ax,
@@ -546,7 +557,7 @@ def strategy_comparison_figure(
     labels.append("one seed")
     handles += threshold_lines
     labels += [line.get_label() for line in threshold_lines]
-    fig.legend(handles, labels, loc="outside right upper", title="buffer strategy")
+    fig.legend(handles, labels, loc="outside right center", title="buffer strategy")
     fig.suptitle(
         f"{env} · {algo}: instability and linear barrier by buffer strategy\n"
         "line: mean over seeds, band and bars: bootstrap 95% CI, dots: seeds",

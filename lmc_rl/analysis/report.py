@@ -8,6 +8,7 @@ from typing import Any
 
 from lmc_rl.analysis.loading import RunResults
 from lmc_rl.measuring.fork_result import ForkResult
+from lmc_rl.records.number_text import counted, estimate_with_interval, yes_no
 
 SETTINGS = (
     "env",
@@ -102,16 +103,17 @@ def _fork_lines(run: RunResults) -> list[str]:
             _number(fork.normalized_instability, 3),
             _stable_text(fork),
             _number(fork.linear_barrier),
-            f"{_number(fork.linear_barrier_crossfit)} {_interval(fork.linear_barrier_ci)}",
-            _number(fork.min_at_endpoint),
+            estimate_with_interval(fork.linear_barrier_crossfit, fork.linear_barrier_ci),
+            yes_no(fork.min_at_endpoint),
             _number(fork.cvar10_linear_barrier),
         ]
         if many:
             returns = ", ".join(_number(r) for r in fork.children_returns or [])
             row += [
                 f"{returns} ({_number(fork.children_return_std)})",
-                f"{_number(fork.pair_mean_linear_barrier)} "
-                f"{_interval(fork.pair_mean_linear_barrier_ci)}",
+                estimate_with_interval(
+                    fork.pair_mean_linear_barrier, fork.pair_mean_linear_barrier_ci
+                ),
             ]
         if with_critic:
             critic = fork.critic or {}
@@ -122,12 +124,6 @@ def _fork_lines(run: RunResults) -> list[str]:
         row.append(f"**{fork.verdict}**" if fork.verdict else "–")
         rows.append(row)
     return _table(header, rows)
-
-
-def _interval(values: list[float] | None) -> str:
-    if not values:
-        return "[–]"
-    return f"[{_number(values[0])}, {_number(values[1])}]"
 
 
 def _stable_text(fork: ForkResult) -> str:
@@ -152,7 +148,8 @@ def _evaluation_lines(run: RunResults) -> list[str]:
         + f": {first.alpha_points if first else '–'} α × "
         f"{first.num_eval_episodes if first else '–'} episodes per policy"
         + (
-            f", {info.get('children')} children per fork ({info.get('pairs')} pairs)"
+            f", {info.get('children')} children per fork "
+            f"({counted(info.get('pairs') or 0, 'pair')})"
             if info
             else ""
         )

@@ -17,7 +17,13 @@ from lmc_rl.config.run_config import RunConfig, did_you_mean
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line on stderr and exit status 2 (a UserError)."""
+    """argparse, but a usage error is one line on stderr and exit status 2 (a UserError), and a
+    flag is taken only as spelled in full (no prefix matching: ``--total_step`` is a typo, not
+    ``--total_steps``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UserError(message)
@@ -72,11 +78,17 @@ def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def unknown_flags_error(parser: argparse.ArgumentParser, unknown: Sequence[str]) -> UserError:
-    """ "unrecognized arguments" with a "did you mean" for each mistyped flag."""
+    """ "unrecognized arguments" with a "did you mean" for each mistyped flag; the values that
+    follow an unknown flag are left out (they belong to it, and read as part of the hint)."""
     options = [o for o in parser._option_string_actions if o.startswith("--")]
     parts = []
+    after_flag = False
     for arg in unknown:
         flag = arg.split("=", 1)[0]
-        hint = did_you_mean(flag, options) if flag.startswith("--") else ""
-        parts.append(f"{arg}{hint}")
+        if flag.startswith("-"):
+            hint = did_you_mean(flag, options) if flag.startswith("--") else ""
+            parts.append(f"{flag}{hint}")
+            after_flag = True
+        elif not after_flag:
+            parts.append(arg)
     return UserError(f"unrecognized arguments: {' '.join(parts)}")

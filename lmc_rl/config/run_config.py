@@ -326,6 +326,14 @@ def build_config(overrides: dict[str, Any]) -> RunConfig:
     return resolve(validate(config))
 
 
+def check_at_least(name: str, value: Any) -> Any:
+    """``value`` of field ``name``, refused (UserError) below the field's least allowed value."""
+    least = {f.name: f for f in dataclasses.fields(RunConfig)}[name].metadata.get("at_least")
+    if least is not None and value < least:
+        raise UserError(f"--{name}: must be >= {least}, got {value}")
+    return value
+
+
 def validate(config: RunConfig) -> RunConfig:
     """Check every value; raise UserError naming the first bad one."""
     algo = config.algo.upper()
@@ -335,9 +343,7 @@ def validate(config: RunConfig) -> RunConfig:
         )
     config = config.replace(algo=algo)
     for f in dataclasses.fields(config):
-        least = f.metadata.get("at_least")
-        if least is not None and getattr(config, f.name) < least:
-            raise UserError(f"--{f.name}: must be >= {least}, got {getattr(config, f.name)}")
+        check_at_least(f.name, getattr(config, f.name))
     if not config.hidden_dims or min(config.hidden_dims) < 1:
         raise UserError(
             f"--hidden_dims: need one or more positive widths, got {config.hidden_dims}"

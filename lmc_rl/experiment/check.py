@@ -10,16 +10,24 @@ import time
 from pathlib import Path
 
 from lmc_rl.config.errors import UserError
-from lmc_rl.config.run_config import build_config
+from lmc_rl.config.run_config import RunConfig, build_config
 from lmc_rl.records.atomic_files import atomic_write_bytes
 from lmc_rl.records.layout import experiment_dir
 
 
 def run_check(
-    env: str, total_steps: str, seeds: str, algos: str, output_dir: str, progress: bool = True
+    env: str,
+    total_steps: str,
+    seeds: str,
+    algos: str,
+    output_dir: str,
+    progress: bool = True,
+    threads: str | None = None,
 ) -> Path:
-    """Train each algorithm for each seed, then plot returns against steps and wall time."""
-    from lmc_rl.experiment.phases import run_experiment
+    """Train each algorithm's seeds together (one lockstep population, bit for bit the runs
+    each would be alone, in about two thirds of the time), then plot returns against steps
+    and each algorithm's wall time."""
+    from lmc_rl.experiment.phases import run_experiments
 
     try:
         seed_list = [int(s) for s in seeds.split(",") if s.strip()]
@@ -29,8 +37,9 @@ def run_check(
     if not seed_list or not algo_list:
         raise UserError("--seeds and --algos need at least one value each")
     steps = build_config({"total_steps": total_steps}).total_steps
-    configs = [
-        build_config(
+
+    def config(algo: str, seed: int) -> RunConfig:
+        return build_config(
             {
                 "env": env,
                 "algo": algo,
@@ -42,16 +51,17 @@ def run_check(
                 "fork_points": "none",
                 "experiment_name": "check_run",
                 "output_dir": output_dir,
+                **({"threads": threads} if threads is not None else {}),
             }
         )
-        for algo in algo_list
-        for seed in seed_list
-    ]
+
     runs = []
-    for config in configs:
+    for algo in algo_list:
+        configs = [config(algo, seed) for seed in seed_list]
         started = time.perf_counter()
-        paths = run_experiment(config, progress=progress)
-        runs.append((config, paths, time.perf_counter() - started))
+        group = run_experiments(configs, progress=progress)
+        wall = time.perf_counter() - started
+        runs += [(c, paths, wall) for c, paths in zip(configs, group, strict=True)]
     out = experiment_dir(output_dir, "check_run") / (
         f"check_run_{env}_{time.strftime('%Y%m%d_%H%M%S')}.png"
     )
@@ -93,14 +103,13 @@ def _plot(runs: list, out: Path) -> None:
         title=f"Learning curves on {runs[0][0].env} ({len(seeds)} seeds)",
     )
     ax_ret.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    labels = []
-    for i, (config, _, wall) in enumerate(runs):
-        ax_time.bar(i, wall, color=colors.get(config.algo))
-        labels.append(f"{config.algo}\nseed {config.seed}")
-    ax_time.set_xticks(range(len(runs)), labels, fontsize=8)
+    walls = {config.algo: wall for config, _, wall in runs}  # each algorithm's seeds together
+    for i, (algo, wall) in enumerate(walls.items()):
+        ax_time.bar(i, wall, color=colors.get(algo))
+    ax_time.set_xticks(range(len(walls)), [f"{a}\n{len(seeds)} seeds" for a in walls])
     ax_time.set(
-        ylabel="wall-clock time per run (s)",
-        title=f"Wall time, {runs[0][0].total_steps} steps per run",
+        ylabel="wall-clock time (s)",
+        title=f"Wall time, {runs[0][0].total_steps} steps per run, seeds trained together",
     )
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=120)

@@ -25,6 +25,7 @@ import io
 import itertools
 import json
 import shutil
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,7 @@ from lmc_rl.measuring.instability import critic_metrics_of_files, evaluate_paths
 from lmc_rl.measuring.interpolation import interpolation_alphas
 from lmc_rl.measuring.weight_matching import weight_matching
 from lmc_rl.records.atomic_files import atomic_write_bytes, atomic_write_json
+from lmc_rl.records.layout import CONNECT_FOLDER, results_dir_of
 from lmc_rl.records.run_record import load_run
 from lmc_rl.training.run_files import load_agent_state, save_agent
 from lmc_rl.training.seeding import evaluation_seeds
@@ -65,10 +67,44 @@ class Endpoint:
             tuple(spec.hidden_dims),
         )
 
+    @property
+    def info(self) -> dict[str, Any]:
+        """What the file records of itself: member, step, run (``save_agent``'s ``info``)."""
+        return self.payload.get("info") or {}
+
+    def describe(self) -> str:
+        """Which run, member and step the file holds, from its own record (not its name)."""
+        info = self.info
+        member = info.get("member", "an unnamed member")
+        step = f" at step {info['step']}" if info.get("step") is not None else ""
+        run = f"of run {info['run']}" if info.get("run") else "(no run recorded)"
+        return f"{member}{step} {run}, file {self.file}"
+
 
 def load_endpoint(file: str | Path) -> Endpoint:
     agent, payload = load_agent_state(file)
     return Endpoint(Path(file), agent, payload)
+
+
+def endpoint_labels(endpoints: list[Endpoint]) -> list[str]:
+    """Short names for figures and tables: the member (``fork1_child2``), with the run's seed or
+    the file name added where two endpoints would otherwise read the same."""
+    labels = [str(e.info.get("member") or e.file.stem) for e in endpoints]
+    if len(set(labels)) == len(labels):
+        return labels
+    seeded = [
+        f"{label} (seed {e.info['seed']})" if e.info.get("seed") is not None else label
+        for label, e in zip(labels, endpoints, strict=True)
+    ]
+    if len(set(seeded)) == len(seeded):
+        return seeded
+    return [f"{label} ({e.file.name})" for label, e in zip(labels, endpoints, strict=True)]
+
+
+def announce_endpoints(endpoints: list[Endpoint], names: list[str]) -> None:
+    """Say on stderr what is being joined, so that a wrong file is seen before the work."""
+    for name, endpoint in zip(names, endpoints, strict=True):
+        print(f"lmc-rl: connect: {name} = {endpoint.describe()}", file=sys.stderr)
 
 
 def check_same_architecture(endpoints: list[Endpoint]) -> None:
@@ -218,9 +254,16 @@ def _finish(
     return out
 
 
-def _prepare_out(out: str | Path | None, default_name: str) -> Path:
+def default_out(first: Path, name: str) -> Path:
+    """Where connect writes without --out: inside the first run's results folder (beside its
+    forks and report, where its data are), or beside agent A's file if A is in no run, never
+    in whichever folder the command happened to be typed in."""
     stamp = time.strftime("%Y%m%d_%H%M%S")
-    folder = Path(out) if out else Path("connect") / f"{default_name}_{stamp}"
+    return first / CONNECT_FOLDER / f"{name}_{stamp}"
+
+
+def _prepare_out(out: str | Path | None, beside: Path, default_name: str) -> Path:
+    folder = Path(out) if out else default_out(beside, default_name)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -245,13 +288,17 @@ def connect_pair(
     if save_aligned and align != "weight_matching":
         raise UserError("connect: --save_aligned needs --align weight_matching")
     transitions = _transitions_file(critic_transitions)
-    folder = _prepare_out(out, f"{endpoints[0].file.stem}_{endpoints[1].file.stem}")
-    labels = (str(endpoints[0].file), str(endpoints[1].file))
+    a_file = endpoints[0].file
+    beside = results_dir_of(a_file.parent) or a_file.parent
+    folder = _prepare_out(out, beside, f"{a_file.stem}_{endpoints[1].file.stem}")
+    announce_endpoints(endpoints, ["A", "B"])
+    labels = tuple(endpoint_labels(endpoints))
     request = PathRequest(align, endpoints[0], endpoints[1], align, labels)
     results = measure_paths([request], settings, folder, transitions, progress)
     if save_aligned:
         atomic_write_bytes(Path(save_aligned), Path(results[0]["aligned_file"]).read_bytes())
-    return _finish(folder, results, settings, {"mode": "pair", "a": labels[0], "b": labels[1]})
+    mode = {"mode": "pair", "a": str(endpoints[0].file), "b": str(endpoints[1].file)}
+    return _finish(folder, results, settings, {**mode, "labels": list(labels)})
 
 
 def connect_runs(
@@ -265,9 +312,10 @@ def connect_runs(
     _check_settings(settings, aligns)
     if len(run_dirs) < 2:
         raise UserError("connect --runs: give two or more run directories")
-    endpoints, labels = [], []
+    endpoints, labels, first = [], [], None
     for d in run_dirs:
         run = load_run(d)
+        first = first or run.paths.results
         final = run.paths.final_weights
         if not final.is_file():
             raise UserError(f"connect --runs: {d} has no final agent {final} (did it finish?)")
@@ -276,7 +324,8 @@ def connect_runs(
     check_same_architecture(endpoints)
     if len(set(labels)) < len(labels):  # two runs of one seed: name them by position
         labels = [f"run{i + 1} ({label})" for i, label in enumerate(labels)]
-    folder = _prepare_out(out, "runs")
+    folder = _prepare_out(out, first, "runs")
+    announce_endpoints(endpoints, [f"run{i + 1}" for i in range(len(endpoints))])
     requests = [
         PathRequest(
             f"run{i + 1}_run{j + 1}_{align}",

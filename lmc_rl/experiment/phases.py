@@ -9,12 +9,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import shlex
 import sys
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from lmc_rl.config.errors import UserError
+from lmc_rl.config.errors import RunInterrupted, UserError
 from lmc_rl.config.run_config import PLACEMENT_FIELDS, RunConfig, parse_value
 from lmc_rl.records.layout import REPORT_FILE, RunPaths, RunStatus
 from lmc_rl.records.provenance import code_fingerprint
@@ -22,6 +25,9 @@ from lmc_rl.records.run_record import RunRecord, load_run
 from lmc_rl.training.lockstep import Lockstep
 from lmc_rl.training.run_files import write_run_config
 from lmc_rl.training.trainer import Trainer
+
+if TYPE_CHECKING:
+    from lmc_rl.experiment.tracking import Trackers
 
 
 def use_threads(config: RunConfig) -> int:
@@ -38,17 +44,66 @@ def run_experiment(config: RunConfig, progress: bool = True) -> RunPaths:
     return run_experiments([config], progress)[0]
 
 
-def run_experiments(configs: Sequence[RunConfig], progress: bool = True) -> list[RunPaths]:
+def run_experiments(
+    configs: Sequence[RunConfig], progress: bool = True, track: str | None = None
+) -> list[RunPaths]:
     """Runs that differ only by seed, trained together as one lockstep population (each writes
-    the folder it would write alone), then measured one after another."""
+    the folder it would write alone), then measured one after another. ``track``: a Weights &
+    Biases project that also gets each run's scalars, config, verdicts and figures."""
     lead = configs[0]
     _check_seed_group(configs)
+    folders: list[Path] = []
+    with resume_hint_on_interrupt(folders), tracking(track) as trackers:
+        return _run_experiments(configs, lead, folders, progress, trackers)
+
+
+@contextlib.contextmanager
+def tracking(project: str | None) -> Iterator[Trackers | None]:
+    """W&B runs of this command (``--track``), each closed when its run is measured or, should
+    the command stop early, marked as stopped."""
+    if project is None:
+        yield None
+        return
+    from lmc_rl.experiment.tracking import Trackers
+
+    trackers = Trackers(project)
+    try:
+        yield trackers
+    finally:
+        trackers.abandon_all()
+
+
+@contextlib.contextmanager
+def resume_hint_on_interrupt(folders: list[Path]) -> Iterator[None]:
+    """Ctrl-C: say where the runs are (``folders``, as they are created) and the exact
+    ``--resume`` command that continues them."""
+    try:
+        yield
+    except KeyboardInterrupt as err:
+        if not folders or isinstance(err, RunInterrupted):
+            raise
+        where = ", ".join(str(f.resolve()) for f in folders)
+        command = "lmc-rl run --resume " + " ".join(shlex.quote(str(f.resolve())) for f in folders)
+        raise RunInterrupted(
+            f"interrupted; the run{'s are' if len(folders) > 1 else ' is'} in {where}\n"
+            f"continue from the last checkpoint with: {command}"
+        ) from None
+
+
+def _run_experiments(
+    configs: Sequence[RunConfig],
+    lead: RunConfig,
+    folders: list[Path],
+    progress: bool,
+    trackers: Trackers | None,
+) -> list[RunPaths]:
     threads = use_threads(lead)  # before the Trainer: its start-up probe runs torch maths
     trainers: list[Trainer] = []
     records = []
     route = None
     for config in configs:
         paths = RunPaths.create(config)
+        folders.append(paths.results)
         trainer = Trainer(config, paths, progress=progress, route=route)
         route = trainer.independence  # one start-up check serves every seed
         record = {
@@ -66,6 +121,8 @@ def run_experiments(configs: Sequence[RunConfig], progress: bool = True) -> list
         if len(configs) > 1:
             record["trained_with_seeds"] = [c.seed for c in configs]
         write_run_config(paths, config, record)
+        if trackers is not None:
+            trackers.attach(trainer)
         trainer.start()
         trainers.append(trainer)
         records.append(record)
@@ -79,6 +136,8 @@ def run_experiments(configs: Sequence[RunConfig], progress: bool = True) -> list
     _train(trainers, records, progress)
     for trainer, record in zip(trainers, records, strict=True):
         _measure(trainer.config, trainer.paths, record, progress)
+        if trackers is not None:
+            trackers.finish(trainer.paths)
     return [t.paths for t in trainers]
 
 
@@ -101,7 +160,10 @@ def resume_experiment(
 
 
 def resume_experiments(
-    results_dirs: Sequence[str], overrides: dict[str, Any], progress: bool = True
+    results_dirs: Sequence[str],
+    overrides: dict[str, Any],
+    progress: bool = True,
+    track: str | None = None,
 ) -> list[RunPaths]:
     """Continue killed runs; those still training go on together as one lockstep population
     (the runs of one ``--seeds`` call), catching up one another first if their last
@@ -109,6 +171,16 @@ def resume_experiments(
     runs = [load_run(d, flag="--resume") for d in results_dirs]
     if len({r.paths.results.resolve() for r in runs}) != len(runs):
         raise UserError("--resume: a results directory is named twice")
+    with resume_hint_on_interrupt([r.paths.results for r in runs]), tracking(track) as trackers:
+        return _resume_runs(runs, overrides, progress, trackers)
+
+
+def _resume_runs(
+    runs: Sequence[RunRecord],
+    overrides: dict[str, Any],
+    progress: bool,
+    trackers: Trackers | None,
+) -> list[RunPaths]:
     unfinished = []
     for run in runs:
         if not run.finished:
@@ -141,6 +213,8 @@ def resume_experiments(
         run.record["torch_threads"] = threads
         trainer = Trainer(config, run.paths, progress=progress, route=route)
         route = trainer.independence
+        if trackers is not None:
+            trackers.attach(trainer)
         trainer.resume()
         # which seeds shared its population on each resume (trained_with_seeds: at the start),
         # written once its checkpoint has loaded, so that a killed resume keeps it too
@@ -158,6 +232,8 @@ def resume_experiments(
             )
             run.record["torch_threads"] = threads
         _measure(config, run.paths, run.record, progress)
+        if trackers is not None:
+            trackers.finish(run.paths)
     return [run.paths for run in runs]
 
 

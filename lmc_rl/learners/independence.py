@@ -23,6 +23,7 @@ import torch
 
 from lmc_rl.learners.agents import ALGORITHMS, Agent, AgentSpec, Batch, make_agent
 from lmc_rl.learners.matmul import matmuls_on
+from lmc_rl.records.number_text import counted
 
 POPULATION_SIZES = (2, 3, 5, 8, 21)
 PHASES = ("acting", "evaluation", "updates")
@@ -198,8 +199,8 @@ def unverified_warning(report: IndependenceReport) -> str | None:
     phases = ", ".join(report.failed_phases())
     return (
         f"lmc-rl: warning: member independence NOT verified for {phases} on this machine "
-        f"({report.device}, {report.threads} threads): a member's last bits may depend on "
-        "which members share its batch (run `lmc-rl doctor` for details)"
+        f"({report.device}, {counted(report.threads, 'thread')}): a member's last bits may "
+        "depend on which members share its batch (run `lmc-rl doctor` for details)"
     )
 
 
@@ -209,7 +210,7 @@ def format_report(report: IndependenceReport, title: str) -> str:
     acting_library = "mkl" if report.device == "cpu" else report.device
     lines = [
         title,
-        f"device {report.device}, {report.threads} threads; torch {torch.__version__}",
+        f"device {report.device}, {counted(report.threads, 'thread')}; torch {torch.__version__}",
         f"{'phase':<11} {'matmul library':<15} member-independent (1 vs {sizes} members)",
     ]
     for phase in PHASES:

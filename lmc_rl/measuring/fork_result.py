@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from lmc_rl.measuring import barrier_stats as bs
+from lmc_rl.records.number_text import estimate_with_interval
 
 FRANKLE_THRESHOLD = 0.02
 INTERPOLATION_KEYS = (
@@ -339,12 +340,6 @@ def _fmt(value: float | None, digits: int = 4) -> str:
     return f"{value:.{digits}g}"
 
 
-def _interval(values: list[float] | None) -> str:
-    if not values:
-        return "[-]"
-    return f"[{_fmt(values[0])}, {_fmt(values[1])}]"
-
-
 def results_table(results: list[ForkResult]) -> str:
     """One line per fork: what `lmc-rl run` and `lmc-rl evaluate` print at the end."""
     many = any((r.children or 2) > 2 for r in results)
@@ -371,11 +366,13 @@ def results_table(results: list[ForkResult]) -> str:
             _fmt(r.fork2_reward),
             f"{_fmt(r.min_reward)} ({_fmt(r.min_alpha, 2)})",
             _fmt(r.instability),
-            f"{_fmt(r.linear_barrier_crossfit)} {_interval(r.linear_barrier_ci)}",
+            estimate_with_interval(r.linear_barrier_crossfit, r.linear_barrier_ci, "-"),
         ]
         if many:
             row.append(
-                f"{_fmt(r.pair_mean_linear_barrier)} {_interval(r.pair_mean_linear_barrier_ci)}"
+                estimate_with_interval(
+                    r.pair_mean_linear_barrier, r.pair_mean_linear_barrier_ci, "-"
+                )
             )
         row.append(r.verdict or "-")
         rows.append(row)

@@ -40,6 +40,7 @@ from lmc_rl.measuring.interpolation import (
 )
 from lmc_rl.records.atomic_files import atomic_write_bytes, atomic_write_json
 from lmc_rl.records.layout import ALL_FORKS_FILE, FORKS_FOLDER, instability_name, returns_name
+from lmc_rl.records.number_text import counted
 from lmc_rl.records.run_record import RunRecord
 from lmc_rl.training.evaluation import EvaluationEnvs, evaluate_members
 from lmc_rl.training.forking import Fork, fork_schedule
@@ -385,8 +386,8 @@ def evaluate_run(
     forks = fork_schedule(cfg)
     if not forks:
         raise UserError(f"--results_dir: {run.paths.results} has no fork points to evaluate")
-    alpha_points = alpha_points or cfg.alpha_points
-    num_eval_episodes = num_eval_episodes or cfg.num_eval_episodes
+    alpha_points = cfg.alpha_points if alpha_points is None else alpha_points
+    num_eval_episodes = cfg.num_eval_episodes if num_eval_episodes is None else num_eval_episodes
     if alpha_points < 2 or num_eval_episodes < 1:
         raise UserError("--alpha_points must be >= 2 and --num_eval_episodes >= 1")
     children = children or cfg.children
@@ -417,7 +418,7 @@ def evaluate_run(
         "stability_threshold": cfg.stability_threshold,
     }  # no times here: a resumed evaluation writes the same files as an uninterrupted one
     print(
-        f"lmc-rl: evaluated {len(pairs)} pair(s) of {len(healthy)} fork(s), "
+        f"lmc-rl: evaluated {counted(len(pairs), 'pair')} of {counted(len(healthy), 'fork')}, "
         f"{alpha_points} alphas x {num_eval_episodes} episodes, in "
         f"{time.time() - started:.1f} s",
         file=sys.stderr,

@@ -11,7 +11,10 @@ Layout (the prototype's names)::
         forks/  instability_{id}.json  returns_{id}.npz  critic_transitions_{id}.npz
         all_forks_results.json  fork_analysis/report.md, *.png
     {output_dir}/model_weights/{experiment_name}/{env}/{algo}/seed_{seed}_{timestamp}/
-        final.pt  fork{child}_{id}.pt  fork_{id}_start.pt
+        final.pt  fork{id}_child{c}.pt  fork_{id}_start.pt
+
+Agent files are named like their member everywhere else (``fork{id}_child{c}``); runs written
+before that, with ``fork{c}_{id}.pt``, are still read (``RunPaths.child_weights`` falls back).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ ALL_FORKS_FILE = "all_forks_results.json"
 ANALYSIS_FOLDER = "fork_analysis"
 REPORT_FILE = "report.md"
 COMPARISON_FOLDER = "comparison"
+CONNECT_FOLDER = "connect"  # lmc-rl connect's default output, inside the first run's results
 AGGREGATE_FILE = "aggregate.csv"
 SWEEP_LOGS_FOLDER = "sweep_logs"
 FINAL_WEIGHTS_FILE = "final.pt"
@@ -60,8 +64,18 @@ class RunStatus(str, enum.Enum):
         return self.value
 
 
+def child_member_name(fork_id: int, child: int) -> str:
+    """``fork{fork_id}_child{child}``: how a child is named in logs, records and file names."""
+    return f"fork{fork_id}_child{child}"
+
+
 def child_weights_name(child: int, fork_id: int) -> str:
-    """``fork{child}_{fork_id}.pt``: a child's weights at total_steps."""
+    """``fork{fork_id}_child{child}.pt``: a child's weights at total_steps, named as its member."""
+    return f"{child_member_name(fork_id, child)}.pt"
+
+
+def legacy_child_weights_name(child: int, fork_id: int) -> str:
+    """``fork{child}_{fork_id}.pt``: the name runs written before the member names used."""
     return f"fork{child}_{fork_id}.pt"
 
 
@@ -85,6 +99,12 @@ def returns_name(fork_id: int) -> str:
 
 def critic_transitions_name(fork_id: int) -> str:
     return f"critic_transitions_{fork_id}.npz"
+
+
+def run_label(experiment_name: str, env: str, algo: str, seed: int | None) -> str:
+    """``{experiment_name}/{env}/{algo}/seed_{seed}``: which run, as its settings name it (the
+    folder's path without the time stamp), the same for a run and its bit-identical rerun."""
+    return f"{experiment_name}/{env}/{algo}/seed_{seed}"
 
 
 def experiment_dir(output_dir: str | Path, experiment_name: str) -> Path:
@@ -150,7 +170,11 @@ class RunPaths:
         return self.weights / FINAL_WEIGHTS_FILE
 
     def child_weights(self, child: int, fork_id: int) -> Path:
-        return self.weights / child_weights_name(child, fork_id)
+        """Child ``child`` of fork ``fork_id``'s agent file: ``fork{id}_child{c}.pt``, or the
+        old ``fork{c}_{id}.pt`` of a run written before, where only that one exists."""
+        path = self.weights / child_weights_name(child, fork_id)
+        legacy = self.weights / legacy_child_weights_name(child, fork_id)
+        return legacy if not path.exists() and legacy.exists() else path
 
     def fork_start_weights(self, fork_id: int) -> Path:
         return self.weights / fork_start_weights_name(fork_id)
@@ -175,3 +199,13 @@ def weights_dir_of(results: Path, recorded: str | None) -> Path:
         if sibling.is_dir():
             return sibling
     return Path(recorded) if recorded else Path(results) / WEIGHTS_FOLDER
+
+
+def results_dir_of(weights: Path) -> Path | None:
+    """The results folder of the run whose model_weights folder is ``weights``, if it exists."""
+    parts = Path(weights).resolve().parts
+    if WEIGHTS_FOLDER not in parts:
+        return None
+    i = len(parts) - 1 - parts[::-1].index(WEIGHTS_FOLDER)
+    results = Path(*parts[:i], RESULTS_FOLDER, *parts[i + 1 :])
+    return results if results.is_dir() else None

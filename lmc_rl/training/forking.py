@@ -13,6 +13,7 @@ import numpy as np
 
 from lmc_rl.config.fork_noise import ForkNoise
 from lmc_rl.config.run_config import RunConfig, fork_step
+from lmc_rl.records.layout import child_member_name
 from lmc_rl.training.replay import ReplayView
 from lmc_rl.training.seeding import STREAMS, MemberStreams, stream_seed
 
@@ -28,7 +29,7 @@ class Fork:
     step: int
 
     def child_name(self, child: int) -> str:
-        return f"fork{self.fork_id}_child{child}"
+        return child_member_name(self.fork_id, child)
 
 
 def fork_schedule(config: RunConfig) -> list[Fork]:

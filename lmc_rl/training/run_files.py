@@ -5,7 +5,10 @@ back: ``lmc_rl.records.run_record``."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,8 @@ from lmc_rl.records.provenance import library_versions
 from lmc_rl.training.envs import ActionScaler
 
 AGENT_FILE_FORMAT = "lmc-rl-agent/1"
+CHECKSUM_KEY = "sha256"  # of everything else the file holds (``agent_checksum``)
+_noted_without_checksum: set[str] = set()
 
 
 class EvaluationLog:
@@ -82,9 +87,45 @@ def save_agent(path: Path, agent: Agent, member: int, task: TaskSpec, info: dict
         "state_dict": single.state_dict(),
         "info": info,
     }
+    payload[CHECKSUM_KEY] = agent_checksum(payload)
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     atomic_write_bytes(path, buffer.getvalue())
+
+
+def agent_checksum(payload: dict[str, Any]) -> str:
+    """SHA-256 of an agent file's content: every tensor's name, dtype, shape and bytes, and the
+    metadata; a changed byte anywhere in them changes it (torch.load itself checks nothing)."""
+    digest = hashlib.sha256()
+    meta = {k: v for k, v in payload.items() if k not in ("state_dict", CHECKSUM_KEY)}
+    digest.update(json.dumps(meta, sort_keys=True, default=str).encode())
+    for name in sorted(payload["state_dict"]):
+        tensor = payload["state_dict"][name].detach().cpu().contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _verify_checksum(path: Path, payload: dict[str, Any]) -> None:
+    """A corrupted file is one clear error; a file written before checksums loads, noted once."""
+    recorded = payload.get(CHECKSUM_KEY)
+    if recorded is None:
+        if str(path) not in _noted_without_checksum:
+            _noted_without_checksum.add(str(path))
+            print(
+                f"lmc-rl: note: {path} carries no checksum (written before lmc-rl recorded "
+                "one); loaded unverified",
+                file=sys.stderr,
+            )
+        return
+    try:
+        actual = agent_checksum(payload)
+    except Exception:  # a state that cannot even be hashed is damaged too
+        actual = None
+    if actual != recorded:
+        raise UserError(
+            f"{path} is corrupted: its content does not match the SHA-256 recorded in it"
+        )
 
 
 class Policy:
@@ -115,7 +156,7 @@ class Policy:
 
 
 def load_agent(path: str | Path) -> Policy:
-    """Load a file written by ``save_agent`` (final.pt, fork1_{id}.pt, ...) as a ``Policy``."""
+    """Load a file written by ``save_agent`` (final.pt, fork{id}_child1.pt, ...) as a ``Policy``."""
     agent, payload = load_agent_state(path)
     scaler = ActionScaler(np.array(payload["action_low"]), np.array(payload["action_high"]))
     return Policy(agent, payload["env"], scaler, payload.get("info", {}))
@@ -132,6 +173,7 @@ def load_agent_state(path: str | Path) -> tuple[Agent, dict[str, Any]]:
         raise UserError(f"{path} is not a readable agent file ({type(err).__name__})") from None
     if not isinstance(payload, dict) or payload.get("format") != AGENT_FILE_FORMAT:
         raise UserError(f"{path} is not an lmc-rl agent file")
+    _verify_checksum(path, payload)
     try:
         agent = make_agent(
             payload["algo"],

@@ -30,7 +30,7 @@ from lmc_rl.learners.independence import IndependenceReport, unverified_warning,
 from lmc_rl.learners.matmul import update_library
 from lmc_rl.learners.nn import linear_layer_sizes
 from lmc_rl.records.atomic_files import atomic_write_bytes
-from lmc_rl.records.layout import RunPaths, parent_snapshot_name
+from lmc_rl.records.layout import RunPaths, parent_snapshot_name, run_label
 from lmc_rl.records.training_log import ScalarLog
 from lmc_rl.training.checkpoint import load_checkpoint, save_checkpoint
 from lmc_rl.training.envs import MemberEnvs
@@ -320,7 +320,7 @@ class Trainer:
             self.agent,
             0,
             self.task,
-            {"member": "parent", "step": self.step, "fork_id": fork.fork_id},
+            self._agent_info("parent", fork_id=fork.fork_id),
         )
         streams = child_streams(cfg.seed, fork.fork_id, cfg.fork_noise, cfg.children)
         views = child_views(
@@ -356,7 +356,7 @@ class Trainer:
             self.agent,
             0,
             self.task,
-            {"member": "parent", "step": self.step, "diverged_at": self.members[0].diverged_at},
+            self._agent_info("parent", diverged_at=self.members[0].diverged_at),
         )
 
     def resume(self) -> None:
@@ -427,14 +427,20 @@ class Trainer:
 
     # -- what a finished training phase leaves behind
     def save_weights(self) -> None:
-        """final.pt (parent) and fork{c}_{id}.pt (child c of fork id), at total_steps."""
+        """final.pt (parent) and fork{id}_child{c}.pt (child c of fork id), at total_steps."""
         for row, member in enumerate(self.members):
             if member.fork is None:
                 path = self.paths.final_weights
             else:
                 path = self.paths.child_weights(member.child, member.fork.fork_id)
-            info = {"member": member.name, "step": self.step, "diverged_at": member.diverged_at}
+            info = self._agent_info(member.name, diverged_at=member.diverged_at)
             save_agent(path, self.agent, row, self.task, info)
+
+    def _agent_info(self, member: str, **fields: Any) -> dict[str, Any]:
+        """What an agent file records of itself, so that it can be named without its path."""
+        cfg = self.config
+        run = run_label(cfg.experiment_name, cfg.env, cfg.algo, cfg.seed)
+        return {"member": member, "step": self.step, "run": run, "seed": cfg.seed, **fields}
 
     def save_critic_transitions(self, per_child: int = 512) -> None:
         """A fixed set of transitions from every child of each fork, for the critic barrier."""

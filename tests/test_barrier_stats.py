@@ -115,12 +115,19 @@ def test_pair_mean_interval_is_a_jackknife_over_children():
         ((float("nan"), float("nan")), {}, "inconclusive"),
         ((0.0, 1.0), {"progress": 0.2}, "untrained"),
         ((0.0, 1.0), {"gradient_updates": 0}, "untrained"),
-        ((0.0, 1.0), {"diverged": True}, "diverged"),
+        ((0.0, 1.0), {"diverged": "non-finite episode returns"}, "diverged"),
     ],
 )
 def test_verdict_rules(interval, kwargs, expected):
-    verdict, reason = bs.verdict(interval, endpoint_mean=100.0, threshold=0.05, **kwargs)
+    limit = bs.barrier_limit(0.05, endpoint_mean=100.0)
+    verdict, reason = bs.verdict(interval, limit, **kwargs)
     assert verdict == expected and reason
+
+
+def test_children_no_better_than_random_are_untrained_whatever_the_interval():
+    limit = bs.barrier_limit(0.05, endpoint_mean=-50.0, random_return=-40.0)
+    assert limit.scale == -10.0 and limit.scale_kind == bs.SCALE_LEARNED
+    assert bs.verdict((0.0, 0.1), limit)[0] == "untrained"
 
 
 def test_training_progress_is_zero_at_random_and_one_at_the_best():
@@ -128,3 +135,42 @@ def test_training_progress_is_zero_at_random_and_one_at_the_best():
     assert bs.training_progress(110.0, 10.0, 110.0) == 1.0
     assert bs.training_progress(50.0, None, 110.0) is None
     assert bs.training_progress(50.0, 60.0, 40.0) == 0.0  # the run never beat random
+
+
+def test_flaw_1_the_lower_end_errs_at_most_nominally_where_both_halves_pick_alike():
+    """Six alphas whose gaps are all 0 in truth (independent noise): both halves often pick
+    the same alpha, which correlates their held-out means; P(low > 0) must stay <= 2.5 %
+    (it was 6.3 % when the halves were treated as independent)."""
+    rng = np.random.default_rng(37)
+    gaps = rng.normal(0.0, 1.0, (4000, 6, 100))
+    fits = bs.crossfit_max_batch(gaps)
+    assert np.mean(fits[:, 1] > 0.0) <= 0.025
+
+
+def test_flaw_4_the_upper_end_covers_a_one_alpha_dip_at_five_episodes():
+    """The multiplier bootstrap on the n - 1 convention, with a small-N widening (it missed
+    a one-alpha dip 3.3 % of the time)."""
+    rng = np.random.default_rng(4)
+    returns = rng.normal(0.0, 1.0, (4000, 1, 5)) + rng.normal(0.0, 1.0, (4000, N_ALPHAS, 5))
+    returns[:, 10] -= 3.0  # one alpha with a true gap of 3
+    high = bs.crossfit_max_batch(linear_gap_batch(returns))[:, 2]
+    assert np.mean(high < 3.0) <= 0.025
+
+
+def test_flaw_2_the_limit_is_on_the_learned_return_so_a_shift_changes_nothing():
+    straight = np.linspace(100.0, -100.0, N_ALPHAS)  # endpoint mean 0
+    limit = bs.barrier_limit(0.05, endpoint_mean=0.0, random_return=-300.0)
+    assert limit.limit == pytest.approx(15.0) and limit.scale_kind == bs.SCALE_LEARNED
+    shifted = bs.barrier_limit(0.05, endpoint_mean=1e4, random_return=1e4 - 300.0)
+    assert shifted.limit == pytest.approx(limit.limit)
+    old = bs.barrier_limit(0.05, endpoint_mean=0.0)  # no random return: |endpoint mean|
+    assert old.limit == 0.0 and old.scale_kind == bs.SCALE_ENDPOINT
+    assert straight.mean() == pytest.approx(0.0)
+
+
+def test_flaw_3_nonfinite_returns_are_named_with_their_alphas():
+    returns = np.zeros((3, 6))
+    assert bs.nonfinite_returns(returns, np.linspace(0, 1, 3)) is None
+    returns[1, 2], returns[2, 0], returns[2, 1] = np.nan, np.inf, -np.inf
+    text = bs.nonfinite_returns(returns, np.linspace(0, 1, 3))
+    assert "1 NaN" in text and "1 +inf" in text and "1 -inf" in text and "0.5, 1" in text

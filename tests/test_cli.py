@@ -49,6 +49,7 @@ BAD_INPUTS = [
     (["--hidden_dims", "64,x"], "x"),
     (["--device", "tpu"], "tpu"),
     (["--cpu_matmul", "bf16"], "bf16"),
+    (["--solved_return", "inf"], "solved_return"),
     (["--no_such_flag", "1"], "no_such_flag"),
 ]
 

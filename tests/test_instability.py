@@ -71,9 +71,69 @@ def test_the_return_spread_and_its_standard_error_use_one_sample_std():
         assert point["std_reward"] == pytest.approx(np.sqrt(2.0))
         assert point["sem_reward"] == pytest.approx(point["std_reward"] / np.sqrt(6))
         half_width = point["ci95_high"] - point["mean_reward"]
-        assert half_width == pytest.approx(1.96 * point["sem_reward"])
+        assert half_width == pytest.approx(2.5706 * point["sem_reward"], rel=1e-4)  # t(5)
     one_episode = measure_path(returns[:, :1], np.array([0.0, 1.0]), threshold=0.05)
     assert [p["std_reward"] for p in one_episode.interpolation] == [0.0, 0.0]
+
+
+ALPHAS_11 = np.linspace(0.0, 1.0, 11)
+
+
+def _noisy_path(curve: np.ndarray, seed: int = 0, n: int = 40) -> np.ndarray:
+    """``[alpha, episode]`` returns around ``curve``: a start effect shared along the path
+    (common random numbers) plus independent noise, both sd 1."""
+    rng = np.random.default_rng(seed)
+    return curve[:, None] + rng.normal(0.0, 1.0, (1, n)) + rng.normal(0.0, 1.0, (len(curve), n))
+
+
+def test_flaw_2_the_limit_is_a_share_of_the_learned_return_not_of_the_endpoint_mean():
+    straight = _noisy_path(np.linspace(100.0, -100.0, 11), seed=2)  # endpoint mean 0
+    result = measure_path(straight, ALPHAS_11, threshold=0.05, random_return=-300.0)
+    assert result.verdict == "connected", result.verdict_reason
+    assert result.barrier_scale_kind == "learned return"
+    assert result.barrier_limit == pytest.approx(15.0, abs=0.05)
+    moved = measure_path(straight + 1e4, ALPHAS_11, threshold=0.05, random_return=1e4 - 300.0)
+    assert moved.verdict == "connected"
+    assert moved.barrier_limit == pytest.approx(result.barrier_limit)
+    # negative returns (Reacher): children at -5 against a random policy's -40 are connected
+    reacher = measure_path(
+        _noisy_path(np.full(11, -5.0), seed=3), ALPHAS_11, threshold=0.05, random_return=-40.0
+    )
+    assert reacher.verdict == "connected", reacher.verdict_reason
+    unknown = measure_path(straight, ALPHAS_11, threshold=0.05)  # no random return: as before
+    assert unknown.barrier_scale_kind == "|endpoint mean|" and unknown.verdict == "inconclusive"
+
+
+@pytest.mark.parametrize(
+    ("alpha_index", "value"),
+    [(5, np.nan), (5, np.inf), (5, -np.inf), (0, np.nan), (10, -np.inf)],
+)
+def test_flaw_3_a_nonfinite_return_gives_the_verdict_diverged(alpha_index, value):
+    returns = _noisy_path(np.full(11, 100.0), seed=4)
+    returns[alpha_index, 3] = value
+    result = measure_path(returns, ALPHAS_11, threshold=0.05, random_return=0.0, best_return=100.0)
+    assert result.verdict == "diverged" and "non-finite" in result.verdict_reason
+    assert result.nonfinite_returns == 1 and result.linear_barrier_crossfit is None
+    assert result.linear_barrier_ci is None and result.min_at_endpoint is None
+    json.dumps(result.to_json(), allow_nan=False)  # standard JSON, nothing silently NaN
+
+
+def test_flaw_6_untrained_is_judged_against_the_solved_return_where_known():
+    returns = _noisy_path(np.full(11, 100.0), seed=5)  # children at 100 of a possible 1000
+    judged = {"threshold": 0.05, "random_return": 5.2, "best_return": 131.0}
+    solved = measure_path(returns, ALPHAS_11, solved_return=1000.0, **judged)
+    assert solved.verdict == "untrained" and "solved return" in solved.verdict_reason
+    assert solved.progress_reference == 1000.0
+    own_best = measure_path(returns, ALPHAS_11, **judged)  # none known: the run's best
+    assert own_best.verdict == "connected"
+    assert own_best.progress_reference_kind == "the run's best evaluation"
+
+
+def test_flaw_6_the_run_records_its_tasks_solved_return(forked_run):
+    result = _fork_json(forked_run, 1)
+    assert result["progress_reference_kind"] == "InvertedPendulum-v5's solved return"
+    assert result["progress_reference"] == 60.0  # 1 per step, 60-step episodes
+    assert result["random_return"] is not None and result["barrier_scale_kind"] == "learned return"
 
 
 def test_interpolation_endpoints_are_the_children_bit_for_bit(tiny_spec):

@@ -95,6 +95,13 @@ class RunConfig:
         "A fork is stable if its normalized instability is at most this (Frankle: 0.02).",
         at_least=0,
     )
+    solved_return: float | None = _f(
+        None,
+        "Return of a solved episode: children less than half-way from a random policy to it "
+        "are 'untrained'.",
+        none_means="the task's known solved return (InvertedPendulum-v5 1000, "
+        "InvertedDoublePendulum-v5 9360, per 1000 steps), else the run's best evaluation",
+    )
     eval_workers: int = _f(
         0,
         "Processes for the instability evaluation (0: one per core).",
@@ -352,6 +359,8 @@ def validate(config: RunConfig) -> RunConfig:
         raise UserError(
             f"--ent_coef/--alpha: expected 'auto' or a number > 0, got {config.ent_coef!r}"
         )
+    if config.solved_return is not None and not math.isfinite(config.solved_return):
+        raise UserError(f"--solved_return: must be a finite number, got {config.solved_return}")
     if config.fork_buffer_strategy not in BUFFER_STRATEGIES:
         raise UserError(
             f"--fork_buffer_strategy: unknown strategy {config.fork_buffer_strategy!r} "

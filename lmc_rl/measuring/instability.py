@@ -29,8 +29,9 @@ import torch
 from tqdm import tqdm
 
 from lmc_rl.config.errors import UserError
-from lmc_rl.config.tasks import check_task
+from lmc_rl.config.tasks import check_task, solved_return
 from lmc_rl.learners.agents import Batch, make_agent
+from lmc_rl.measuring import barrier_stats as bs
 from lmc_rl.measuring.fork_result import ForkResult, combine_pairs, critic_metrics, measure_path
 from lmc_rl.measuring.interpolation import (
     critic_path,
@@ -296,10 +297,13 @@ def critic_metrics_of_files(
 
 @dataclass(frozen=True)
 class TrainingReference:
-    """What the "untrained" verdict compares children with (None where the run lacks it)."""
+    """What the "untrained" verdict and the barrier's scale compare children with (None where
+    the run lacks it)."""
 
     random_return: float | None  # the parent's warm-up episodes (uniform random actions)
     best_return: float | None  # the best periodic evaluation of any member of the run
+    solved_return: float | None = None  # --solved_return, else the task's known value
+    solved_source: str = bs.REFERENCE_SOLVED
 
 
 def training_reference(run: RunRecord) -> TrainingReference:
@@ -311,7 +315,12 @@ def training_reference(run: RunRecord) -> TrainingReference:
         best = max(values) if values else None
     except (OSError, KeyError, ValueError):
         best = None
-    return TrainingReference(random_return, best)
+    cfg = run.config
+    if cfg.solved_return is not None:
+        return TrainingReference(random_return, best, cfg.solved_return, bs.REFERENCE_FLAG)
+    known = solved_return(cfg.env, cfg.max_episode_steps)
+    source = f"{cfg.env}'s solved return"
+    return TrainingReference(random_return, best, known, source)
 
 
 def _gradient_updates(run: RunRecord, fork: Fork, children: int) -> int | None:
@@ -438,6 +447,8 @@ def evaluate_run(
             "random_return": reference.random_return,
             "best_return": reference.best_return,
             "gradient_updates": updates,
+            "solved_return": reference.solved_return,
+            "solved_source": reference.solved_source,
         }
         per_pair = {
             pair: measure_path(

@@ -211,7 +211,11 @@ def _add_connect_parser(commands: argparse._SubParsersAction) -> None:
         ("num_eval_episodes", "Episodes per interpolated policy"),
         ("seed", "Seed of the evaluation episodes (a run's forks use the run's seed)"),
         ("max_episode_steps", "Time limit of an evaluation episode"),
-        ("stability_threshold", "Stable if normalized instability is at most this"),
+        (
+            "stability_threshold",
+            "'connected' if the linear barrier's interval lies below this share of the "
+            "return (the prototype's naive is_stable: normalized instability at most this)",
+        ),
     ):
         connect.add_argument(
             f"--{name}",

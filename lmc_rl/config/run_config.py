@@ -92,7 +92,10 @@ class RunConfig:
     alpha_points: int = _f(101, "Evenly spaced interpolation coefficients in [0, 1].", at_least=2)
     stability_threshold: float = _f(
         0.05,
-        "A fork is stable if its normalized instability is at most this (Frankle: 0.02).",
+        "A fork is 'connected' if its linear barrier's 95% interval lies below this share of "
+        "the learned return (endpoint mean minus a random policy's return), 'barrier' if above; "
+        "the prototype's naive is_stable compares the normalized instability with it "
+        "(Frankle: 0.02).",
         at_least=0,
     )
     solved_return: float | None = _f(

@@ -406,7 +406,8 @@ def _interval(values: list[float] | None) -> str:
 
 
 def results_table(results: list[ForkResult]) -> str:
-    """One line per fork: what `lmc-rl run` and `lmc-rl evaluate` print at the end."""
+    """One line per fork: what `lmc-rl run` and `lmc-rl evaluate` print at the end. The
+    verdict leads; the prototype's naive instability B (no interval) is labelled as such."""
     many = any((r.children or 2) > 2 for r in results)
     header = [
         "fork",
@@ -415,8 +416,9 @@ def results_table(results: list[ForkResult]) -> str:
         "child 1",
         "child 2",
         "min (at α)",
-        "instability",
+        "naive B (prototype)",
         "linear barrier [95% CI]",
+        "limit",
     ]
     if many:
         header.append("mean over pairs [95% CI]")
@@ -432,6 +434,7 @@ def results_table(results: list[ForkResult]) -> str:
             f"{_fmt(r.min_reward)} ({_fmt(r.min_alpha, 2)})",
             _fmt(r.instability),
             f"{_fmt(r.linear_barrier_crossfit)} {_interval(r.linear_barrier_ci)}",
+            _fmt(r.barrier_limit),
         ]
         if many:
             row.append(
@@ -439,6 +442,8 @@ def results_table(results: list[ForkResult]) -> str:
             )
         row.append(r.verdict or "-")
         rows.append(row)
+    for row in rows:  # the verdict leads, after the fork's identity
+        row.insert(3, row.pop())
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = [
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()

@@ -170,6 +170,25 @@ def row(name: str, n: int, children: int, reps: int, truth: float, verdicts, ci)
     )
 
 
+def failure_rows(reps: int, rng: np.random.Generator) -> None:
+    """The failure-rate verdict: every interior alpha fails with probability p, the children
+    never (true failure-rate barrier p), judged against a rise of THRESHOLD."""
+    print("\n| interior failure rate | N | reps | coverage | connected | barrier | inconclusive |")
+    print("|---|---|---|---|---|---|---|")
+    for p in (0.0, 0.02, 0.10, 0.30):
+        for n in (20, 100):
+            rate = np.full(len(ALPHAS), p)
+            rate[[0, -1]] = 0.0
+            flags = rng.random((reps, len(ALPHAS), n)) < rate[None, :, None]
+            fits = [bs.failure_rate_barrier(f, ALPHAS) for f in flags]
+            verdicts = np.array([bs.failure_verdict(f, THRESHOLD)[0] for f in fits])
+            covered = np.mean([f.low <= p <= f.high for f in fits])
+            shares = " | ".join(
+                f"{np.mean(verdicts == v):.1%}" for v in ("connected", "barrier", "inconclusive")
+            )
+            print(f"| {p:.0%} | {n} | {reps} | {covered:.1%} | {shares} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=1000, help="Repetitions per case and N.")
@@ -201,6 +220,7 @@ def main() -> None:
             for n in (20, 100):
                 verdicts, ci = judge_children(case, children, args.children_reps, n, rng)
                 print(row(case.name, n, children, args.children_reps, truth, verdicts, ci))
+    failure_rows(min(args.reps, 500), rng)
     print(f"\n{time.time() - started:.0f} s")
 
 

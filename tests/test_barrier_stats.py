@@ -174,3 +174,21 @@ def test_flaw_3_nonfinite_returns_are_named_with_their_alphas():
     returns[1, 2], returns[2, 0], returns[2, 1] = np.nan, np.inf, -np.inf
     text = bs.nonfinite_returns(returns, np.linspace(0, 1, 3))
     assert "1 NaN" in text and "1 +inf" in text and "1 -inf" in text and "0.5, 1" in text
+
+
+def test_the_failure_rate_barrier_covers_a_rise_and_claims_nothing_from_few_episodes():
+    alphas = np.linspace(0.0, 1.0, 11)
+    bump = 0.5 * np.exp(-0.5 * ((alphas - 0.5) / 0.12) ** 2)
+    rate = 0.05 + bump - ((1 - alphas) * bump[0] + alphas * bump[-1])  # 5 % at both ends
+    truth = float(np.max(rate - 0.05))
+    rng = np.random.default_rng(7)
+    flags = rng.random((300, 11, 20)) < rate[None, :, None]
+    fits = [bs.failure_rate_barrier(f, alphas) for f in flags]
+    assert np.mean([f.low <= truth <= f.high for f in fits]) >= 0.95
+    assert 0.8 * truth < np.mean([f.estimate for f in fits]) <= truth  # cross-fitting: not above
+    many = bs.failure_rate_barrier(rng.random((11, 100)) < rate[:, None], alphas)
+    assert bs.failure_verdict(many, 0.05)[0] == "barrier"
+    # five episodes without a failure do not show that the failure rate stays low
+    none = bs.failure_rate_barrier(np.zeros((11, 5), dtype=bool), alphas)
+    assert none.estimate == 0.0 and none.high > 0.7  # 0/5 at every alpha, all at once
+    assert bs.failure_verdict(none, 0.05)[0] == "inconclusive"

@@ -136,6 +136,19 @@ def test_flaw_6_the_run_records_its_tasks_solved_return(forked_run):
     assert result["random_return"] is not None and result["barrier_scale_kind"] == "learned return"
 
 
+def test_the_failure_rate_barrier_has_its_own_verdict_beside_the_returns():
+    """Returns that hold their mean while interior episodes fail half the time."""
+    returns = _noisy_path(np.full(11, 100.0), seed=6, n=60)
+    terminated = np.zeros(returns.shape, dtype=bool)
+    terminated[3:8] = np.random.default_rng(6).random((5, 60)) < 0.5
+    result = measure_path(returns, ALPHAS_11, threshold=0.05, terminated=terminated)
+    assert result.failure_verdict == "barrier" and result.verdict != "barrier"
+    assert 0.3 < result.failure_rate_barrier < 0.7
+    low, high = result.failure_rate_barrier_ci
+    assert 0.05 < low < 0.5 < high
+    assert measure_path(returns, ALPHAS_11, threshold=0.05).failure_verdict is None
+
+
 def test_interpolation_endpoints_are_the_children_bit_for_bit(tiny_spec):
     from lmc_rl.learners.agents import make_agent
 

@@ -239,6 +239,13 @@ paired), with mean R(α) = mean_j y[α, j]:
   both endpoints); `inconclusive` (it straddles). With 3 or more children the interval is that
   of the mean over pairs. The JSON records the limit, its scale and the reference used
   (`barrier_limit`, `barrier_scale_kind`, `progress_reference_kind`).
+- **failure rate** (after each fork's verdict below the table): its own verdict on the
+  failure-rate barrier, max_α [f(α) − (1−α)·f(0) − α·f(1)] with f the fraction of episodes
+  ended by termination: `connected` if its interval lies below `stability_threshold` (a rise
+  of that fraction of episodes), `barrier` if above. The interval is exact at any N
+  (Clopper–Pearson per α, Bonferroni over α), so it is wide: with no failure at all it reaches
+  about 8 % at 100 episodes and 101 α. It sees what the mean return can hide: a path whose mean
+  holds while interior episodes fail.
 - **fan chart** (bottom of each interp_fork figure, Rahn et al. 2023): per α the 5/25/50/75/95 %
   quantiles of episode returns, CVaR 10 % and the failure rate (episodes ended by termination
   before the time limit).
@@ -269,6 +276,11 @@ def report_markdown(run: RunResults, figures: Sequence[str]) -> str:
             "",
             *[
                 f"- fork {f.fork_id}: **{f.verdict}**: {f.verdict_reason}"
+                + (
+                    f"; failure rate: **{f.failure_verdict}**: {f.failure_verdict_reason}"
+                    if f.failure_verdict
+                    else ""
+                )
                 for f in run.fork_results
                 if f.verdict
             ],

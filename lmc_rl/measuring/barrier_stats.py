@@ -267,6 +267,58 @@ def path_statistics(returns: np.ndarray, alphas: np.ndarray) -> PathStatistics:
     )
 
 
+# -- the failure-rate barrier -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FailureBarrier:
+    """The rise of the failure rate along the path above the straight line between the
+    children: max_alpha [f(alpha) - (1 - alpha) f(0) - alpha f(1)], f the fraction of episodes
+    ended by termination. ``estimate`` is cross-fitted; the interval is exact (below)."""
+
+    estimate: float
+    low: float
+    high: float
+
+
+def failure_rate_barrier(
+    terminated: np.ndarray, alphas: np.ndarray, confidence: float = CONFIDENCE
+) -> FailureBarrier:
+    """The failure-rate barrier of ``terminated[alpha, episode]`` with an interval that holds
+    at any N: a Clopper-Pearson interval for every alpha's failure rate, Bonferroni over all
+    alphas, so that all hold at once with probability >= ``confidence``; then every alpha's rise
+    lies between L(alpha) - line_U(alpha) and U(alpha) - line_L(alpha), and so does their
+    maximum. Conservative (it ignores the pairing of episodes), but with no normal
+    approximation, which binary outcomes at few episodes and rates near 0 do not support."""
+    from scipy import stats
+
+    flags = np.asarray(terminated, dtype=float)
+    a = np.asarray(alphas, dtype=float)
+    k, n = flags.shape
+    failures = flags.sum(axis=1)
+    tail = (1.0 - confidence) / (2.0 * k)
+    lower = np.where(failures > 0, stats.beta.ppf(tail, failures, n - failures + 1), 0.0)
+    upper = np.where(failures < n, stats.beta.ppf(1.0 - tail, failures + 1, n - failures), 1.0)
+    line_low = (1.0 - a) * lower[0] + a * lower[-1]
+    line_high = (1.0 - a) * upper[0] + a * upper[-1]
+    rise = -linear_gaps(flags, a)  # per episode: t(alpha) - the straight line, 0 at the ends
+    estimate = float(crossfit_low_batch(rise[None], confidence)[0, 0])
+    return FailureBarrier(
+        estimate, float(np.max(lower - line_high)), float(np.max(upper - line_low))
+    )
+
+
+def failure_verdict(barrier: FailureBarrier, limit: float) -> tuple[str, str]:
+    """(verdict, reason) of the failure-rate barrier against ``limit`` (a rise in the
+    fraction of failed episodes): connected below, barrier above, else inconclusive."""
+    text = f"failure-rate barrier interval [{barrier.low:.3g}, {barrier.high:.3g}]"
+    if barrier.high < limit:
+        return "connected", f"{text} < {limit:.3g}"
+    if barrier.low > limit:
+        return "barrier", f"{text} > {limit:.3g}"
+    return "inconclusive", f"{text} straddles {limit:.3g}"
+
+
 # -- many children: pairs share children ---------------------------------------------------------
 
 

@@ -118,6 +118,11 @@ class ForkResult:
     progress_reference: float | None = None  # the return that counts as trained
     progress_reference_kind: str | None = None  # the task's solved return, flag, or run's best
     nonfinite_returns: int | None = None  # episodes whose return was NaN or +-inf
+    # -- ours: the failure-rate barrier (barrier_stats.failure_rate_barrier), its own verdict
+    failure_rate_barrier: float | None = None  # rise of the termination rate above the line
+    failure_rate_barrier_ci: list[float] | None = None
+    failure_verdict: str | None = None  # against a rise of stability_threshold (a fraction)
+    failure_verdict_reason: str | None = None
     # -- ours: N children per fork
     children: int | None = None
     children_returns: list[float] | None = None  # each child's mean return (alpha 0 or 1)
@@ -275,6 +280,15 @@ def measure_path(
         "children_returns": [float(means[0]), float(means[-1])],
         "nonfinite_returns": int((~np.isfinite(returns)).sum()),
     }
+    if terminated is not None:
+        failure = bs.failure_rate_barrier(terminated, alphas)
+        failure_verdict, failure_reason = bs.failure_verdict(failure, threshold)
+        common |= {
+            "failure_rate_barrier": failure.estimate,
+            "failure_rate_barrier_ci": [failure.low, failure.high],
+            "failure_verdict": failure_verdict,
+            "failure_verdict_reason": failure_reason,
+        }
     broken = bs.nonfinite_returns(returns, alphas)
     if broken:  # no barrier number: a mean over a NaN or an infinity says nothing
         return ForkResult(**common, verdict="diverged", verdict_reason=broken)

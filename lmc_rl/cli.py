@@ -4,6 +4,7 @@ the work lives in other modules, imported when a command runs (``--help`` import
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -71,6 +72,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--children",
         default=None,
         help="Evaluate the pairs among the first N children of each fork (default: all).",
+    )
+    evaluate.add_argument(
+        "--eval_stopping",
+        default=None,
+        help="none or verdict: stop a fork's evaluation once its verdict is decided, looking "
+        "at 10, 20, 40, ... episodes (default: the run's).",
+    )
+    evaluate.add_argument(
+        "--solved_return",
+        default=None,
+        help="Return of a solved episode for the 'untrained' verdict (default: the run's, "
+        "else the task's known one, else the run's best evaluation).",
     )
     evaluate.add_argument(
         "--out",
@@ -289,7 +302,7 @@ def _run(args: argparse.Namespace) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    from lmc_rl.config.run_config import parse_value
+    from lmc_rl.config.run_config import EVAL_STOPPING, parse_value
     from lmc_rl.measuring.instability import evaluate_run
     from lmc_rl.records.run_record import load_run
 
@@ -306,6 +319,14 @@ def _evaluate(args: argparse.Namespace) -> None:
     from lmc_rl.measuring.instability import evaluation_folder
 
     children = parse_value("children", args.children) if args.children else None
+    stopping = args.eval_stopping
+    if stopping is not None and stopping not in EVAL_STOPPING:
+        raise UserError(
+            f"--eval_stopping: unknown choice {stopping!r} (choose from {', '.join(EVAL_STOPPING)})"
+        )
+    solved = parse_value("solved_return", args.solved_return) if args.solved_return else None
+    if solved is not None and not math.isfinite(solved):
+        raise UserError(f"--solved_return: must be a finite number, got {solved}")
     if children is not None and not 2 <= children <= run.config.children:
         raise UserError(
             f"--children: the run has {run.config.children} children per fork; got {children}"
@@ -317,6 +338,7 @@ def _evaluate(args: argparse.Namespace) -> None:
         alpha_points or run.config.alpha_points,
         episodes or run.config.num_eval_episodes,
         children,
+        stopping,
     )
     results = evaluate_run(
         run,
@@ -326,6 +348,8 @@ def _evaluate(args: argparse.Namespace) -> None:
         progress=not args.no_progress,
         folder=folder,
         children=children,
+        eval_stopping=stopping,
+        solved_return=solved,
     )
     analysis = analyze_run(run.paths.results, evaluation=folder)
     print(results_table(results))

@@ -192,3 +192,35 @@ def test_the_failure_rate_barrier_covers_a_rise_and_claims_nothing_from_few_epis
     none = bs.failure_rate_barrier(np.zeros((11, 5), dtype=bool), alphas)
     assert none.estimate == 0.0 and none.high > 0.7  # 0/5 at every alpha, all at once
     assert bs.failure_verdict(none, 0.05)[0] == "inconclusive"
+
+
+def test_looks_double_from_ten_and_share_the_error_between_them():
+    assert bs.stopping_looks(100) == [10, 20, 40, 80, 100]
+    assert bs.stopping_looks(10) == [10] and bs.stopping_looks(6) == [6]
+    assert bs.look_confidence(5) == pytest.approx(0.99)
+    assert bs.decided("barrier") and not bs.decided("inconclusive")
+
+
+def test_stopping_at_the_first_decided_look_errs_at_most_nominally_at_the_limit():
+    """A plateau exactly at the limit, looked at after 10, 20, 40, 80 and 100 episodes: the
+    chance of calling it a barrier at any look stays below 2.5 % with each look's interval at
+    1 - 0.05 / 5; at 0.95 per look the repeated looks add up."""
+    rng = np.random.default_rng(11)
+    alphas = np.linspace(0.0, 1.0, 11)
+    plateau = np.where((alphas > 0.2) & (alphas < 0.8), -1.0, 0.0)  # gap 1 = the limit
+    returns = plateau[None, :, None] + rng.normal(0, 1, (600, 1, 100))
+    returns = returns + rng.normal(0, 1, (600, 11, 100))
+    gaps = linear_gap_batch_at(returns, alphas)
+
+    def ever_barrier(confidence):
+        hit = np.zeros(600, dtype=bool)
+        for n in bs.stopping_looks(100):
+            hit |= bs.crossfit_max_batch(gaps[:, :, :n], confidence)[:, 1] > 1.0
+        return hit.mean()
+
+    assert ever_barrier(bs.look_confidence(5)) <= 0.025
+    assert ever_barrier(0.95) > 0.025  # uncorrected: 3.0 % in this sample
+
+
+def linear_gap_batch_at(returns: np.ndarray, alphas: np.ndarray) -> np.ndarray:
+    return np.stack([bs.linear_gaps(r, alphas) for r in returns])

@@ -344,3 +344,74 @@ def test_evaluate_refuses_a_directory_that_is_not_a_run(tmp_path, capsys):
     assert main(["evaluate", "--results_dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "config.json" in err and len(err.strip().splitlines()) == 1
+
+
+def test_sequential_evaluation_reads_a_prefix_of_the_same_episodes_and_records_its_looks(
+    forked_run, tmp_path
+):
+    from lmc_rl.measuring.instability import evaluate_run
+
+    run = load_run(forked_run.results)
+    common = {"num_eval_episodes": 24, "workers": 1, "progress": False}
+    fixed = evaluate_run(run, folder=tmp_path / "fixed", **common)
+    looked = evaluate_run(run, folder=tmp_path / "looked", eval_stopping="verdict", **common)
+    for plain, seq in zip(fixed, looked, strict=True):
+        looks = seq.evaluation_looks
+        assert [look["episodes"] for look in looks] == [10, 20, 24][: len(looks)]
+        assert seq.episodes_used == looks[-1]["episodes"] == seq.num_eval_episodes
+        assert looks[-1]["verdict"] == seq.verdict
+        assert all(look["verdict"] not in ("connected", "barrier") for look in looks[:-1])
+        assert plain.episodes_used == 24 and plain.evaluation_looks is None
+        name = f"returns_{seq.fork_id}.npz"
+        with np.load(tmp_path / "fixed" / name) as a, np.load(tmp_path / "looked" / name) as b:
+            used = seq.episodes_used
+            assert np.array_equal(a["pair_returns"][:, :, :used], b["pair_returns"])
+    assert looked[0].evaluation["confidence"] == pytest.approx(1 - 0.05 / 3)
+    from lmc_rl.analysis import analyze_run
+
+    report = analyze_run(forked_run.results, evaluation=tmp_path / "looked") / "report.md"
+    text = report.read_text()
+    assert "up to 24 episodes per policy" in text and "looks at 10, 20, 24 episodes" in text
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"), [("--eval_stopping", "early"), ("--solved_return", "nan")]
+)
+def test_evaluate_names_a_bad_stopping_rule_or_solved_return(forked_run, capsys, flag, value):
+    argv = ["evaluate", "--results_dir", str(forked_run.results), flag, value, "--no_progress"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and flag in err
+    assert not (forked_run.results / "evaluations" / "a5_e4_stopping_early").exists()
+
+
+def test_a_killed_sequential_evaluation_resumes_bit_for_bit(forked_run, tmp_path, monkeypatch):
+    from lmc_rl.measuring import instability
+
+    run = load_run(forked_run.results)
+    common = {"num_eval_episodes": 24, "workers": 1, "progress": False}
+    whole = instability.evaluate_run(
+        run, folder=tmp_path / "whole", eval_stopping="verdict", **common
+    )
+    real_write, writes = instability.atomic_write_bytes, []
+
+    def killed_after_one_chunk(path, data):
+        if writes:
+            raise KeyboardInterrupt
+        writes.append(path)
+        real_write(path, data)
+
+    monkeypatch.setattr(instability, "atomic_write_bytes", killed_after_one_chunk)
+    with pytest.raises(KeyboardInterrupt):
+        instability.evaluate_run(
+            run, folder=tmp_path / "resumed", eval_stopping="verdict", **common
+        )
+    assert writes and writes[0].parent.name == "look0"  # one chunk of the first look was kept
+    monkeypatch.setattr(instability, "atomic_write_bytes", real_write)
+    resumed = instability.evaluate_run(
+        run, folder=tmp_path / "resumed", eval_stopping="verdict", **common
+    )
+    assert [dataclasses.replace(r, evaluation=None).to_json() for r in whole] == [
+        dataclasses.replace(r, evaluation=None).to_json() for r in resumed
+    ]
+    assert not (tmp_path / "resumed" / "partial").exists()

@@ -150,11 +150,14 @@ def _evaluation_lines(run: RunResults) -> list[str]:
         if folder and folder.is_relative_to(run.results_dir)
         else folder
     )
+    episodes = first.num_eval_episodes if first else "–"
+    if info.get("eval_stopping") == "verdict":
+        episodes = f"up to {info.get('num_eval_episodes')}"
     lines = [
         f"This report shows the evaluation in `{shown}/`"
         + (" (the run's own)" if str(shown) == "forks" else " (a re-evaluation)")
         + f": {first.alpha_points if first else '–'} α × "
-        f"{first.num_eval_episodes if first else '–'} episodes per policy"
+        f"{episodes} episodes per policy"
         + (
             f", {info.get('children')} children per fork ({info.get('pairs')} pairs)"
             if info
@@ -162,6 +165,14 @@ def _evaluation_lines(run: RunResults) -> list[str]:
         )
         + ".",
     ]
+    if info.get("eval_stopping") == "verdict":
+        used = ", ".join(f"fork {f.fork_id}: {f.episodes_used}" for f in run.fork_results)
+        lines.append(
+            f"Sequential evaluation (`--eval_stopping verdict`): looks at "
+            f"{', '.join(map(str, info.get('looks') or []))} episodes, each interval at "
+            f"confidence {info.get('confidence', float('nan')):.3g}; a fork stopped at its "
+            f"first look with a `connected` or `barrier` verdict. Episodes used: {used}."
+        )
     return lines
 
 

@@ -238,16 +238,19 @@ def linear_barrier_of_curve(curve: np.ndarray, alphas: np.ndarray) -> tuple[floa
     return float(gap[worst]), float(a[worst])
 
 
-def path_statistics(returns: np.ndarray, alphas: np.ndarray) -> PathStatistics:
-    """Every barrier number of the path ``returns[alpha, episode]`` at ``alphas``."""
+def path_statistics(
+    returns: np.ndarray, alphas: np.ndarray, confidence: float = CONFIDENCE
+) -> PathStatistics:
+    """Every barrier number of the path ``returns[alpha, episode]`` at ``alphas``; the
+    intervals at ``confidence``."""
     alphas = np.asarray(alphas, dtype=float)
     means = returns.mean(axis=1)
     endpoint_mean = float((means[0] + means[-1]) / 2.0)
     worst = int(np.argmin(means))
     instability = endpoint_mean - float(means[worst])
     linear, linear_alpha = linear_barrier_of_curve(means, alphas)
-    b_fit = crossfit_max(midpoint_gaps(returns))
-    lb_fit = crossfit_max(linear_gaps(returns, alphas))
+    b_fit = crossfit_max(midpoint_gaps(returns), confidence)
+    lb_fit = crossfit_max(linear_gaps(returns, alphas), confidence)
     cvar_barrier, _ = linear_barrier_of_curve(cvar(returns), alphas)
     return PathStatistics(
         endpoint_mean=endpoint_mean,
@@ -493,3 +496,32 @@ def t_quantile(probability: float, df: int) -> float:
     from scipy import stats
 
     return float(stats.t.ppf(probability, df=df))
+
+
+# -- sequential evaluation: looks at growing numbers of episodes ---------------------------------
+
+FIRST_LOOK = 10  # episodes at the first look; each later look doubles them, the last is all
+
+
+def stopping_looks(num_eval_episodes: int) -> list[int]:
+    """Episodes at each look of a sequential evaluation: 10, 20, 40, ... and finally all
+    ``num_eval_episodes`` (one look if that is at most 10). Fixed in advance, so that the
+    error can be spent over them (``look_confidence``)."""
+    looks, n = [], FIRST_LOOK
+    while n < num_eval_episodes:
+        looks.append(n)
+        n *= 2
+    return [*looks, num_eval_episodes]
+
+
+def look_confidence(looks: int, confidence: float = CONFIDENCE) -> float:
+    """The confidence of each look's interval so that, over all looks together, the chance
+    that any interval misses is at most 1 - ``confidence`` (Bonferroni): a verdict decided at
+    whichever look errs no more often than one decided once at the end."""
+    return 1.0 - (1.0 - confidence) / looks
+
+
+def decided(verdict: str | None) -> bool:
+    """Whether more episodes could not change the verdict: a barrier interval wholly on one
+    side of the limit, or returns that diverged."""
+    return verdict in ("connected", "barrier", "diverged")

@@ -118,6 +118,9 @@ class ForkResult:
     progress_reference: float | None = None  # the return that counts as trained
     progress_reference_kind: str | None = None  # the task's solved return, flag, or run's best
     nonfinite_returns: int | None = None  # episodes whose return was NaN or +-inf
+    # -- ours: sequential evaluation (--eval_stopping verdict)
+    episodes_used: int | None = None  # episodes per policy this fork's verdict read
+    evaluation_looks: list[dict[str, Any]] | None = None  # per look: episodes, verdict
     # -- ours: the failure-rate barrier (barrier_stats.failure_rate_barrier), its own verdict
     failure_rate_barrier: float | None = None  # rise of the termination rate above the line
     failure_rate_barrier_ci: list[float] | None = None
@@ -210,6 +213,7 @@ def measure_path(
     gradient_updates: int | None = None,
     solved_return: float | None = None,
     solved_source: str = bs.REFERENCE_SOLVED,
+    confidence: float = bs.CONFIDENCE,
 ) -> ForkResult:
     """Every metric, interval and the verdict of the path between two agents.
 
@@ -225,8 +229,10 @@ def measure_path(
     solved_return, best_return: what counts as trained for the "untrained" verdict: the
                  solved return where known (``solved_source`` says whence), else the run's
                  best periodic evaluation (both None: not checked);
-    gradient_updates: updates the agents made (0: "untrained").
-    Non-finite returns give the verdict "diverged" and no barrier numbers.
+    gradient_updates: updates the agents made (0: "untrained");
+    confidence:  of the barrier intervals (lower under repeated looks: ``bs.look_confidence``).
+    Non-finite returns give the verdict "diverged" and no barrier numbers. With ``terminated``,
+    the failure-rate barrier and its own verdict.
     """
     returns = np.asarray(returns, dtype=float)
     alphas = np.asarray(alphas, dtype=float)
@@ -292,7 +298,7 @@ def measure_path(
     broken = bs.nonfinite_returns(returns, alphas)
     if broken:  # no barrier number: a mean over a NaN or an infinity says nothing
         return ForkResult(**common, verdict="diverged", verdict_reason=broken)
-    path = bs.path_statistics(returns, alphas)
+    path = bs.path_statistics(returns, alphas, confidence)
     verdict, reason = bs.verdict(
         path.linear_barrier_ci, limit, progress, None, gradient_updates, reference_kind or ""
     )
@@ -354,6 +360,7 @@ def combine_pairs(
     gradient_updates: int | None = None,
     solved_return: float | None = None,
     solved_source: str = bs.REFERENCE_SOLVED,
+    confidence: float = bs.CONFIDENCE,
 ) -> ForkResult:
     """The fork's record for N children: the pair (1, 2)'s fields (``first``), every pair's
     barrier, the mean over pairs with its jackknife interval, the children's spread, and the
@@ -379,7 +386,7 @@ def combine_pairs(
         return dataclasses.replace(result, verdict="diverged", verdict_reason=reasons)
     values = np.array([pair_results[p].linear_barrier_crossfit for p in pairs])
     intervals = [tuple(pair_results[p].linear_barrier_ci) for p in pairs]
-    mean = bs.pair_mean_interval(values, pairs, intervals)
+    mean = bs.pair_mean_interval(values, pairs, intervals, confidence)
     result = dataclasses.replace(
         result,
         pair_mean_linear_barrier=mean.mean,

@@ -11,6 +11,9 @@ interval against the limit, ``barrier_stats.verdict``), and reports per N:
     false barrier   P(barrier) where the truth is at or below the limit  should be <= 2.5 %
     false connected P(connected) where the truth is at or above the limit should be <= 2.5 %
 
+It then judges the finite cases again with sequential evaluation (--eval_stopping verdict) and
+reports the episodes used, and calibrates the failure-rate verdict.
+
     python benchmarks/barrier_calibration.py [--reps 1000] [--children_reps 200]
 """
 
@@ -128,6 +131,30 @@ def judge_batch(case: Case, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.array(verdicts), fits[:, 1:]
 
 
+def judge_sequential(case: Case, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``--eval_stopping verdict``: look at 10, 20, 40, ... episodes (``bs.stopping_looks``),
+    each look's interval at ``bs.look_confidence``; a repetition stops at its first decided
+    look. Returns the verdicts, the intervals it stopped with and the episodes it used."""
+    reps, _, n = y.shape
+    looks = bs.stopping_looks(n)
+    confidence = bs.look_confidence(len(looks))
+    verdicts = np.full(reps, "", dtype=object)
+    ci = np.full((reps, 2), np.nan)
+    used = np.zeros(reps, dtype=int)
+    gaps = np.stack([bs.linear_gaps(r, ALPHAS) for r in y])
+    for look in looks:
+        open_ = verdicts == ""
+        fits = bs.crossfit_max_batch(gaps[open_][:, :, :look], confidence)
+        part = y[open_][:, :, :look]
+        endpoint = (part[:, 0].mean(axis=1) + part[:, -1].mean(axis=1)) / 2.0
+        rows = np.flatnonzero(open_)
+        for row, (_, lo, hi), e in zip(rows, fits, endpoint, strict=True):
+            verdict = bs.verdict((lo, hi), bs.barrier_limit(THRESHOLD, e, case.random_return))[0]
+            if bs.decided(verdict) or look == looks[-1]:
+                verdicts[row], ci[row], used[row] = verdict, (lo, hi), look
+    return verdicts.astype(str), ci, used
+
+
 def judge_children(case: Case, children: int, reps: int, n: int, rng: np.random.Generator):
     """``children`` children per fork, each child's mean 1000 + N(0, 30^2); every pair's path
     is the straight line between its children minus the case's dip; a child's returns are
@@ -220,6 +247,21 @@ def main() -> None:
             for n in (20, 100):
                 verdicts, ci = judge_children(case, children, args.children_reps, n, rng)
                 print(row(case.name, n, children, args.children_reps, truth, verdicts, ci))
+    print("\nWith --eval_stopping verdict (looks at 10, 20, 40, 80, 100 episodes; N is the most):")
+    print(
+        "| case | N | reps | true LB | coverage | connected | barrier | inconclusive | "
+        "within bounds | mean episodes |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for case in cases():
+        if case.spoil not in (None, _catastrophe):
+            continue  # non-finite: diverged at the first look
+        truth = true_linear_barrier(case.mu) if case.truth is None else case.truth
+        for n in (20, 100):
+            verdicts, ci, used = judge_sequential(case, draw(case, args.reps, n, rng))
+            cells = row(case.name, n, 2, args.reps, truth, verdicts, ci).split(" | ")
+            cells = [cells[0], cells[1], *cells[3:9], cells[10].rstrip(" |")]
+            print(" | ".join(cells) + f" | {used.mean():.1f} |", flush=True)
     failure_rows(min(args.reps, 500), rng)
     print(f"\n{time.time() - started:.0f} s")
 

@@ -273,6 +273,7 @@ def measure_path(
         "endpoint_mean_reward": endpoint_mean,
         "stability_threshold": threshold,
         "num_eval_episodes": int(n),
+        "episodes_used": int(n),
         "alpha_points": len(alphas),
         "critic": critic,
         "training_progress": progress,

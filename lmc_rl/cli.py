@@ -4,6 +4,7 @@ the work lives in other modules, imported when a command runs (``--help`` import
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -82,6 +83,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--children",
         default=None,
         help="Evaluate the pairs among the first N children of each fork (default: all).",
+    )
+    evaluate.add_argument(
+        "--eval_stopping",
+        default=None,
+        help="none or verdict: stop a fork's evaluation once its verdict is decided, looking "
+        "at 10, 20, 40, ... episodes (default: the run's).",
+    )
+    evaluate.add_argument(
+        "--solved_return",
+        default=None,
+        help="Return of a solved episode for the 'untrained' verdict (default: the run's, "
+        "else the task's known one, else the run's best evaluation).",
     )
     evaluate.add_argument(
         "--out",
@@ -229,7 +242,11 @@ def _add_connect_parser(commands: argparse._SubParsersAction) -> None:
         ("num_eval_episodes", "Episodes per interpolated policy"),
         ("seed", "Seed of the evaluation episodes (a run's forks use the run's seed)"),
         ("max_episode_steps", "Time limit of an evaluation episode"),
-        ("stability_threshold", "Stable if normalized instability is at most this"),
+        (
+            "stability_threshold",
+            "'connected' if the linear barrier's interval lies below this share of the "
+            "return (the prototype's naive is_stable: normalized instability at most this)",
+        ),
     ):
         connect.add_argument(
             f"--{name}",
@@ -321,7 +338,7 @@ def _run(args: argparse.Namespace) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    from lmc_rl.config.run_config import check_at_least, parse_value
+    from lmc_rl.config.run_config import EVAL_STOPPING, check_at_least, parse_value
     from lmc_rl.measuring.instability import evaluate_run
     from lmc_rl.records.run_record import load_run
 
@@ -342,6 +359,14 @@ def _evaluate(args: argparse.Namespace) -> None:
     from lmc_rl.measuring.instability import evaluation_folder
 
     children = parse_value("children", args.children) if args.children else None
+    stopping = args.eval_stopping
+    if stopping is not None and stopping not in EVAL_STOPPING:
+        raise UserError(
+            f"--eval_stopping: unknown choice {stopping!r} (choose from {', '.join(EVAL_STOPPING)})"
+        )
+    solved = parse_value("solved_return", args.solved_return) if args.solved_return else None
+    if solved is not None and not math.isfinite(solved):
+        raise UserError(f"--solved_return: must be a finite number, got {solved}")
     if children is not None and not 2 <= children <= run.config.children:
         raise UserError(
             f"--children: the run has {run.config.children} children per fork; got {children}"
@@ -353,6 +378,7 @@ def _evaluate(args: argparse.Namespace) -> None:
         run.config.alpha_points if alpha_points is None else alpha_points,
         run.config.num_eval_episodes if episodes is None else episodes,
         children,
+        stopping,
     )
     results = evaluate_run(
         run,
@@ -362,6 +388,8 @@ def _evaluate(args: argparse.Namespace) -> None:
         progress=not args.no_progress,
         folder=folder,
         children=children,
+        eval_stopping=stopping,
+        solved_return=solved,
     )
     analysis = analyze_run(run.paths.results, evaluation=folder)
     print(results_table(results))

@@ -158,9 +158,10 @@ def test_analyze_run_writes_every_figure_and_a_report_linking_them(tmp_path):
     report = (out / "report.md").read_text()
     # an older file: the prototype's fields only, so ours show as "–"
     row = (
-        "| [1](interp_fork_1.png) | 0.3 | 300 | 100 | 100 | 90 | 0.5 | 10 | 0.1 | no | – | – [–] |"
+        "| [1](interp_fork_1.png) | 0.3 | 300 | – | 100 | 100 | 90 | 0.5 | 10 | 0.1 | no | – "
+        "| – [–] | – | – | 0.5 | – |"
     )
-    assert row in report and "| 0.5 | – | – |" in report
+    assert row in report
     assert "| [2](interp_fork_2.png) | 0.6 | 600 |" in report
     assert "Pendulum-v5" in report and "`fork_buffer_strategy` | copy" in report
     assert not list(out.glob(".*.tmp")), "atomic writes leave no temporary files"
@@ -367,12 +368,55 @@ def test_the_comparison_draws_the_stability_threshold_with_a_legend_entry(tmp_pa
     forks = load_runs([tmp_path / "r"]).forks
     figure = strategy_comparison_figure(aggregate_instability(forks), forks, "Pendulum-v5", "SAC")
     raw_ax, norm_ax, barrier_ax = figure.axes
-    dashed = [line for line in norm_ax.get_lines() if line.get_linestyle() == "--"]
-    assert [list(line.get_ydata()) for line in dashed] == [[0.05, 0.05]]
+    dotted = [line for line in norm_ax.get_lines() if line.get_linestyle() == ":"]
+    assert [list(line.get_ydata()) for line in dotted] == [[0.05, 0.05]]
     assert norm_ax.get_ylim()[1] > 0.05  # in view, though every seed is below it
     for ax in (raw_ax, barrier_ax):
-        assert not [line for line in ax.get_lines() if line.get_linestyle() == "--"]
-    assert "stable ≤ 0.05 (threshold)" in [t.get_text() for t in figure.legends[0].get_texts()]
+        assert not [line for line in ax.get_lines() if line.get_linestyle() == ":"]
+    labels = [t.get_text() for t in figure.legends[0].get_texts()]
+    assert "prototype's naive rule: stable if ≤ 0.05" in labels
+
+
+def _all_texts(figure) -> list[str]:
+    texts = [t.get_text() for t in figure.findobj(lambda o: hasattr(o, "get_text"))]
+    return [t for t in texts if t]
+
+
+def test_one_language_the_verdict_leads_and_the_naive_rule_is_named_as_such(tmp_path):
+    """A straight path from 100 to 50: the naive instability (25, normalized 0.33) says
+    "unstable", the verdict says "connected"; every screen leads with the verdict and names
+    the prototype's rule wherever it shows it."""
+    from lmc_rl.analysis.loading import read_run
+    from lmc_rl.analysis.plots import instability_figure
+    from lmc_rl.measuring.fork_result import measure_path, results_table
+
+    run = write_fake_run(tmp_path, instabilities={0.5: 0.0})
+    alphas = np.array(ALPHAS)
+    rng = np.random.default_rng(3)
+    straight = 100.0 - 50.0 * alphas
+    returns = straight[:, None] + rng.normal(0, 1, (1, 60)) + rng.normal(0, 1, (len(alphas), 60))
+    result = measure_path(returns, alphas, threshold=0.05, random_return=0.0)
+    assert result.verdict == "connected" and result.is_stable is False
+    result.fork_id, result.fork_point, result.fork_step = 1, 0.5, 500
+    (run / "forks" / "instability_1.json").write_text(json.dumps(result.to_json()))
+
+    table = results_table([result]).splitlines()
+    assert table[0].split()[3] == "verdict" and table[2].split()[3] == "connected"
+    assert "naive B (prototype)" in table[0] and "limit" in table[0]
+
+    out = analyze_run(run)
+    report = (out / "report.md").read_text()
+    header = next(line for line in report.splitlines() if line.startswith("| fork |"))
+    assert header.startswith("| fork | point | step | verdict |")
+    assert "naive stable (prototype)" in header and "| stable |" not in header
+
+    figure = instability_figure(read_run(run))
+    texts = _all_texts(figure)
+    assert "connected" in texts
+    assert all("prototype" in t or "naive" in t for t in texts if "stable" in t)
+    verdict_ax = figure.axes[0]
+    dashed = [line for line in verdict_ax.get_lines() if line.get_linestyle() == "--"]
+    assert [list(line.get_ydata()) for line in dashed] == [[0.05, 0.05]]
 
 
 def test_the_comparison_aggregates_the_linear_barrier_the_verdicts_judged(tmp_path):
@@ -485,3 +529,17 @@ def test_a_comparison_of_runs_evaluated_alike_has_no_warning(tmp_path, capsys):
     out = analyze_many([tmp_path / "results"], out=tmp_path / "cmp")
     assert "Warnings" not in (out / "report.md").read_text()
     assert "warning" not in capsys.readouterr().err
+
+
+def test_a_fork_with_a_nonfinite_return_is_reported_as_diverged_with_its_reason(tmp_path):
+    from lmc_rl.measuring.fork_result import measure_path, results_table
+
+    run = write_fake_run(tmp_path, instabilities={0.5: 0.0})
+    returns = np.full((len(ALPHAS), 8), ENDPOINT_RETURN)
+    returns[2, 0] = np.nan
+    result = measure_path(returns, np.array(ALPHAS), threshold=0.05, random_return=0.0)
+    result.fork_id, result.fork_point, result.fork_step = 1, 0.5, 500
+    (run / "forks" / "instability_1.json").write_text(json.dumps(result.to_json()))
+    assert "diverged" in results_table([result])
+    report = (analyze_run(run) / "report.md").read_text()
+    assert "**diverged**: non-finite episode returns (1 NaN) at alpha 0.5" in report

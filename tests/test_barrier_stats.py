@@ -115,12 +115,19 @@ def test_pair_mean_interval_is_a_jackknife_over_children():
         ((float("nan"), float("nan")), {}, "inconclusive"),
         ((0.0, 1.0), {"progress": 0.2}, "untrained"),
         ((0.0, 1.0), {"gradient_updates": 0}, "untrained"),
-        ((0.0, 1.0), {"diverged": True}, "diverged"),
+        ((0.0, 1.0), {"diverged": "non-finite episode returns"}, "diverged"),
     ],
 )
 def test_verdict_rules(interval, kwargs, expected):
-    verdict, reason = bs.verdict(interval, endpoint_mean=100.0, threshold=0.05, **kwargs)
+    limit = bs.barrier_limit(0.05, endpoint_mean=100.0)
+    verdict, reason = bs.verdict(interval, limit, **kwargs)
     assert verdict == expected and reason
+
+
+def test_children_no_better_than_random_are_untrained_whatever_the_interval():
+    limit = bs.barrier_limit(0.05, endpoint_mean=-50.0, random_return=-40.0)
+    assert limit.scale == -10.0 and limit.scale_kind == bs.SCALE_LEARNED
+    assert bs.verdict((0.0, 0.1), limit)[0] == "untrained"
 
 
 def test_training_progress_is_zero_at_random_and_one_at_the_best():
@@ -128,3 +135,92 @@ def test_training_progress_is_zero_at_random_and_one_at_the_best():
     assert bs.training_progress(110.0, 10.0, 110.0) == 1.0
     assert bs.training_progress(50.0, None, 110.0) is None
     assert bs.training_progress(50.0, 60.0, 40.0) == 0.0  # the run never beat random
+
+
+def test_flaw_1_the_lower_end_errs_at_most_nominally_where_both_halves_pick_alike():
+    """Six alphas whose gaps are all 0 in truth (independent noise): both halves often pick
+    the same alpha, which correlates their held-out means; P(low > 0) must stay <= 2.5 %
+    (it was 6.3 % when the halves were treated as independent)."""
+    rng = np.random.default_rng(37)
+    gaps = rng.normal(0.0, 1.0, (4000, 6, 100))
+    fits = bs.crossfit_max_batch(gaps)
+    assert np.mean(fits[:, 1] > 0.0) <= 0.025
+
+
+def test_flaw_4_the_upper_end_covers_a_one_alpha_dip_at_five_episodes():
+    """The multiplier bootstrap on the n - 1 convention, with a small-N widening (it missed
+    a one-alpha dip 3.3 % of the time)."""
+    rng = np.random.default_rng(4)
+    returns = rng.normal(0.0, 1.0, (4000, 1, 5)) + rng.normal(0.0, 1.0, (4000, N_ALPHAS, 5))
+    returns[:, 10] -= 3.0  # one alpha with a true gap of 3
+    high = bs.crossfit_max_batch(linear_gap_batch(returns))[:, 2]
+    assert np.mean(high < 3.0) <= 0.025
+
+
+def test_flaw_2_the_limit_is_on_the_learned_return_so_a_shift_changes_nothing():
+    straight = np.linspace(100.0, -100.0, N_ALPHAS)  # endpoint mean 0
+    limit = bs.barrier_limit(0.05, endpoint_mean=0.0, random_return=-300.0)
+    assert limit.limit == pytest.approx(15.0) and limit.scale_kind == bs.SCALE_LEARNED
+    shifted = bs.barrier_limit(0.05, endpoint_mean=1e4, random_return=1e4 - 300.0)
+    assert shifted.limit == pytest.approx(limit.limit)
+    old = bs.barrier_limit(0.05, endpoint_mean=0.0)  # no random return: |endpoint mean|
+    assert old.limit == 0.0 and old.scale_kind == bs.SCALE_ENDPOINT
+    assert straight.mean() == pytest.approx(0.0)
+
+
+def test_flaw_3_nonfinite_returns_are_named_with_their_alphas():
+    returns = np.zeros((3, 6))
+    assert bs.nonfinite_returns(returns, np.linspace(0, 1, 3)) is None
+    returns[1, 2], returns[2, 0], returns[2, 1] = np.nan, np.inf, -np.inf
+    text = bs.nonfinite_returns(returns, np.linspace(0, 1, 3))
+    assert "1 NaN" in text and "1 +inf" in text and "1 -inf" in text and "0.5, 1" in text
+
+
+def test_the_failure_rate_barrier_covers_a_rise_and_claims_nothing_from_few_episodes():
+    alphas = np.linspace(0.0, 1.0, 11)
+    bump = 0.5 * np.exp(-0.5 * ((alphas - 0.5) / 0.12) ** 2)
+    rate = 0.05 + bump - ((1 - alphas) * bump[0] + alphas * bump[-1])  # 5 % at both ends
+    truth = float(np.max(rate - 0.05))
+    rng = np.random.default_rng(7)
+    flags = rng.random((300, 11, 20)) < rate[None, :, None]
+    fits = [bs.failure_rate_barrier(f, alphas) for f in flags]
+    assert np.mean([f.low <= truth <= f.high for f in fits]) >= 0.95
+    assert 0.8 * truth < np.mean([f.estimate for f in fits]) <= truth  # cross-fitting: not above
+    many = bs.failure_rate_barrier(rng.random((11, 100)) < rate[:, None], alphas)
+    assert bs.failure_verdict(many, 0.05)[0] == "barrier"
+    # five episodes without a failure do not show that the failure rate stays low
+    none = bs.failure_rate_barrier(np.zeros((11, 5), dtype=bool), alphas)
+    assert none.estimate == 0.0 and none.high > 0.7  # 0/5 at every alpha, all at once
+    assert bs.failure_verdict(none, 0.05)[0] == "inconclusive"
+
+
+def test_looks_double_from_ten_and_share_the_error_between_them():
+    assert bs.stopping_looks(100) == [10, 20, 40, 80, 100]
+    assert bs.stopping_looks(10) == [10] and bs.stopping_looks(6) == [6]
+    assert bs.look_confidence(5) == pytest.approx(0.99)
+    assert bs.decided("barrier") and not bs.decided("inconclusive")
+
+
+def test_stopping_at_the_first_decided_look_errs_at_most_nominally_at_the_limit():
+    """A plateau exactly at the limit, looked at after 10, 20, 40, 80 and 100 episodes: the
+    chance of calling it a barrier at any look stays below 2.5 % with each look's interval at
+    1 - 0.05 / 5; at 0.95 per look the repeated looks add up."""
+    rng = np.random.default_rng(11)
+    alphas = np.linspace(0.0, 1.0, 11)
+    plateau = np.where((alphas > 0.2) & (alphas < 0.8), -1.0, 0.0)  # gap 1 = the limit
+    returns = plateau[None, :, None] + rng.normal(0, 1, (600, 1, 100))
+    returns = returns + rng.normal(0, 1, (600, 11, 100))
+    gaps = linear_gap_batch_at(returns, alphas)
+
+    def ever_barrier(confidence):
+        hit = np.zeros(600, dtype=bool)
+        for n in bs.stopping_looks(100):
+            hit |= bs.crossfit_max_batch(gaps[:, :, :n], confidence)[:, 1] > 1.0
+        return hit.mean()
+
+    assert ever_barrier(bs.look_confidence(5)) <= 0.025
+    assert ever_barrier(0.95) > 0.025  # uncorrected: 3.0 % in this sample
+
+
+def linear_gap_batch_at(returns: np.ndarray, alphas: np.ndarray) -> np.ndarray:
+    return np.stack([bs.linear_gaps(r, alphas) for r in returns])

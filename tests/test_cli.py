@@ -49,6 +49,8 @@ BAD_INPUTS = [
     (["--hidden_dims", "64,x"], "x"),
     (["--device", "tpu"], "tpu"),
     (["--cpu_matmul", "bf16"], "bf16"),
+    (["--solved_return", "inf"], "solved_return"),
+    (["--eval_stopping", "early"], "eval_stopping"),
     (["--no_such_flag", "1"], "no_such_flag"),
 ]
 

@@ -68,6 +68,9 @@ def test_connect_on_a_forks_children_equals_the_forks_own_json(forked_run, tmp_p
     # evaluation it is, and the run's reference returns that the "untrained" verdict reads
     different |= {"pairs", "pair_mean_linear_barrier", "pair_mean_linear_barrier_ci"}
     different |= {"evaluation", "training_progress", "verdict", "verdict_reason"}
+    different |= {"random_return", "progress_reference", "progress_reference_kind"}
+    different |= {"barrier_limit", "barrier_scale", "barrier_scale_kind"}
+    different |= {"normalized_linear_barrier"}  # on the learned-return scale where known
     for key in set(fork) - different:
         assert path[key] == fork[key], key
     with (
@@ -155,3 +158,38 @@ def test_missing_and_foreign_files_are_refused(tmp_path, capsys):
         assert err.startswith("lmc-rl: error:") and "\n" not in err
     assert main(["connect", a, "--no_progress"]) == 2
     assert not (tmp_path / "out").exists()
+
+
+def test_the_barrier_matrix_colours_by_the_linear_barrier_and_the_report_leads_with_verdicts():
+    """An endpoint gap (naive instability 400) is no barrier: its cell is 0, and says so."""
+    from lmc_rl.analysis.connect_report import _path_rows, barrier_matrix_figure
+
+    def path(a, b, instability, barrier, verdict):
+        return {
+            "key": f"{a}_{b}",
+            "a_label": a,
+            "b_label": b,
+            "align": "none",
+            "instability": instability,
+            "linear_barrier_crossfit": barrier,
+            "linear_barrier_ci": [barrier - 1, barrier + 1],
+            "barrier_limit": 20.0,
+            "verdict": verdict,
+            "fork1_reward": 1000.0,
+            "fork2_reward": 200.0,
+            "min_reward": 200.0,
+            "min_alpha": 1.0,
+            "interpolation": [{"alpha": 1.0, "ci95_low": 190.0, "ci95_high": 210.0}],
+            "normalized_instability": 0.67,
+            "is_stable": False,
+            "env": "Pendulum-v5",
+            "algo": "SAC",
+        }
+
+    results = [path("x", "y", 400.0, 0.0, "connected"), path("x", "z", 50.0, 300.0, "barrier")]
+    figure = barrier_matrix_figure(results, ["x", "y", "z"])
+    matrix = figure.axes[0].get_images()[0].get_array()
+    assert matrix[0, 1] == 0.0 and matrix[0, 2] == 300.0
+    assert "0\nconn." in [t.get_text() for t in figure.axes[0].texts]
+    header = _path_rows(results)[0]
+    assert header.startswith("| path | verdict |") and "naive stable (prototype)" in header

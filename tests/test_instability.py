@@ -71,9 +71,82 @@ def test_the_return_spread_and_its_standard_error_use_one_sample_std():
         assert point["std_reward"] == pytest.approx(np.sqrt(2.0))
         assert point["sem_reward"] == pytest.approx(point["std_reward"] / np.sqrt(6))
         half_width = point["ci95_high"] - point["mean_reward"]
-        assert half_width == pytest.approx(1.96 * point["sem_reward"])
+        assert half_width == pytest.approx(2.5706 * point["sem_reward"], rel=1e-4)  # t(5)
     one_episode = measure_path(returns[:, :1], np.array([0.0, 1.0]), threshold=0.05)
     assert [p["std_reward"] for p in one_episode.interpolation] == [0.0, 0.0]
+
+
+ALPHAS_11 = np.linspace(0.0, 1.0, 11)
+
+
+def _noisy_path(curve: np.ndarray, seed: int = 0, n: int = 40) -> np.ndarray:
+    """``[alpha, episode]`` returns around ``curve``: a start effect shared along the path
+    (common random numbers) plus independent noise, both sd 1."""
+    rng = np.random.default_rng(seed)
+    return curve[:, None] + rng.normal(0.0, 1.0, (1, n)) + rng.normal(0.0, 1.0, (len(curve), n))
+
+
+def test_flaw_2_the_limit_is_a_share_of_the_learned_return_not_of_the_endpoint_mean():
+    straight = _noisy_path(np.linspace(100.0, -100.0, 11), seed=2)  # endpoint mean 0
+    result = measure_path(straight, ALPHAS_11, threshold=0.05, random_return=-300.0)
+    assert result.verdict == "connected", result.verdict_reason
+    assert result.barrier_scale_kind == "learned return"
+    assert result.barrier_limit == pytest.approx(15.0, abs=0.05)
+    moved = measure_path(straight + 1e4, ALPHAS_11, threshold=0.05, random_return=1e4 - 300.0)
+    assert moved.verdict == "connected"
+    assert moved.barrier_limit == pytest.approx(result.barrier_limit)
+    # negative returns (Reacher): children at -5 against a random policy's -40 are connected
+    reacher = measure_path(
+        _noisy_path(np.full(11, -5.0), seed=3), ALPHAS_11, threshold=0.05, random_return=-40.0
+    )
+    assert reacher.verdict == "connected", reacher.verdict_reason
+    unknown = measure_path(straight, ALPHAS_11, threshold=0.05)  # no random return: as before
+    assert unknown.barrier_scale_kind == "|endpoint mean|" and unknown.verdict == "inconclusive"
+
+
+@pytest.mark.parametrize(
+    ("alpha_index", "value"),
+    [(5, np.nan), (5, np.inf), (5, -np.inf), (0, np.nan), (10, -np.inf)],
+)
+def test_flaw_3_a_nonfinite_return_gives_the_verdict_diverged(alpha_index, value):
+    returns = _noisy_path(np.full(11, 100.0), seed=4)
+    returns[alpha_index, 3] = value
+    result = measure_path(returns, ALPHAS_11, threshold=0.05, random_return=0.0, best_return=100.0)
+    assert result.verdict == "diverged" and "non-finite" in result.verdict_reason
+    assert result.nonfinite_returns == 1 and result.linear_barrier_crossfit is None
+    assert result.linear_barrier_ci is None and result.min_at_endpoint is None
+    json.dumps(result.to_json(), allow_nan=False)  # standard JSON, nothing silently NaN
+
+
+def test_flaw_6_untrained_is_judged_against_the_solved_return_where_known():
+    returns = _noisy_path(np.full(11, 100.0), seed=5)  # children at 100 of a possible 1000
+    judged = {"threshold": 0.05, "random_return": 5.2, "best_return": 131.0}
+    solved = measure_path(returns, ALPHAS_11, solved_return=1000.0, **judged)
+    assert solved.verdict == "untrained" and "solved return" in solved.verdict_reason
+    assert solved.progress_reference == 1000.0
+    own_best = measure_path(returns, ALPHAS_11, **judged)  # none known: the run's best
+    assert own_best.verdict == "connected"
+    assert own_best.progress_reference_kind == "the run's best evaluation"
+
+
+def test_flaw_6_the_run_records_its_tasks_solved_return(forked_run):
+    result = _fork_json(forked_run, 1)
+    assert result["progress_reference_kind"] == "InvertedPendulum-v5's solved return"
+    assert result["progress_reference"] == 60.0  # 1 per step, 60-step episodes
+    assert result["random_return"] is not None and result["barrier_scale_kind"] == "learned return"
+
+
+def test_the_failure_rate_barrier_has_its_own_verdict_beside_the_returns():
+    """Returns that hold their mean while interior episodes fail half the time."""
+    returns = _noisy_path(np.full(11, 100.0), seed=6, n=60)
+    terminated = np.zeros(returns.shape, dtype=bool)
+    terminated[3:8] = np.random.default_rng(6).random((5, 60)) < 0.5
+    result = measure_path(returns, ALPHAS_11, threshold=0.05, terminated=terminated)
+    assert result.failure_verdict == "barrier" and result.verdict != "barrier"
+    assert 0.3 < result.failure_rate_barrier < 0.7
+    low, high = result.failure_rate_barrier_ci
+    assert 0.05 < low < 0.5 < high
+    assert measure_path(returns, ALPHAS_11, threshold=0.05).failure_verdict is None
 
 
 def test_interpolation_endpoints_are_the_children_bit_for_bit(tiny_spec):
@@ -271,3 +344,74 @@ def test_evaluate_refuses_a_directory_that_is_not_a_run(tmp_path, capsys):
     assert main(["evaluate", "--results_dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "config.json" in err and len(err.strip().splitlines()) == 1
+
+
+def test_sequential_evaluation_reads_a_prefix_of_the_same_episodes_and_records_its_looks(
+    forked_run, tmp_path
+):
+    from lmc_rl.measuring.instability import evaluate_run
+
+    run = load_run(forked_run.results)
+    common = {"num_eval_episodes": 24, "workers": 1, "progress": False}
+    fixed = evaluate_run(run, folder=tmp_path / "fixed", **common)
+    looked = evaluate_run(run, folder=tmp_path / "looked", eval_stopping="verdict", **common)
+    for plain, seq in zip(fixed, looked, strict=True):
+        looks = seq.evaluation_looks
+        assert [look["episodes"] for look in looks] == [10, 20, 24][: len(looks)]
+        assert seq.episodes_used == looks[-1]["episodes"] == seq.num_eval_episodes
+        assert looks[-1]["verdict"] == seq.verdict
+        assert all(look["verdict"] not in ("connected", "barrier") for look in looks[:-1])
+        assert plain.episodes_used == 24 and plain.evaluation_looks is None
+        name = f"returns_{seq.fork_id}.npz"
+        with np.load(tmp_path / "fixed" / name) as a, np.load(tmp_path / "looked" / name) as b:
+            used = seq.episodes_used
+            assert np.array_equal(a["pair_returns"][:, :, :used], b["pair_returns"])
+    assert looked[0].evaluation["confidence"] == pytest.approx(1 - 0.05 / 3)
+    from lmc_rl.analysis import analyze_run
+
+    report = analyze_run(forked_run.results, evaluation=tmp_path / "looked") / "report.md"
+    text = report.read_text()
+    assert "up to 24 episodes per policy" in text and "looks at 10, 20, 24 episodes" in text
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"), [("--eval_stopping", "early"), ("--solved_return", "nan")]
+)
+def test_evaluate_names_a_bad_stopping_rule_or_solved_return(forked_run, capsys, flag, value):
+    argv = ["evaluate", "--results_dir", str(forked_run.results), flag, value, "--no_progress"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and flag in err
+    assert not (forked_run.results / "evaluations" / "a5_e4_stopping_early").exists()
+
+
+def test_a_killed_sequential_evaluation_resumes_bit_for_bit(forked_run, tmp_path, monkeypatch):
+    from lmc_rl.measuring import instability
+
+    run = load_run(forked_run.results)
+    common = {"num_eval_episodes": 24, "workers": 1, "progress": False}
+    whole = instability.evaluate_run(
+        run, folder=tmp_path / "whole", eval_stopping="verdict", **common
+    )
+    real_write, writes = instability.atomic_write_bytes, []
+
+    def killed_after_one_chunk(path, data):
+        if writes:
+            raise KeyboardInterrupt
+        writes.append(path)
+        real_write(path, data)
+
+    monkeypatch.setattr(instability, "atomic_write_bytes", killed_after_one_chunk)
+    with pytest.raises(KeyboardInterrupt):
+        instability.evaluate_run(
+            run, folder=tmp_path / "resumed", eval_stopping="verdict", **common
+        )
+    assert writes and writes[0].parent.name == "look0"  # one chunk of the first look was kept
+    monkeypatch.setattr(instability, "atomic_write_bytes", real_write)
+    resumed = instability.evaluate_run(
+        run, folder=tmp_path / "resumed", eval_stopping="verdict", **common
+    )
+    assert [dataclasses.replace(r, evaluation=None).to_json() for r in whole] == [
+        dataclasses.replace(r, evaluation=None).to_json() for r in resumed
+    ]
+    assert not (tmp_path / "resumed" / "partial").exists()

@@ -11,7 +11,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from lmc_rl.analysis.plots import draw_interpolation, save_figure
-from lmc_rl.analysis.report import _number, _table
+from lmc_rl.analysis.report import _interval, _number, _table
 from lmc_rl.measuring.fork_result import ForkResult
 from lmc_rl.records.atomic_files import atomic_write_bytes
 
@@ -35,27 +35,40 @@ def path_figure(result: dict[str, Any]) -> Figure:
     ax.set_xlabel(f"α  (0 = {result['a_label']}, 1 = {result['b_label']})")
     ax.set_ylabel(f"mean return ({result['num_eval_episodes']} episodes)")
     ax.set_title(
-        f"{ALIGN_TITLES.get(result['align'], result['align'])}: instability "
-        f"{result['instability']:.3g} (normalized {result['normalized_instability']:.3g})",
-        fontsize="medium",
+        f"{ALIGN_TITLES.get(result['align'], result['align'])}: verdict {result.get('verdict')}\n"
+        f"linear barrier {_number(result.get('linear_barrier_crossfit'), 3)} "
+        f"{_interval(result.get('linear_barrier_ci'))} (limit "
+        f"{_number(result.get('barrier_limit'), 3)}) · prototype's naive instability "
+        f"{_number(result.get('instability'), 3)}",
+        fontsize="small",
     )
     fig.suptitle(_title(result))
     fig.legend(loc="outside lower center", ncols=4, fontsize="small")
     return fig
 
 
+VERDICT_SHORT = {"connected": "conn.", "barrier": "barrier", "inconclusive": "incon."}
+
+
 def barrier_matrix_figure(results: Sequence[dict[str, Any]], labels: Sequence[str]) -> Figure:
-    """Instability of every pair of runs, one panel per alignment, on one colour scale."""
+    """The cross-fitted linear barrier of every pair of runs (the number the verdict judges,
+    not the naive instability, which an endpoint gap fills), one panel per alignment, on one
+    colour scale; each cell also names its verdict."""
     aligns = list(dict.fromkeys(r["align"] for r in results))
     n = len(labels)
     index = {label: i for i, label in enumerate(labels)}
     matrices = {a: np.full((n, n), np.nan) for a in aligns}
+    verdicts = {a: np.full((n, n), "", dtype=object) for a in aligns}
     for r in results:
         i, j = index[r["a_label"]], index[r["b_label"]]
-        matrices[r["align"]][i, j] = matrices[r["align"]][j, i] = r["instability"]
+        value = r.get("linear_barrier_crossfit")
+        matrices[r["align"]][i, j] = matrices[r["align"]][j, i] = np.nan if value is None else value
+        short = VERDICT_SHORT.get(r.get("verdict") or "", r.get("verdict") or "")
+        verdicts[r["align"]][i, j] = verdicts[r["align"]][j, i] = short
     for m in matrices.values():
         np.fill_diagonal(m, 0.0)
-    vmax = max(float(np.nanmax(m)) for m in matrices.values()) or 1.0
+    vmax = max(float(np.nanmax(m)) for m in matrices.values())
+    vmax = vmax if np.isfinite(vmax) and vmax > 0 else 1.0
     fig = Figure(figsize=(3.2 * len(aligns) + 1.2, 3.4), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(aligns)))
     image = None
@@ -68,7 +81,7 @@ def barrier_matrix_figure(results: Sequence[dict[str, Any]], labels: Sequence[st
                 ax.text(
                     j,
                     i,
-                    f"{value:.0f}",
+                    f"{value:.0f}\n{verdicts[align][i, j]}" if i != j else "",
                     ha="center",
                     va="center",
                     fontsize="small",
@@ -77,7 +90,7 @@ def barrier_matrix_figure(results: Sequence[dict[str, Any]], labels: Sequence[st
         ax.set_xticks(range(n), labels, rotation=45, ha="right", fontsize="small")
         ax.set_yticks(range(n), labels, fontsize="small")
         ax.set_title(ALIGN_TITLES.get(align, align), fontsize="medium")
-    fig.colorbar(image, ax=list(axes), label="instability (return barrier)", shrink=0.9)
+    fig.colorbar(image, ax=list(axes), label="linear barrier (cross-fitted, return)", shrink=0.9)
     fig.suptitle(f"{_title(results[0])}: barrier between final agents of runs")
     return fig
 
@@ -93,9 +106,11 @@ def _path_rows(results: Sequence[dict[str, Any]]) -> list[str]:
         "min on path",
         "at α",
         "95% CI of R at min",
-        "instability",
+        "linear barrier [95% CI]",
+        "limit",
+        "naive instability (prototype)",
         "normalized",
-        "stable",
+        "naive stable (prototype)",
     ]
     rows = []
     for r in results:
@@ -111,11 +126,18 @@ def _path_rows(results: Sequence[dict[str, Any]]) -> list[str]:
                 _number(r["min_reward"]),
                 _number(r["min_alpha"], 2),
                 f"{_number(at_min['ci95_low'])} … {_number(at_min['ci95_high'])}",
+                f"{_number(r.get('linear_barrier_crossfit'))} "
+                f"{_interval(r.get('linear_barrier_ci'))}",
+                _number(r.get("barrier_limit")),
                 _number(r["instability"]),
                 _number(r["normalized_instability"], 3),
                 "yes" if r["is_stable"] else "no",
+                f"**{r.get('verdict')}**",
             ]
         )
+    header.append("verdict")
+    for row in [header, *rows]:  # the verdict leads, after the path's identity
+        row.insert(1, row.pop())
     return _table(header, rows)
 
 
@@ -138,10 +160,14 @@ def write_connect_report(out: Path, results: list[dict[str, Any]], mode: dict[st
     r0 = results[0]
     lines += [
         f"Every path evaluated on the same {r0['num_eval_episodes']} episodes (evaluation seed "
-        f"{r0['seed']}) at {r0['alpha_points']} values of α. Instability = mean(R(0), R(1)) − "
-        "min_α R(α); normalized by |mean(R(0), R(1))|; stable if normalized ≤ "
-        f"{r0['stability_threshold']}. Weight matching permutes B's hidden units to match A "
-        "(Ainsworth et al. 2023, Algorithm 1) before interpolating.",
+        f"{r0['seed']}) at {r0['alpha_points']} values of α. The verdict judges the cross-fitted "
+        "linear barrier (the largest drop below the straight line between A and B) with its 95% "
+        f"interval against the limit {r0['stability_threshold']} × "
+        f"{r0.get('barrier_scale_kind') or '|endpoint mean|'}: `connected` below, `barrier` "
+        "above, `inconclusive` across. The prototype's naive instability = mean(R(0), R(1)) − "
+        "min_α R(α), normalized by |mean(R(0), R(1))|, naive stable if ≤ the threshold: no "
+        "interval, and an endpoint gap counts. Weight matching permutes B's hidden units to "
+        "match A (Ainsworth et al. 2023, Algorithm 1) before interpolating.",
         "",
         *_path_rows(results),
         "",

@@ -172,9 +172,26 @@ def draw_interpolation(
 
 
 def draw_threshold(ax: Axes, threshold: float) -> Line2D:
-    """The stability threshold of normalized barriers: red dashed, the same in every figure."""
+    """The threshold on the prototype's normalized instability: red dotted, named as the
+    prototype's naive rule (no interval), so it is never read as the verdict."""
     return ax.axhline(
-        threshold, color="crimson", ls="--", lw=1, label=f"stable ≤ {threshold:g} (threshold)"
+        threshold,
+        color="crimson",
+        ls=":",
+        lw=1,
+        label=f"prototype's naive rule: stable if ≤ {threshold:g}",
+    )
+
+
+def draw_limit(ax: Axes, threshold: float) -> Line2D:
+    """The verdict's limit on a barrier divided by its scale (the learned return): red dashed;
+    an interval wholly below it is "connected", wholly above it "barrier"."""
+    return ax.axhline(
+        threshold,
+        color="crimson",
+        ls="--",
+        lw=1,
+        label=f"verdict's limit {threshold:g}: connected below, barrier above",
     )
 
 
@@ -193,7 +210,7 @@ def draw_metric_by_fork_point(
     ax.scatter(points, y, c=[fork_color(p) for p in points], s=40, edgecolor="black", zorder=2)
     if threshold is not None:  # named in the axis label: a legend could cover a point
         draw_threshold(ax, threshold)
-        ylabel = f"{ylabel}\n(red dashed: stable ≤ {threshold:g})"
+        ylabel = f"{ylabel}\n(red dotted: prototype's naive rule ≤ {threshold:g})"
     shown = np.append(y[np.isfinite(y)], threshold or 0.0)
     if shown.min() >= 0:
         ax.set_ylim(0, shown.max() * 1.1 if shown.max() > 0 else 1.0)
@@ -257,8 +274,9 @@ def interpolation_figure(run: RunResults, fork: ForkResult) -> Figure:
     fig = Figure(figsize=(7.5, 7.5), layout="constrained")
     ax, fan_ax = fig.subplots(2, 1, sharex=True, height_ratios=[1.4, 1])
     draw_interpolation(ax, fork, label="mean return", band_label="95% CI of the mean")
-    if fork.diverged:
-        ax.set_title(f"{_fork_label(run, fork)}\nnot evaluated: a child diverged")
+    if fork.diverged or fork.instability is None:  # no barrier was measured: say why
+        why = "not evaluated: a child diverged" if fork.diverged else fork.verdict_reason
+        ax.set_title(f"{_fork_label(run, fork)} · verdict: {fork.verdict}\n{why}", fontsize="small")
         fan_ax.set_axis_off()
         fig.suptitle(run.title)
         return fig
@@ -285,7 +303,9 @@ def interpolation_figure(run: RunResults, fork: ForkResult) -> Figure:
                 label="baseline − linear barrier, 95% CI",
             )
     ax.set_ylabel(f"mean return ({fork.num_eval_episodes or '?'} episodes)")
-    verdict = fork.verdict or ("stable" if fork.is_stable else "unstable")
+    verdict = fork.verdict or (
+        "– (prototype's naive rule: " + ("stable)" if fork.is_stable else "unstable)")
+    )
     many = (
         f", mean over {len(fork.pairs)} pairs "
         + estimate_with_interval(fork.pair_mean_linear_barrier, fork.pair_mean_linear_barrier_ci)
@@ -298,9 +318,11 @@ def interpolation_figure(run: RunResults, fork: ForkResult) -> Figure:
         if fork.linear_barrier_crossfit is not None
         else "linear barrier –"
     )
+    limit = f" (limit {fork.barrier_limit:.3g})" if fork.barrier_limit is not None else ""
     ax.set_title(
-        f"{_fork_label(run, fork)}\ninstability {fork.instability:.3g} "
-        f"(normalized {fork.normalized_instability:.3g}) · {barrier}{many}\nverdict: {verdict}",
+        f"{_fork_label(run, fork)} · verdict: {verdict}\n{barrier}{limit}{many}\n"
+        f"prototype's naive instability {fork.instability:.3g} "
+        f"(normalized {fork.normalized_instability:.3g})",
         fontsize="small",
     )
     ax.legend(fontsize="x-small", loc="best")
@@ -335,13 +357,16 @@ def _barrier_with_interval(
     ax: Axes, forks: Sequence[ForkResult], scale: bool, threshold: float | None = None
 ) -> None:
     """The linear barrier of every fork with its interval (the verdict's: all pairs with 3+
-    children), marker and colour by verdict; normalized by |endpoint mean| when ``scale``."""
+    children), marker and colour by verdict; divided by the verdict's scale (the learned
+    return, else |endpoint mean|) when ``scale``."""
     for fork in forks:
         interval, estimate = fork.barrier_interval, fork.barrier_estimate
         marker, color = VERDICT_MARKERS.get(fork.verdict or "", ("o", "0.5"))
         if estimate is None or not interval or None in interval:
             continue
-        div = abs(fork.endpoint_mean_reward) if scale and fork.endpoint_mean_reward else 1.0
+        div = _verdict_scale(fork) if scale else 1.0
+        if not div > 0:
+            continue
         low, high = interval[0] / div, interval[1] / div
         value = estimate / div
         ax.errorbar(
@@ -356,46 +381,61 @@ def _barrier_with_interval(
         )
 
 
-def instability_figure(run: RunResults) -> Figure:
-    """Against fork point: the instability and the linear barrier with its 95 % interval and
-    verdict (top), and both normalized by |endpoint mean| with the threshold (bottom)."""
-    fig = Figure(figsize=(8, 7), layout="constrained")
-    raw_ax, norm_ax = fig.subplots(2, 1, sharex=True)
-    forks = run.fork_results
-    points = [f.fork_point for f in forks]
-    draw_metric_by_fork_point(
-        raw_ax, points, [_value(f.instability) for f in forks], "barrier (return)"
-    )
-    _barrier_with_interval(raw_ax, forks, scale=False)
-    _step_axis(raw_ax, run.total_steps)
-    threshold = run.config.get("stability_threshold")
-    draw_metric_by_fork_point(
-        norm_ax,
-        points,
-        [_value(f.normalized_instability) for f in forks],
-        "normalized barrier",
-        threshold=threshold,
-    )
-    _barrier_with_interval(norm_ax, forks, scale=True)
-    for ax in (raw_ax, norm_ax):
-        ax.set_ylim(auto=True)
-        ax.relim()
-        ax.autoscale_view()
+def _verdict_scale(fork: ForkResult) -> float:
+    """What the verdict divides a barrier by: the learned return, else |endpoint mean|."""
+    if fork.barrier_scale is not None:
+        return float(fork.barrier_scale)
+    return abs(fork.endpoint_mean_reward or 0.0)
+
+
+def _barrier_on_scale_panel(ax: Axes, forks: Sequence[ForkResult], threshold: float | None):
+    """The verdict's panel: each fork's linear barrier / scale with its interval, marked by
+    verdict, the limit, and the verdict written beside each fork."""
+    _barrier_with_interval(ax, forks, scale=True)
+    if threshold is not None:
+        draw_limit(ax, threshold)
     for fork in forks:
-        if fork.verdict:
-            raw_ax.annotate(
+        estimate = fork.barrier_estimate
+        if fork.verdict and estimate is not None and _verdict_scale(fork) > 0:
+            ax.annotate(
                 fork.verdict,
-                (fork.fork_point, _value(fork.instability)),
+                (fork.fork_point, estimate / _verdict_scale(fork)),
                 textcoords="offset points",
                 xytext=(6, 8),
                 fontsize="x-small",
             )
-    handles = [Line2D([], [], color="0.6", marker="o", label="instability (plug-in)")]
-    handles += barrier_handles(forks)
+    ax.axhline(0.0, color="0.3", lw=0.8)
+    ax.set_xlim(0, 1)
+    ax.set_ylabel("linear barrier / learned return\n(the verdict's scale)")
+    ax.grid(alpha=0.3)
+
+
+def instability_figure(run: RunResults) -> Figure:
+    """Against fork point. Top, what the verdict reads: the linear barrier on the verdict's
+    scale with its 95 % interval, marked by verdict, and the limit. Bottom, in return units:
+    the same barrier and, grey, the prototype's naive instability B (no interval)."""
+    fig = Figure(figsize=(8, 7), layout="constrained")
+    verdict_ax, raw_ax = fig.subplots(2, 1, sharex=True)
+    forks = run.fork_results
+    points = [f.fork_point for f in forks]
+    threshold = run.config.get("stability_threshold")
+    _barrier_on_scale_panel(verdict_ax, forks, threshold)
+    _step_axis(verdict_ax, run.total_steps)
+    draw_metric_by_fork_point(
+        raw_ax, points, [_value(f.instability) for f in forks], "barrier (return)"
+    )
+    _barrier_with_interval(raw_ax, forks, scale=False)
+    raw_ax.set_ylim(auto=True)
+    raw_ax.relim()
+    raw_ax.autoscale_view()
+    handles = barrier_handles(forks)
+    if threshold is not None:
+        handles.append(Line2D([], [], color="crimson", ls="--", label="the verdict's limit"))
+    handles.append(Line2D([], [], color="0.6", marker="o", label="prototype's naive instability B"))
     fig.legend(handles=handles, loc="outside lower center", ncols=3, fontsize="small")
-    norm_ax.set_xlabel(FORK_POINT_LABEL)
-    fig.suptitle(f"{run.title}\nbarriers over training", fontsize="medium")
-    _fork_colorbar(fig, [raw_ax, norm_ax])
+    raw_ax.set_xlabel(FORK_POINT_LABEL)
+    fig.suptitle(f"{run.title}\nverdict and barriers over training", fontsize="medium")
+    _fork_colorbar(fig, [verdict_ax, raw_ax])
     return fig
 
 
@@ -422,14 +462,15 @@ def overview_figure(run: RunResults) -> Figure:
     grid = np.atleast_1d(middle.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False))
     for ax, fork in zip(grid.flat, forks, strict=False):
         draw_interpolation(ax, fork, lw=1.4)
-        if fork.diverged:
-            ax.set_title(f"point {fork.fork_point:g} · diverged", fontsize="small")
+        if fork.diverged or fork.instability is None:
+            ax.set_title(f"point {fork.fork_point:g} · {fork.verdict}", fontsize="small")
             continue
         ax.axhline(fork.endpoint_mean_reward, color="0.3", ls="--", lw=0.8)
         ax.plot([0, 1], [fork.fork1_reward, fork.fork2_reward], color="black", lw=0.8)
         ax.set_title(
-            f"point {fork.fork_point:g} · instability {fork.instability:.3g}"
-            + (f" · {fork.verdict}" if fork.verdict else ""),
+            f"point {fork.fork_point:g}"
+            + (f" · {fork.verdict}" if fork.verdict else "")
+            + f" · naive B {fork.instability:.3g}",
             fontsize="small",
             color="black",
         )
@@ -446,23 +487,19 @@ def overview_figure(run: RunResults) -> Figure:
     middle.supxlabel(ALPHA_LABEL)
     middle.supylabel("mean return")
 
-    raw_ax, norm_ax, critic_ax = right.subplots(3, 1, sharex=True)
+    norm_ax, raw_ax, critic_ax = right.subplots(3, 1, sharex=True)  # the verdict's panel first
     points = [f.fork_point for f in forks]
-    draw_metric_by_fork_point(raw_ax, points, [_value(f.instability) for f in forks], "instability")
+    _barrier_on_scale_panel(norm_ax, forks, run.config.get("stability_threshold"))
+    draw_metric_by_fork_point(
+        raw_ax, points, [_value(f.instability) for f in forks], "barrier (return)\ngrey: naive B"
+    )
     _barrier_with_interval(raw_ax, forks, scale=False)
     raw_ax.set_ylim(auto=True)
     raw_ax.relim()
     raw_ax.autoscale_view()
-    plug_in = Line2D([], [], color="0.6", marker="o", label="instability (plug-in)")
+    plug_in = Line2D([], [], color="0.6", marker="o", label="prototype's naive instability B")
     raw_ax.legend(handles=[plug_in, *barrier_handles(forks)], fontsize="x-small", loc="best")
-    _step_axis(raw_ax, run.total_steps)
-    draw_metric_by_fork_point(
-        norm_ax,
-        points,
-        [_value(f.normalized_instability) for f in forks],
-        "normalized",
-        threshold=run.config.get("stability_threshold"),
-    )
+    _step_axis(norm_ax, run.total_steps)
     critics = [f.critic or {} for f in forks]
     barriers = [c.get("td_error_barrier", np.nan) for c in critics]
     if np.isfinite(_finite(barriers)).any():
@@ -474,7 +511,7 @@ def overview_figure(run: RunResults) -> Figure:
         critic_ax.set_yticks([])
     critic_ax.set_xlim(0, 1)
     critic_ax.set_xlabel(FORK_POINT_LABEL)
-    right.suptitle("instability against fork point")
+    right.suptitle("verdict and barriers against fork point")
     _fork_colorbar(right, [raw_ax, norm_ax, critic_ax])
 
     fig.suptitle(f"{run.title} · {run.total_steps} steps", fontsize="x-large")

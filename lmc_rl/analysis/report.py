@@ -78,7 +78,7 @@ def _fork_lines(run: RunResults) -> list[str]:
         "at α",
         "instability",
         "normalized",
-        "stable",
+        "naive stable (prototype)",
         "linear barrier (plug-in)",
         "linear barrier [95% CI]",
         "min at endpoint",
@@ -123,12 +123,16 @@ def _fork_lines(run: RunResults) -> list[str]:
             ]
         row.append(f"**{fork.verdict}**" if fork.verdict else "–")
         rows.append(row)
+    for row in [header, *rows]:  # the verdict leads, after the fork's identity
+        row.insert(3, row.pop())
     return _table(header, rows)
 
 
 def _stable_text(fork: ForkResult) -> str:
     if fork.diverged:
         return "diverged: " + ", ".join(f"{k} at step {v}" for k, v in fork.diverged.items())
+    if fork.is_stable is None:
+        return "–"  # no barrier measured (non-finite returns)
     return "yes" if fork.is_stable else "no"
 
 
@@ -142,11 +146,14 @@ def _evaluation_lines(run: RunResults) -> list[str]:
         if folder and folder.is_relative_to(run.results_dir)
         else folder
     )
+    episodes = first.num_eval_episodes if first else "–"
+    if info.get("eval_stopping") == "verdict":
+        episodes = f"up to {info.get('num_eval_episodes')}"
     lines = [
         f"This report shows the evaluation in `{shown}/`"
         + (" (the run's own)" if str(shown) == "forks" else " (a re-evaluation)")
         + f": {first.alpha_points if first else '–'} α × "
-        f"{first.num_eval_episodes if first else '–'} episodes per policy"
+        f"{episodes} episodes per policy"
         + (
             f", {info.get('children')} children per fork "
             f"({counted(info.get('pairs') or 0, 'pair')})"
@@ -155,6 +162,14 @@ def _evaluation_lines(run: RunResults) -> list[str]:
         )
         + ".",
     ]
+    if info.get("eval_stopping") == "verdict":
+        used = ", ".join(f"fork {f.fork_id}: {f.episodes_used}" for f in run.fork_results)
+        lines.append(
+            f"Sequential evaluation (`--eval_stopping verdict`): looks at "
+            f"{', '.join(map(str, info.get('looks') or []))} episodes, each interval at "
+            f"confidence {info.get('confidence', float('nan')):.3g}; a fork stopped at its "
+            f"first look with a `connected` or `barrier` verdict. Episodes used: {used}."
+        )
     return lines
 
 
@@ -176,6 +191,13 @@ def _training_lines(run: RunResults) -> list[str]:
             f"({random_policy.get('n_episodes')} warm-up episodes of the parent); the run's best "
             f"periodic evaluation {best:.4g}."
         )
+    judged = next((f for f in run.fork_results if f.progress_reference_kind), None)
+    if judged:
+        lines.append(
+            f"`untrained` is judged against {judged.progress_reference_kind} "
+            f"({judged.progress_reference:.4g}); the barrier limit is a share of the "
+            f"{judged.barrier_scale_kind or '|endpoint mean|'}."
+        )
     return lines
 
 
@@ -188,16 +210,21 @@ paired), with mean R(α) = mean_j y[α, j]:
 - **min on path, at α**: min_α R(α) and its α.
 - **instability** (Frankle et al. 2020): B = ½·(R(0) + R(1)) − min_α R(α). An endpoint gap
   counts: a monotone path from 100 to 50 has B = 25.
-- **normalized**: B / |½·(R(0) + R(1))|; **stable**: normalized ≤ `stability_threshold`.
+- **normalized**: B / |½·(R(0) + R(1))|; **naive stable (prototype)**: normalized ≤
+  `stability_threshold`, the prototype's rule (`is_stable` in the JSON): it judges B with no
+  interval, so an endpoint gap or evaluation noise alone makes a fork "unstable". The verdict
+  does not read it.
 - **linear barrier** (Entezari et al. 2022): LB = max_α [(1−α)·R(0) + α·R(1) − R(α)], the
   largest drop below the straight line between the endpoints; 0 on a straight or bulging path.
   The plug-in value is a maximum of noisy means, so it is positive from noise alone.
 - **linear barrier [95% CI]**: the cross-fitted estimate and its interval. Even episodes choose
   α₁ = argmax of their mean gap g(α) = (1−α)·y₀ + α·y₁ − y_α, odd episodes measure g(α₁), and
   the other way round; estimate = mean of the two held-out means (not inflated by the choice).
-  Interval: lower end estimate − t·SE of the held-out means; upper end max_α [mean g(α) +
-  c·SE(α)], c from a multiplier bootstrap of the maximum over α (simultaneous). Calibrated on
-  synthetic returns (`tests/test_barrier_stats.py`).
+  Interval: lower end estimate − t·(SE₁ + SE₂)/2 of the two held-out means (valid however
+  positively they are correlated: both halves often pick the same α); upper end max_α [mean
+  g(α) + c·SE(α)], c from a multiplier bootstrap of the maximum over α (simultaneous, n − 1
+  convention, widened by t/z for small N). Calibrated on synthetic returns
+  (`docs/calibration.md`, `tests/test_barrier_stats.py`).
 - **min at endpoint**: no α is demonstrably worse than the worse child (the cross-fitted lower
   bound of max_α [y_worse end − y_α] is ≤ 0).
 - **CVaR10 barrier**: the linear barrier of the curve CVaR₁₀(α) = mean of the worst 10 % of
@@ -208,13 +235,25 @@ paired), with mean R(α) = mean_j y[α, j]:
 - **critic TD barrier**: max_α TD(α) − ½·(TD(0) + TD(1)) of the mean squared TD error of θ(α)'s
   own critic on 1024 fixed transitions; **critic TD linear barrier**: max_α [TD(α) −
   (1−α)·TD(0) − α·TD(1)].
-- **verdict**, the first rule that applies: `diverged` (a child's weights or losses became
-  non-finite); `untrained` (no gradient update, or (R_children − R_random)/(R_best − R_random)
-  < 0.5, with R_random the return of the parent's uniform-random warm-up episodes and R_best the
-  best periodic evaluation of the run); `connected` (the barrier interval lies below
-  `stability_threshold`·|endpoint mean|); `barrier` (it lies above: the gap is at an interior α,
-  since it is 0 at both endpoints); `inconclusive` (it straddles). With 3 or more children the
-  interval is that of the mean over pairs.
+- **verdict**, the first rule that applies: `diverged` (a child's weights or losses, or an
+  episode's return, became non-finite); `untrained` (no gradient update, or (R_children −
+  R_random)/(R_ref − R_random) < 0.5, with R_random the return of the parent's uniform-random
+  warm-up episodes and R_ref the task's solved return where known (InvertedPendulum-v5 1000,
+  InvertedDoublePendulum-v5 9360, per 1000 steps) or `--solved_return`, else the run's best
+  periodic evaluation; or children no better than R_random); `connected` (the barrier interval
+  lies below the limit `stability_threshold`·(R_endpoints − R_random), a share of the learned
+  return, which a constant added to every return does not change; |endpoint mean| where
+  R_random is unknown); `barrier` (it lies above: the gap is at an interior α, since it is 0 at
+  both endpoints); `inconclusive` (it straddles). With 3 or more children the interval is that
+  of the mean over pairs. The JSON records the limit, its scale and the reference used
+  (`barrier_limit`, `barrier_scale_kind`, `progress_reference_kind`).
+- **failure rate** (after each fork's verdict below the table): its own verdict on the
+  failure-rate barrier, max_α [f(α) − (1−α)·f(0) − α·f(1)] with f the fraction of episodes
+  ended by termination: `connected` if its interval lies below `stability_threshold` (a rise
+  of that fraction of episodes), `barrier` if above. The interval is exact at any N
+  (Clopper–Pearson per α, Bonferroni over α), so it is wide: with no failure at all it reaches
+  about 8 % at 100 episodes and 101 α. It sees what the mean return can hide: a path whose mean
+  holds while interior episodes fail.
 - **fan chart** (bottom of each interp_fork figure, Rahn et al. 2023): per α the 5/25/50/75/95 %
   quantiles of episode returns, CVaR 10 % and the failure rate (episodes ended by termination
   before the time limit).
@@ -245,6 +284,11 @@ def report_markdown(run: RunResults, figures: Sequence[str]) -> str:
             "",
             *[
                 f"- fork {f.fork_id}: **{f.verdict}**: {f.verdict_reason}"
+                + (
+                    f"; failure rate: **{f.failure_verdict}**: {f.failure_verdict_reason}"
+                    if f.failure_verdict
+                    else ""
+                )
                 for f in run.fork_results
                 if f.verdict
             ],

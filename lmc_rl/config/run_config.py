@@ -27,6 +27,7 @@ ALGOS = ("SAC", "TD3", "DDPG")
 # Adam step size when --learning_rate is not given (SAC: Haarnoja et al.; TD3/DDPG: Fujimoto et al.)
 DEFAULT_LEARNING_RATES = {"SAC": 3e-4, "TD3": 1e-3, "DDPG": 1e-3}
 BUFFER_STRATEGIES = ("copy", "fresh", "shared", "split")
+EVAL_STOPPING = ("none", "verdict")
 CPU_MATMUL_CHOICES = ("auto", "mkl")  # lmc_rl.learners.matmul routes the updates by this
 DEFAULT_FORK_POINTS = (0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 
@@ -92,8 +93,25 @@ class RunConfig:
     alpha_points: int = _f(101, "Evenly spaced interpolation coefficients in [0, 1].", at_least=2)
     stability_threshold: float = _f(
         0.05,
-        "A fork is stable if its normalized instability is at most this (Frankle: 0.02).",
+        "A fork is 'connected' if its linear barrier's 95% interval lies below this share of "
+        "the learned return (endpoint mean minus a random policy's return), 'barrier' if above; "
+        "the prototype's naive is_stable compares the normalized instability with it "
+        "(Frankle: 0.02).",
         at_least=0,
+    )
+    eval_stopping: str = _f(
+        "none",
+        "none: every interpolated policy plays num_eval_episodes episodes; verdict: episodes "
+        "come in looks of 10, 20, 40, ... up to num_eval_episodes, and a fork stops once its "
+        "verdict is connected or barrier (each look's interval at confidence 1 - 0.05/looks, "
+        "so repeated looks err no more often than one).",
+    )
+    solved_return: float | None = _f(
+        None,
+        "Return of a solved episode: children less than half-way from a random policy to it "
+        "are 'untrained'.",
+        none_means="the task's known solved return (InvertedPendulum-v5 1000, "
+        "InvertedDoublePendulum-v5 9360, per 1000 steps), else the run's best evaluation",
     )
     eval_workers: int = _f(
         0,
@@ -358,6 +376,13 @@ def validate(config: RunConfig) -> RunConfig:
         raise UserError(
             f"--ent_coef/--alpha: expected 'auto' or a number > 0, got {config.ent_coef!r}"
         )
+    if config.eval_stopping not in EVAL_STOPPING:
+        raise UserError(
+            f"--eval_stopping: unknown choice {config.eval_stopping!r} "
+            f"(choose from {', '.join(EVAL_STOPPING)})"
+        )
+    if config.solved_return is not None and not math.isfinite(config.solved_return):
+        raise UserError(f"--solved_return: must be a finite number, got {config.solved_return}")
     if config.fork_buffer_strategy not in BUFFER_STRATEGIES:
         raise UserError(
             f"--fork_buffer_strategy: unknown strategy {config.fork_buffer_strategy!r} "

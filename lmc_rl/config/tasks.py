@@ -27,6 +27,20 @@ SUPPORTED_TASKS = (
     "Humanoid-v5",
 )
 
+# The return of a solved episode at the default 1000-step time limit, for the "untrained"
+# verdict. Both tasks pay a constant reward per step alive (1; 10 less small penalties, 9.36
+# for a balanced pole), so a shorter time limit scales it down in proportion.
+SOLVED_RETURNS_1000_STEPS = {
+    "InvertedPendulum-v5": 1000.0,
+    "InvertedDoublePendulum-v5": 9360.0,
+}
+
+
+def solved_return(env_id: str, max_episode_steps: int) -> float | None:
+    """The return of a solved episode of ``env_id`` at ``max_episode_steps``; None if unknown."""
+    per_1000 = SOLVED_RETURNS_1000_STEPS.get(env_id)
+    return None if per_1000 is None else per_1000 * max_episode_steps / 1000.0
+
 
 @dataclass(frozen=True)
 class TaskSpec:

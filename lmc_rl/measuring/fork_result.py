@@ -110,7 +110,23 @@ class ForkResult:
     cvar10_linear_barrier: float | None = None
     verdict: str | None = None  # barrier_stats.VERDICTS
     verdict_reason: str | None = None
-    training_progress: float | None = None  # (R_children - R_random) / (R_best - R_random)
+    training_progress: float | None = None  # (R_children - R_random) / (R_ref - R_random)
+    # -- ours: what the verdict measured against (barrier_stats.barrier_limit, progress_reference)
+    random_return: float | None = None  # a uniform-random policy's return, None if unknown
+    barrier_limit: float | None = None  # threshold · barrier_scale: "connected" lies below it
+    barrier_scale: float | None = None
+    barrier_scale_kind: str | None = None  # "learned return" or "|endpoint mean|"
+    progress_reference: float | None = None  # the return that counts as trained
+    progress_reference_kind: str | None = None  # the task's solved return, flag, or run's best
+    nonfinite_returns: int | None = None  # episodes whose return was NaN or +-inf
+    # -- ours: sequential evaluation (--eval_stopping verdict)
+    episodes_used: int | None = None  # episodes per policy this fork's verdict read
+    evaluation_looks: list[dict[str, Any]] | None = None  # per look: episodes, verdict
+    # -- ours: the failure-rate barrier (barrier_stats.failure_rate_barrier), its own verdict
+    failure_rate_barrier: float | None = None  # rise of the termination rate above the line
+    failure_rate_barrier_ci: list[float] | None = None
+    failure_verdict: str | None = None  # against a rise of stability_threshold (a fraction)
+    failure_verdict_reason: str | None = None
     # -- ours: N children per fork
     children: int | None = None
     children_returns: list[float] | None = None  # each child's mean return (alpha 0 or 1)
@@ -121,8 +137,8 @@ class ForkResult:
     evaluation: dict[str, Any] | None = None  # which evaluation: folder, settings
 
     def to_json(self) -> dict[str, Any]:
-        """The instability_{id}.json object (prototype keys first, in their order); NaN is
-        written as null."""
+        """The instability_{id}.json object (prototype keys first, in their order); NaN and
+        infinities are written as null, as standard JSON has neither."""
         return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
     @classmethod
@@ -166,8 +182,8 @@ def _plain(value: Any) -> Any:
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, np.generic):
         value = value.item()
-    if isinstance(value, float) and np.isnan(value):
-        return None  # no value (e.g. no interval from fewer than 4 episodes); JSON has no NaN
+    if isinstance(value, float) and not np.isfinite(value):
+        return None  # no value (no interval from fewer than 4 episodes, a diverged mean)
     return value
 
 
@@ -196,27 +212,39 @@ def measure_path(
     random_return: float | None = None,
     best_return: float | None = None,
     gradient_updates: int | None = None,
+    solved_return: float | None = None,
+    solved_source: str = bs.REFERENCE_SOLVED,
+    confidence: float = bs.CONFIDENCE,
 ) -> ForkResult:
     """Every metric, interval and the verdict of the path between two agents.
 
     returns:     ``[alpha, episode]`` undiscounted returns, episode j from the same reset seed
                  at every alpha (alpha 0 = agent A, alpha 1 = agent B);
     alphas:      the interpolation coefficients, from 0 to 1;
-    threshold:   a barrier below ``threshold`` · |endpoint mean| is "connected";
+    threshold:   a barrier below ``threshold`` · the learned return (endpoint mean minus
+                 ``random_return``; |endpoint mean| where that is None) is "connected";
     terminated:  ``[alpha, episode]``, True where the episode ended by termination (a failure)
                  rather than the time limit; None if unknown;
     critic:      ``critic_metrics(...)`` of the same path, or None;
-    random_return, best_return: a uniform-random policy's return and the best periodic
-                 evaluation of the run, for the "untrained" verdict (None: not checked);
-    gradient_updates: updates the agents made (0: "untrained").
+    random_return: a uniform-random policy's return (the barrier's scale and "untrained");
+    solved_return, best_return: what counts as trained for the "untrained" verdict: the
+                 solved return where known (``solved_source`` says whence), else the run's
+                 best periodic evaluation (both None: not checked);
+    gradient_updates: updates the agents made (0: "untrained");
+    confidence:  of the barrier intervals (lower under repeated looks: ``bs.look_confidence``).
+    Non-finite returns give the verdict "diverged" and no barrier numbers. With ``terminated``,
+    the failure-rate barrier and its own verdict.
     """
     returns = np.asarray(returns, dtype=float)
     alphas = np.asarray(alphas, dtype=float)
-    means = returns.mean(axis=1)
-    dist = bs.return_distribution(returns, terminated)
-    sem = dist.std / np.sqrt(returns.shape[1])  # the std (ddof 1) that std_reward reports
-    low, high = means - 1.96 * sem, means + 1.96 * sem  # normal-approximation 95 % interval
-    path = bs.path_statistics(returns, alphas)
+    n = returns.shape[1]
+    with np.errstate(invalid="ignore", over="ignore"):
+        means = returns.mean(axis=1)
+        dist = bs.return_distribution(returns, terminated)
+    sem = dist.std / np.sqrt(n)  # the std (ddof 1) that std_reward reports
+    t = bs.t_quantile(0.975, n - 1) if n > 1 else np.nan  # per-alpha 95 % t interval
+    with np.errstate(invalid="ignore"):
+        low, high = means - t * sem, means + t * sem
     interpolation = []
     for i, alpha in enumerate(alphas):
         quantiles = dict(zip(("q05", "q25", "q50", "q75", "q95"), dist.quantiles[i], strict=True))
@@ -235,25 +263,55 @@ def measure_path(
                 else float(dist.failure_rate[i]),
             }
         )
-    progress = bs.training_progress(path.endpoint_mean, random_return, best_return)
+    endpoint_mean = float((means[0] + means[-1]) / 2.0)
+    reference, reference_kind = bs.progress_reference(solved_return, solved_source, best_return)
+    progress = bs.training_progress(endpoint_mean, random_return, reference)
+    limit = bs.barrier_limit(threshold, endpoint_mean, random_return)
+    common = {
+        "fork1_reward": float(means[0]),
+        "fork2_reward": float(means[-1]),
+        "interpolation": interpolation,
+        "endpoint_mean_reward": endpoint_mean,
+        "stability_threshold": threshold,
+        "num_eval_episodes": int(n),
+        "episodes_used": int(n),
+        "alpha_points": len(alphas),
+        "critic": critic,
+        "training_progress": progress,
+        "random_return": random_return,
+        "barrier_limit": limit.limit,
+        "barrier_scale": limit.scale,
+        "barrier_scale_kind": limit.scale_kind,
+        "progress_reference": reference,
+        "progress_reference_kind": reference_kind,
+        "children": 2,
+        "children_returns": [float(means[0]), float(means[-1])],
+        "nonfinite_returns": int((~np.isfinite(returns)).sum()),
+    }
+    if terminated is not None:
+        failure = bs.failure_rate_barrier(terminated, alphas)
+        failure_verdict, failure_reason = bs.failure_verdict(failure, threshold)
+        common |= {
+            "failure_rate_barrier": failure.estimate,
+            "failure_rate_barrier_ci": [failure.low, failure.high],
+            "failure_verdict": failure_verdict,
+            "failure_verdict_reason": failure_reason,
+        }
+    broken = bs.nonfinite_returns(returns, alphas)
+    if broken:  # no barrier number: a mean over a NaN or an infinity says nothing
+        return ForkResult(**common, verdict="diverged", verdict_reason=broken)
+    path = bs.path_statistics(returns, alphas, confidence)
     verdict, reason = bs.verdict(
-        path.linear_barrier_ci, path.endpoint_mean, threshold, progress, False, gradient_updates
+        path.linear_barrier_ci, limit, progress, None, gradient_updates, reference_kind or ""
     )
     return ForkResult(
-        fork1_reward=float(means[0]),
-        fork2_reward=float(means[-1]),
-        interpolation=interpolation,
+        **common,
         instability=path.instability,
         is_stable=bool(path.normalized_instability <= threshold),
-        endpoint_mean_reward=path.endpoint_mean,
         min_reward=path.min_return,
         min_alpha=path.min_alpha,
         normalized_instability=path.normalized_instability,
-        stability_threshold=threshold,
         is_stable_frankle=bool(path.normalized_instability <= FRANKLE_THRESHOLD),
-        num_eval_episodes=int(returns.shape[1]),
-        alpha_points=len(alphas),
-        critic=critic,
         min_at_endpoint=path.min_at_endpoint,
         instability_crossfit=path.instability_crossfit,
         instability_ci=list(path.instability_ci),
@@ -261,15 +319,20 @@ def measure_path(
         linear_barrier_alpha=path.linear_barrier_alpha,
         linear_barrier_crossfit=path.linear_barrier_crossfit,
         linear_barrier_ci=list(path.linear_barrier_ci),
-        normalized_linear_barrier=path.normalized_linear_barrier,
+        normalized_linear_barrier=_on_scale(path.linear_barrier, limit),
         cvar10_linear_barrier=path.cvar10_linear_barrier,
         verdict=verdict,
         verdict_reason=reason,
-        training_progress=progress,
-        children=2,
-        children_returns=[float(means[0]), float(means[-1])],
         children_return_std=float(np.std([means[0], means[-1]], ddof=1)),
     )
+
+
+def _on_scale(value: float, limit: bs.BarrierLimit) -> float | None:
+    """``value`` on the verdict's scale (so that it compares with the threshold); None where
+    the learned return is not positive."""
+    if limit.scale_kind == bs.SCALE_ENDPOINT:
+        return bs.normalized(value, limit.scale)
+    return value / limit.scale if limit.scale > 0 else None
 
 
 def pair_summary(children: tuple[int, int], result: ForkResult) -> dict[str, Any]:
@@ -297,10 +360,14 @@ def combine_pairs(
     random_return: float | None = None,
     best_return: float | None = None,
     gradient_updates: int | None = None,
+    solved_return: float | None = None,
+    solved_source: str = bs.REFERENCE_SOLVED,
+    confidence: float = bs.CONFIDENCE,
 ) -> ForkResult:
     """The fork's record for N children: the pair (1, 2)'s fields (``first``), every pair's
     barrier, the mean over pairs with its jackknife interval, the children's spread, and the
-    verdict from the all-pairs interval when there are 3 or more children."""
+    verdict from the all-pairs interval when there are 3 or more children. A pair with
+    non-finite returns makes the fork "diverged"."""
     pairs = sorted(pair_results)
     children = sorted({c for p in pairs for c in p})
     returns_of = {}
@@ -308,26 +375,41 @@ def combine_pairs(
         returns_of.setdefault(a, result.fork1_reward)
         returns_of.setdefault(b, result.fork2_reward)
     child_returns = [float(returns_of[c]) for c in children]
-    values = np.array([pair_results[p].linear_barrier_crossfit for p in pairs])
-    intervals = [tuple(pair_results[p].linear_barrier_ci) for p in pairs]
-    mean = bs.pair_mean_interval(values, pairs, intervals)
     result = dataclasses.replace(
         first,
         children=len(children),
         children_returns=child_returns,
         children_return_std=float(np.std(child_returns, ddof=1)),
         pairs=[pair_summary(p, pair_results[p]) for p in pairs],
+    )
+    broken = [p for p in pairs if pair_results[p].nonfinite_returns]
+    if broken:
+        reasons = "; ".join(f"pair {p}: {pair_results[p].verdict_reason}" for p in broken)
+        return dataclasses.replace(result, verdict="diverged", verdict_reason=reasons)
+    values = np.array([pair_results[p].linear_barrier_crossfit for p in pairs])
+    intervals = [tuple(pair_results[p].linear_barrier_ci) for p in pairs]
+    mean = bs.pair_mean_interval(values, pairs, intervals, confidence)
+    result = dataclasses.replace(
+        result,
         pair_mean_linear_barrier=mean.mean,
         pair_mean_linear_barrier_ci=[mean.low, mean.high],
     )
     if len(children) > 2:
-        scale = float(np.mean(child_returns))
-        progress = bs.training_progress(scale, random_return, best_return)
+        endpoint_mean = float(np.mean(child_returns))
+        reference, kind = bs.progress_reference(solved_return, solved_source, best_return)
+        progress = bs.training_progress(endpoint_mean, random_return, reference)
+        limit = bs.barrier_limit(threshold, endpoint_mean, random_return)
         verdict, reason = bs.verdict(
-            (mean.low, mean.high), scale, threshold, progress, False, gradient_updates
+            (mean.low, mean.high), limit, progress, None, gradient_updates, kind or ""
         )
         result = dataclasses.replace(
-            result, verdict=verdict, verdict_reason=reason, training_progress=progress
+            result,
+            verdict=verdict,
+            verdict_reason=reason,
+            training_progress=progress,
+            barrier_limit=limit.limit,
+            barrier_scale=limit.scale,
+            barrier_scale_kind=limit.scale_kind,
         )
     return result
 
@@ -341,7 +423,8 @@ def _fmt(value: float | None, digits: int = 4) -> str:
 
 
 def results_table(results: list[ForkResult]) -> str:
-    """One line per fork: what `lmc-rl run` and `lmc-rl evaluate` print at the end."""
+    """One line per fork: what `lmc-rl run` and `lmc-rl evaluate` print at the end. The
+    verdict leads; the prototype's naive instability B (no interval) is labelled as such."""
     many = any((r.children or 2) > 2 for r in results)
     header = [
         "fork",
@@ -350,8 +433,9 @@ def results_table(results: list[ForkResult]) -> str:
         "child 1",
         "child 2",
         "min (at α)",
-        "instability",
+        "naive B (prototype)",
         "linear barrier [95% CI]",
+        "limit",
     ]
     if many:
         header.append("mean over pairs [95% CI]")
@@ -367,6 +451,7 @@ def results_table(results: list[ForkResult]) -> str:
             f"{_fmt(r.min_reward)} ({_fmt(r.min_alpha, 2)})",
             _fmt(r.instability),
             estimate_with_interval(r.linear_barrier_crossfit, r.linear_barrier_ci, "-"),
+            _fmt(r.barrier_limit),
         ]
         if many:
             row.append(
@@ -376,6 +461,8 @@ def results_table(results: list[ForkResult]) -> str:
             )
         row.append(r.verdict or "-")
         rows.append(row)
+    for row in rows:  # the verdict leads, after the fork's identity
+        row.insert(3, row.pop())
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = [
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()

@@ -29,8 +29,9 @@ import torch
 from tqdm import tqdm
 
 from lmc_rl.config.errors import UserError
-from lmc_rl.config.tasks import check_task
+from lmc_rl.config.tasks import check_task, solved_return
 from lmc_rl.learners.agents import Batch, make_agent
+from lmc_rl.measuring import barrier_stats as bs
 from lmc_rl.measuring.fork_result import ForkResult, combine_pairs, critic_metrics, measure_path
 from lmc_rl.measuring.interpolation import (
     critic_path,
@@ -297,10 +298,13 @@ def critic_metrics_of_files(
 
 @dataclass(frozen=True)
 class TrainingReference:
-    """What the "untrained" verdict compares children with (None where the run lacks it)."""
+    """What the "untrained" verdict and the barrier's scale compare children with (None where
+    the run lacks it)."""
 
     random_return: float | None  # the parent's warm-up episodes (uniform random actions)
     best_return: float | None  # the best periodic evaluation of any member of the run
+    solved_return: float | None = None  # --solved_return, else the task's known value
+    solved_source: str = bs.REFERENCE_SOLVED
 
 
 def training_reference(run: RunRecord) -> TrainingReference:
@@ -312,7 +316,12 @@ def training_reference(run: RunRecord) -> TrainingReference:
         best = max(values) if values else None
     except (OSError, KeyError, ValueError):
         best = None
-    return TrainingReference(random_return, best)
+    cfg = run.config
+    if cfg.solved_return is not None:
+        return TrainingReference(random_return, best, cfg.solved_return, bs.REFERENCE_FLAG)
+    known = solved_return(cfg.env, cfg.max_episode_steps)
+    source = f"{cfg.env}'s solved return"
+    return TrainingReference(random_return, best, known, source)
 
 
 def _gradient_updates(run: RunRecord, fork: Fork, children: int) -> int | None:
@@ -346,6 +355,7 @@ def evaluation_folder(
     alpha_points: int,
     num_eval_episodes: int,
     children: int | None = None,
+    eval_stopping: str | None = None,
 ) -> Path:
     """Where a re-evaluation goes: ``out``, or a new ``evaluations/a{A}_e{E}[_k]`` folder; the
     run's own ``forks/`` only with ``overwrite``. Never replaces results silently."""
@@ -362,12 +372,48 @@ def evaluation_folder(
     name = f"a{alpha_points}_e{num_eval_episodes}"
     if children is not None and children != run.config.children:
         name += f"_c{children}"
+    if eval_stopping is not None and eval_stopping != run.config.eval_stopping:
+        name += f"_stopping_{eval_stopping}"
     base = run.paths.results / EVALUATIONS_FOLDER / name
     folder, k = base, 1
     while folder.exists() and any(folder.glob("instability_*.json")):
         k += 1
         folder = base.with_name(f"{base.name}_{k}")
     return folder
+
+
+def _measure_fork(
+    run: RunRecord,
+    fork: Fork,
+    returns: dict[tuple[int, Pair], tuple[np.ndarray, np.ndarray]],
+    alphas: np.ndarray,
+    pairs: list[Pair],
+    reference: TrainingReference,
+    confidence: float,
+    critic: bool = True,
+) -> ForkResult:
+    """Every pair's path of one fork and the fork's record (``combine_pairs``); the critic's
+    path too if ``critic`` (not at a sequential evaluation's looks: it reads no episode)."""
+    common = {
+        "threshold": run.config.stability_threshold,
+        "random_return": reference.random_return,
+        "best_return": reference.best_return,
+        "gradient_updates": _gradient_updates(run, fork, max(max(p) for p in pairs)),
+        "solved_return": reference.solved_return,
+        "solved_source": reference.solved_source,
+        "confidence": confidence,
+    }
+    per_pair = {
+        pair: measure_path(
+            returns[(fork.fork_id, pair)][0],
+            alphas,
+            terminated=returns[(fork.fork_id, pair)][1],
+            critic=_critic_metrics(run, fork, alphas, pair) if critic else None,
+            **common,
+        )
+        for pair in pairs
+    }
+    return combine_pairs(per_pair[(1, 2)], per_pair, **common)
 
 
 def evaluate_run(
@@ -378,10 +424,18 @@ def evaluate_run(
     progress: bool = True,
     folder: Path | None = None,
     children: int | None = None,
+    eval_stopping: str | None = None,
+    solved_return: float | None = None,
 ) -> list[ForkResult]:
     """Evaluate every pair of every fork's children (of its first ``children``, default all);
     write instability_{id}.json, returns_{id}.npz and all_forks_results.json into ``folder``
-    (default: the run's forks/ and its all_forks_results.json)."""
+    (default: the run's forks/ and its all_forks_results.json).
+
+    ``eval_stopping`` "verdict" (default: the run's): episodes come in the looks of
+    ``bs.stopping_looks``, the same episode seeds at every alpha, pair and fork; after each look
+    a fork whose verdict is decided stops, the others play the next batch. Every look's
+    interval is at ``bs.look_confidence``, so the verdicts stay valid under the repeated looks.
+    ``solved_return`` overrides the run's reference for "untrained"."""
     cfg = run.config
     forks = fork_schedule(cfg)
     if not forks:
@@ -393,6 +447,7 @@ def evaluate_run(
     children = children or cfg.children
     if not 2 <= children <= cfg.children:
         raise UserError(f"--children: the run has {cfg.children} children per fork; got {children}")
+    stopping = (eval_stopping or cfg.eval_stopping) == "verdict"
     own = folder is None or Path(folder).resolve() == (run.paths.results / RUN_EVALUATION).resolve()
     folder = Path(folder) if folder is not None else run.paths.results / RUN_EVALUATION
     summary_file = run.paths.all_forks_file if own else folder / ALL_FORKS_FILE
@@ -405,9 +460,50 @@ def evaluate_run(
         for f in forks
     }
     healthy = [f for f in forks if not broken[f.fork_id]]
+    reference = training_reference(run)
+    if solved_return is not None:
+        reference = dataclasses.replace(
+            reference, solved_return=solved_return, solved_source=bs.REFERENCE_FLAG
+        )
+    looks = bs.stopping_looks(num_eval_episodes) if stopping else [num_eval_episodes]
+    confidence = bs.look_confidence(len(looks)) if stopping else bs.CONFIDENCE
     partial = folder / "partial"
     started = time.time()
-    returns = evaluate_returns(run, healthy, alphas, seeds, workers, progress, partial, pairs)
+    returns: dict[tuple[int, Pair], tuple[np.ndarray, np.ndarray]] = {}
+    history: dict[int, list[dict[str, Any]]] = {f.fork_id: [] for f in healthy}
+    open_forks, done = list(healthy), 0
+    for look, episodes in enumerate(looks):
+        if not open_forks:
+            break
+        batch = evaluate_returns(
+            run,
+            open_forks,
+            alphas,
+            seeds[done:episodes],
+            workers,
+            progress,
+            partial / f"look{look}" if stopping else partial,
+            pairs,
+        )
+        for key, (more_returns, more_flags) in batch.items():
+            old = returns.get(key)
+            returns[key] = (
+                (more_returns, more_flags)
+                if old is None
+                else (np.hstack([old[0], more_returns]), np.hstack([old[1], more_flags]))
+            )
+        done = episodes
+        if not stopping:
+            break
+        still_open = []
+        for fork in open_forks:
+            verdict = _measure_fork(
+                run, fork, returns, alphas, pairs, reference, confidence, critic=False
+            )
+            history[fork.fork_id].append({"episodes": episodes, "verdict": verdict.verdict})
+            if not bs.decided(verdict.verdict):
+                still_open.append(fork)
+        open_forks = still_open
     evaluation = {
         "folder": os.path.relpath(folder, run.paths.results),
         "alpha_points": alpha_points,
@@ -416,14 +512,16 @@ def evaluate_run(
         "pairs": len(pairs),
         "episode_seeds": "evaluation_seeds(run seed): the same for every alpha, pair and fork",
         "stability_threshold": cfg.stability_threshold,
+        "eval_stopping": "verdict" if stopping else "none",
+        "looks": looks,
+        "confidence": confidence,
     }  # no times here: a resumed evaluation writes the same files as an uninterrupted one
     print(
         f"lmc-rl: evaluated {counted(len(pairs), 'pair')} of {counted(len(healthy), 'fork')}, "
-        f"{alpha_points} alphas x {num_eval_episodes} episodes, in "
+        f"{alpha_points} alphas x {'up to ' if stopping else ''}{num_eval_episodes} episodes, in "
         f"{time.time() - started:.1f} s",
         file=sys.stderr,
     )
-    reference = training_reference(run)
     results = []
     for fork in forks:
         identity = {**_fork_identity(run, fork), "evaluation": evaluation}
@@ -433,32 +531,22 @@ def evaluate_run(
             atomic_write_json(folder / instability_name(fork.fork_id), result.to_json())
             results.append(result)
             continue
-        updates = _gradient_updates(run, fork, children)
-        common = {
-            "threshold": cfg.stability_threshold,
-            "random_return": reference.random_return,
-            "best_return": reference.best_return,
-            "gradient_updates": updates,
-        }
-        per_pair = {
-            pair: measure_path(
-                returns[(fork.fork_id, pair)][0],
-                alphas,
-                terminated=returns[(fork.fork_id, pair)][1],
-                critic=_critic_metrics(run, fork, alphas, pair),
-                **common,
-            )
-            for pair in pairs
-        }
-        result = combine_pairs(per_pair[(1, 2)], per_pair, **common)
-        result = dataclasses.replace(result, **identity, returns_file=returns_name(fork.fork_id))
+        result = _measure_fork(run, fork, returns, alphas, pairs, reference, confidence)
+        used = returns[(fork.fork_id, (1, 2))][0].shape[1]
+        result = dataclasses.replace(
+            result,
+            **identity,
+            returns_file=returns_name(fork.fork_id),
+            episodes_used=used,
+            evaluation_looks=history[fork.fork_id] if stopping else None,
+        )
         buffer = io.BytesIO()
         np.savez(
             buffer,
             alphas=alphas,
             returns=returns[(fork.fork_id, (1, 2))][0],
             terminated=returns[(fork.fork_id, (1, 2))][1],
-            episode_seeds=seeds,
+            episode_seeds=seeds[:used],
             pairs=np.array(pairs),
             pair_returns=np.stack([returns[(fork.fork_id, p)][0] for p in pairs]),
             pair_terminated=np.stack([returns[(fork.fork_id, p)][1] for p in pairs]),

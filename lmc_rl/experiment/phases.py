@@ -19,6 +19,7 @@ from lmc_rl.config.run_config import PLACEMENT_FIELDS, RunConfig, parse_value
 from lmc_rl.records.layout import REPORT_FILE, RunPaths, RunStatus
 from lmc_rl.records.provenance import code_fingerprint
 from lmc_rl.records.run_record import RunRecord, load_run
+from lmc_rl.training.forking import piece_record
 from lmc_rl.training.lockstep import Lockstep
 from lmc_rl.training.run_files import write_run_config
 from lmc_rl.training.trainer import Trainer
@@ -38,18 +39,23 @@ def run_experiment(config: RunConfig, progress: bool = True) -> RunPaths:
     return run_experiments([config], progress)[0]
 
 
-def run_experiments(configs: Sequence[RunConfig], progress: bool = True) -> list[RunPaths]:
+def run_experiments(
+    configs: Sequence[RunConfig],
+    progress: bool = True,
+    paths: Sequence[RunPaths] | None = None,
+) -> list[RunPaths]:
     """Runs that differ only by seed, trained together as one lockstep population (each writes
-    the folder it would write alone), then measured one after another."""
+    the folder it would write alone), then measured one after another; in new folders, or in
+    ``paths`` (one per config)."""
     lead = configs[0]
     _check_seed_group(configs)
     threads = use_threads(lead)  # before the Trainer: its start-up probe runs torch maths
     trainers: list[Trainer] = []
     records = []
     route = None
-    for config in configs:
-        paths = RunPaths.create(config)
-        trainer = Trainer(config, paths, progress=progress, route=route)
+    for i, config in enumerate(configs):
+        run_paths = paths[i] if paths else RunPaths.create(config)
+        trainer = Trainer(config, run_paths, progress=progress, route=route)
         route = trainer.independence  # one start-up check serves every seed
         record = {
             "status": RunStatus.RUNNING.value,
@@ -65,7 +71,9 @@ def run_experiments(configs: Sequence[RunConfig], progress: bool = True) -> list
         }
         if len(configs) > 1:
             record["trained_with_seeds"] = [c.seed for c in configs]
-        write_run_config(paths, config, record)
+        if config.forks:
+            record["piece"] = piece_record(config)
+        write_run_config(run_paths, config, record)
         trainer.start()
         trainers.append(trainer)
         records.append(record)

@@ -42,7 +42,7 @@ from lmc_rl.records.atomic_files import atomic_write_bytes, atomic_write_json
 from lmc_rl.records.layout import ALL_FORKS_FILE, FORKS_FOLDER, instability_name, returns_name
 from lmc_rl.records.run_record import RunRecord
 from lmc_rl.training.evaluation import EvaluationEnvs, evaluate_members
-from lmc_rl.training.forking import Fork, fork_schedule
+from lmc_rl.training.forking import Fork, piece_forks
 from lmc_rl.training.run_files import load_agent_state
 from lmc_rl.training.seeding import evaluation_seeds
 
@@ -299,15 +299,20 @@ class TrainingReference:
     """What the "untrained" verdict compares children with (None where the run lacks it)."""
 
     random_return: float | None  # the parent's warm-up episodes (uniform random actions)
-    best_return: float | None  # the best periodic evaluation of any member of the run
+    best_return: float | None  # the best periodic evaluation of the parent or the fork's children
 
 
-def training_reference(run: RunRecord) -> TrainingReference:
+def training_reference(run: RunRecord, fork: Fork) -> TrainingReference:
+    """The references of ``fork``'s verdict: from the parent and this fork's children only, so
+    that a fork's result does not depend on which other forks the run has."""
     random_return = (run.record.get("random_policy") or {}).get("mean_return")
+    lineage = {"parent", *(fork.child_name(c) for c in range(1, run.config.children + 1))}
     best = None
     try:
         with open(run.paths.evaluations_file, newline="") as f:
-            values = [float(row["mean_return"]) for row in csv.DictReader(f)]
+            values = [
+                float(row["mean_return"]) for row in csv.DictReader(f) if row["member"] in lineage
+            ]
         best = max(values) if values else None
     except (OSError, KeyError, ValueError):
         best = None
@@ -382,7 +387,7 @@ def evaluate_run(
     write instability_{id}.json, returns_{id}.npz and all_forks_results.json into ``folder``
     (default: the run's forks/ and its all_forks_results.json)."""
     cfg = run.config
-    forks = fork_schedule(cfg)
+    forks = piece_forks(cfg)
     if not forks:
         raise UserError(f"--results_dir: {run.paths.results} has no fork points to evaluate")
     alpha_points = alpha_points or cfg.alpha_points
@@ -394,19 +399,71 @@ def evaluate_run(
         raise UserError(f"--children: the run has {cfg.children} children per fork; got {children}")
     own = folder is None or Path(folder).resolve() == (run.paths.results / RUN_EVALUATION).resolve()
     folder = Path(folder) if folder is not None else run.paths.results / RUN_EVALUATION
+    alphas = interpolation_alphas(alpha_points)
+    seeds = evaluation_seeds(cfg.seed, num_eval_episodes)
+    pairs = fork_pairs(children)
+    broken = _broken_forks(run, forks, children)
+    healthy = [f for f in forks if not broken[f.fork_id]]
+    partial = folder / "partial"
+    started = time.time()
+    returns = evaluate_returns(run, healthy, alphas, seeds, workers, progress, partial, pairs)
+    print(
+        f"lmc-rl: evaluated {len(pairs)} pair(s) of {len(healthy)} fork(s), "
+        f"{alpha_points} alphas x {num_eval_episodes} episodes, in "
+        f"{time.time() - started:.1f} s",
+        file=sys.stderr,
+    )
+    results = write_fork_results(
+        run, forks, returns, alpha_points, num_eval_episodes, children, folder, own
+    )
+    shutil.rmtree(partial, ignore_errors=True)
+    return results
+
+
+def _broken_forks(run: RunRecord, forks: list[Fork], children: int) -> dict[int, list[str]]:
+    """Per fork id, its children (of the first ``children``) that diverged."""
+    diverged = run.record.get("diverged") or {}
+    return {
+        f.fork_id: [n for c in range(1, children + 1) if (n := f.child_name(c)) in diverged]
+        for f in forks
+    }
+
+
+def saved_returns(
+    folder: Path, forks: list[Fork], children: int
+) -> dict[tuple[int, Pair], tuple[np.ndarray, np.ndarray]]:
+    """The returns and termination flags that ``write_fork_results`` saved in ``folder``'s
+    returns_{id}.npz, as ``evaluate_returns`` gives them (a merge measures them again)."""
+    pairs = fork_pairs(children)
+    out = {}
+    for fork in forks:
+        with np.load(Path(folder) / returns_name(fork.fork_id)) as data:
+            stored = [tuple(p) for p in data["pairs"].tolist()]
+            for pair in pairs:
+                i = stored.index(pair)
+                out[(fork.fork_id, pair)] = (data["pair_returns"][i], data["pair_terminated"][i])
+    return out
+
+
+def write_fork_results(
+    run: RunRecord,
+    forks: list[Fork],
+    returns: dict[tuple[int, Pair], tuple[np.ndarray, np.ndarray]],
+    alpha_points: int,
+    num_eval_episodes: int,
+    children: int,
+    folder: Path,
+    own: bool = True,
+) -> list[ForkResult]:
+    """Measure every fork's evaluated paths; write instability_{id}.json and returns_{id}.npz
+    into ``folder`` and the summary (the run's all_forks_results.json if ``own``)."""
+    cfg = run.config
     summary_file = run.paths.all_forks_file if own else folder / ALL_FORKS_FILE
     alphas = interpolation_alphas(alpha_points)
     seeds = evaluation_seeds(cfg.seed, num_eval_episodes)
     pairs = fork_pairs(children)
     diverged = run.record.get("diverged") or {}
-    broken = {
-        f.fork_id: [n for c in range(1, children + 1) if (n := f.child_name(c)) in diverged]
-        for f in forks
-    }
-    healthy = [f for f in forks if not broken[f.fork_id]]
-    partial = folder / "partial"
-    started = time.time()
-    returns = evaluate_returns(run, healthy, alphas, seeds, workers, progress, partial, pairs)
+    broken = _broken_forks(run, forks, children)
     evaluation = {
         "folder": os.path.relpath(folder, run.paths.results),
         "alpha_points": alpha_points,
@@ -416,13 +473,6 @@ def evaluate_run(
         "episode_seeds": "evaluation_seeds(run seed): the same for every alpha, pair and fork",
         "stability_threshold": cfg.stability_threshold,
     }  # no times here: a resumed evaluation writes the same files as an uninterrupted one
-    print(
-        f"lmc-rl: evaluated {len(pairs)} pair(s) of {len(healthy)} fork(s), "
-        f"{alpha_points} alphas x {num_eval_episodes} episodes, in "
-        f"{time.time() - started:.1f} s",
-        file=sys.stderr,
-    )
-    reference = training_reference(run)
     results = []
     for fork in forks:
         identity = {**_fork_identity(run, fork), "evaluation": evaluation}
@@ -432,6 +482,7 @@ def evaluate_run(
             atomic_write_json(folder / instability_name(fork.fork_id), result.to_json())
             results.append(result)
             continue
+        reference = training_reference(run, fork)
         updates = _gradient_updates(run, fork, children)
         common = {
             "threshold": cfg.stability_threshold,
@@ -482,7 +533,6 @@ def evaluate_run(
             "forks": [r.summary() for r in results],
         },
     )
-    shutil.rmtree(partial, ignore_errors=True)
     return results
 
 

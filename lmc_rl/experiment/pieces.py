@@ -56,13 +56,37 @@ def piece_cost(config: RunConfig, fork_ids: Sequence[int]) -> float:
 
 def split_forks(config: RunConfig, n: int) -> list[tuple[int, ...]]:
     """The schedule's forks in at most ``n`` pieces of balanced cost: the costliest fork first,
-    each into the piece it makes least costly (a greedy longest-processing-time split)."""
+    each into the piece it makes least costly (greedy), then single moves and swaps out of the
+    costliest piece while they lower the largest cost."""
     forks = sorted(fork_schedule(config), key=lambda f: -fork_cost(config, f))
     pieces: list[list[int]] = [[] for _ in range(min(n, len(forks)))]
     for fork in forks:
         best = min(pieces, key=lambda ids: piece_cost(config, [*ids, fork.fork_id]))
         best.append(fork.fork_id)
+    while _improve(config, pieces):
+        pass
     return sorted(tuple(sorted(ids)) for ids in pieces)
+
+
+def _improve(config: RunConfig, pieces: list[list[int]]) -> bool:
+    """One move or swap of a fork between the costliest piece and another that lowers the
+    larger of the two costs; False if there is none."""
+    costs = [piece_cost(config, ids) for ids in pieces]
+    top = max(range(len(pieces)), key=costs.__getitem__)
+    for other in range(len(pieces)):
+        if other == top:
+            continue
+        for a in pieces[top]:
+            for b in [None, *pieces[other]]:
+                if b is None and len(pieces[top]) == 1:
+                    continue
+                moved_top = [f for f in pieces[top] if f != a] + ([b] if b is not None else [])
+                moved_other = [f for f in pieces[other] if f != b] + [a]
+                new = max(piece_cost(config, moved_top), piece_cost(config, moved_other))
+                if new < costs[top] - 1e-9:
+                    pieces[top], pieces[other] = moved_top, moved_other
+                    return True
+    return False
 
 
 def run_piece(config: RunConfig, results: str, progress: bool = False) -> str:

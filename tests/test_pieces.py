@@ -17,6 +17,7 @@ import torch
 from lmc_rl.cli import main
 from lmc_rl.config.run_config import build_config
 from lmc_rl.experiment.pieces import piece_cost, split_forks
+from lmc_rl.records.layout import child_weights_name
 from lmc_rl.records.run_record import load_run
 from lmc_rl.training.run_files import load_agent_state
 
@@ -79,8 +80,8 @@ def test_a_forks_children_and_results_do_not_depend_on_the_other_forks(tmp_path,
     both = _run(capsys, _flags(tiny_run, fork_points="0.3,0.6", output_dir=str(tmp_path / "a")))
     alone = _run(capsys, _flags(tiny_run, fork_points="0.6", output_dir=str(tmp_path / "b")))
     for child in (1, 2):  # fork 0.6 is fork 2 of one run and fork 1 of the other
-        a = load_agent_state(_weights(both) / f"fork{child}_2.pt")[0].state_dict()
-        b = load_agent_state(_weights(alone) / f"fork{child}_1.pt")[0].state_dict()
+        a = load_agent_state(_weights(both) / child_weights_name(child, 2))[0].state_dict()
+        b = load_agent_state(_weights(alone) / child_weights_name(child, 1))[0].state_dict()
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     result = json.loads((both / "forks" / "instability_2.json").read_text())
     same = json.loads((alone / "forks" / "instability_1.json").read_text())

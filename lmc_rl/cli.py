@@ -1,5 +1,6 @@
-"""Command line: ``lmc-rl run | evaluate | analyze | connect | sweep | check | doctor``. Parsing;
-the work lives in other modules, imported when a command runs (``--help`` imports no torch)."""
+"""Command line: ``lmc-rl run | merge | evaluate | analyze | connect | sweep | check |
+doctor``. Parsing; the work lives in other modules, imported when a command runs (``--help``
+imports no torch)."""
 
 from __future__ import annotations
 
@@ -66,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
         default="lmc-rl",
         help="The W&B project of --track (default: %(default)s).",
     )
+    _add_piece_flags(run)
+    _add_merge_parser(commands)
     evaluate = commands.add_parser(
         "evaluate",
         help="Re-run the instability evaluation of a finished run from its saved weights.",
@@ -177,6 +180,53 @@ def build_parser() -> argparse.ArgumentParser:
     _add_connect_parser(commands)
     add_sweep_parser(commands)
     return parser
+
+
+def _add_piece_flags(run: argparse.ArgumentParser) -> None:
+    from lmc_rl.config.piece_settings import PIECE_BACKENDS, PieceSettings
+
+    defaults = PieceSettings()
+    run.add_argument(
+        "--pieces",
+        metavar="N",
+        default=None,
+        help="Split the forks into N pieces of balanced cost, compute them side by side and "
+        "merge them into one run folder (the whole run's results, bit for bit); the same "
+        "command again skips finished pieces and resumes killed ones. See docs/pieces.md.",
+    )
+    run.add_argument(
+        "--backend",
+        default=defaults.backend,
+        choices=PIECE_BACKENDS,
+        help="Where the pieces run: local processes, or Ray tasks (default: %(default)s).",
+    )
+    run.add_argument(
+        "--address",
+        default=defaults.address,
+        help="Ray cluster of --backend ray: host:port, auto, or local (a new one here); "
+        "default: the cluster running here, else a new one.",
+    )
+
+
+def _add_merge_parser(commands: argparse._SubParsersAction) -> None:
+    merge = commands.add_parser(
+        "merge",
+        help="Join the pieces of one run (lmc-rl run --forks IDS) into one run folder.",
+        description="Join finished pieces of one run into the folder the whole run would have "
+        "written (results and agent files bit for bit), then draw its figures and report.",
+    )
+    merge.add_argument("dirs", nargs="+", metavar="DIR", help="The pieces' results folders.")
+    merge.add_argument(
+        "--out",
+        default=None,
+        help="Results folder of the merged run (default: seed_{seed}_run{id} beside the first "
+        "piece); must not exist yet.",
+    )
+    merge.add_argument(
+        "--partial",
+        action="store_true",
+        help="Merge even if some forks of the run are in no piece (the report says which).",
+    )
 
 
 def _add_connect_parser(commands: argparse._SubParsersAction) -> None:
@@ -325,6 +375,11 @@ def print_path(path: str | Path) -> None:
 def _run(args: argparse.Namespace) -> None:
     from lmc_rl.experiment.phases import resume_experiments, run_experiments
 
+    if args.pieces is not None:
+        if args.track:
+            raise UserError("--track: not with --pieces (track the pieces' runs one by one)")
+        _run_in_pieces(args)
+        return
     track = args.wandb_project if args.track else None
     if args.resume:
         if args.seeds:
@@ -335,6 +390,30 @@ def _run(args: argparse.Namespace) -> None:
         paths = run_experiments(configs_from_args(args), not args.no_progress, track)
     for run_paths in paths:
         print_path(run_paths.results)
+
+
+def _run_in_pieces(args: argparse.Namespace) -> None:
+    from lmc_rl.config.piece_settings import PieceSettings
+    from lmc_rl.experiment.pieces import run_in_pieces
+
+    try:
+        pieces = int(args.pieces)
+    except ValueError:
+        raise UserError(f"--pieces: expected an integer, got {args.pieces!r}") from None
+    if args.resume or args.seeds:
+        raise UserError(
+            "--pieces: one run at a time (no --resume or --seeds); the same "
+            "command again resumes its pieces"
+        )
+    settings = PieceSettings(pieces=pieces, backend=args.backend, address=args.address)
+    config = config_from_args(args)
+    print_path(run_in_pieces(config, settings, progress=not args.no_progress))
+
+
+def _merge(args: argparse.Namespace) -> None:
+    from lmc_rl.experiment.merge import merge_pieces
+
+    print_path(merge_pieces(args.dirs, args.out, args.partial))
 
 
 def _evaluate(args: argparse.Namespace) -> None:
@@ -558,6 +637,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "connect": _connect,
             "render": _render,
             "sweep": sweep_command,
+            "merge": _merge,
             "doctor": _doctor,
         }
         status = handlers[args.command](args)

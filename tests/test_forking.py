@@ -63,7 +63,7 @@ def _contents(view):
 def test_copy_children_see_the_parents_data_then_only_their_own():
     store, parent = _parent_with(6, capacity=8)
     rows_before = store.rows_in_use
-    one, two = child_views(parent, "copy", run_seed=0, fork_id=1)
+    one, two = child_views(parent, "copy", run_seed=0, fork_step=1)
     assert _contents(one) == _contents(two) == list(range(6))
     assert store.rows_in_use == rows_before  # referenced, not copied
     _add(one, 100)
@@ -79,7 +79,7 @@ def test_copy_children_see_the_parents_data_then_only_their_own():
 
 def test_fresh_children_start_empty():
     _, parent = _parent_with(6, capacity=8)
-    one, two = child_views(parent, "fresh", run_seed=0, fork_id=1)
+    one, two = child_views(parent, "fresh", run_seed=0, fork_step=1)
     assert one.size == two.size == 0
     _add(one, 7)
     assert _contents(one) == [7] and two.size == 0
@@ -87,7 +87,7 @@ def test_fresh_children_start_empty():
 
 def test_shared_children_add_to_and_sample_from_one_buffer():
     _, parent = _parent_with(6, capacity=8)
-    one, two = child_views(parent, "shared", run_seed=0, fork_id=1)
+    one, two = child_views(parent, "shared", run_seed=0, fork_step=1)
     _add(one, 100)
     _add(two, 200)
     assert _contents(one) == _contents(two) == [*range(6), 100, 200]
@@ -98,37 +98,37 @@ def test_shared_children_add_to_and_sample_from_one_buffer():
 
 def test_split_children_get_disjoint_equal_random_halves_in_fifo_order():
     _, parent = _parent_with(11, capacity=20)
-    one, two = child_views(parent, "split", run_seed=0, fork_id=1)
+    one, two = child_views(parent, "split", run_seed=0, fork_step=1)
     a, b = _contents(one), _contents(two)
     assert len(a) == len(b) == 5
     assert not set(a) & set(b) and set(a) | set(b) <= set(range(11))
     assert a == sorted(a) and b == sorted(b)
-    again = child_views(parent, "split", run_seed=0, fork_id=1)
+    again = child_views(parent, "split", run_seed=0, fork_step=1)
     assert _contents(again[0]) == a  # derived from the run seed and fork id
     _add(one, 100)
     assert _contents(one) == [*a, 100] and _contents(two) == b
 
 
 def test_children_differ_only_in_the_sources_fork_noise_names():
-    one, two = child_streams(run_seed=3, fork_id=2, fork_noise=ForkNoise.parse("env,batch"))
+    one, two = child_streams(run_seed=3, fork_step=2, fork_noise=ForkNoise.parse("env,batch"))
     assert one.seeds["env"] != two.seeds["env"] and one.seeds["batch"] != two.seeds["batch"]
     assert one.seeds["action"] == two.seeds["action"]
     none = ForkNoise.parse("none")
-    same = child_streams(run_seed=3, fork_id=2, fork_noise=none)
+    same = child_streams(run_seed=3, fork_step=2, fork_noise=none)
     assert same[0].seeds == same[1].seeds
     every = ForkNoise.parse("env,action,batch")
     assert child_streams(3, 1, every)[0].seeds != child_streams(3, 2, none)[0].seeds
 
 
 def test_more_children_keep_the_first_two_and_split_into_equal_disjoint_parts():
-    two = child_streams(run_seed=3, fork_id=2, fork_noise=ForkNoise.parse("all"))
-    three = child_streams(run_seed=3, fork_id=2, fork_noise=ForkNoise.parse("all"), children=3)
+    two = child_streams(run_seed=3, fork_step=2, fork_noise=ForkNoise.parse("all"))
+    three = child_streams(run_seed=3, fork_step=2, fork_noise=ForkNoise.parse("all"), children=3)
     assert [s.seeds for s in three[:2]] == [s.seeds for s in two]
     assert len({s.seeds["env"] for s in three}) == 3
     _, parent = _parent_with(11, capacity=20)
-    halves = [_contents(v) for v in child_views(parent, "split", run_seed=0, fork_id=1)]
+    halves = [_contents(v) for v in child_views(parent, "split", run_seed=0, fork_step=1)]
     assert halves == [
-        _contents(v) for v in child_views(parent, "split", run_seed=0, fork_id=1, children=2)
+        _contents(v) for v in child_views(parent, "split", run_seed=0, fork_step=1, children=2)
     ]
     parts = [_contents(v) for v in child_views(parent, "split", 0, 1, children=3)]
     assert [len(p) for p in parts] == [3, 3, 3]

@@ -59,6 +59,11 @@ def _settings_lines(run: RunResults) -> list[str]:
     for key in ("status", "device", "update_matmul_library", "torch_threads", "learning_rate"):
         if key in record:
             rows.append((key, str(record[key])))
+    if record.get("merged_from"):
+        rows.append(("merged from pieces", str(len(record["merged_from"]))))
+    if record.get("missing_forks"):
+        missing = ", ".join(map(str, record["missing_forks"]))
+        rows.append(("missing forks (a partial merge)", missing))
     versions = record.get("versions") or {}
     if versions:
         rows.append(("versions", ", ".join(f"{k} {v}" for k, v in versions.items())))

@@ -87,6 +87,12 @@ class RunConfig:
         "is interpolated and evaluated. The prototype's fields describe the pair (1, 2).",
         at_least=2,
     )
+    forks: tuple[int, ...] = _f(
+        (),
+        "A piece of the run: ids (1 = earliest) into the full schedule of --fork_points of the "
+        "forks this run computes; the parent trains only as far as they need. Pieces of one run "
+        "join with `lmc-rl merge` (docs/pieces.md). Empty: every fork.",
+    )
     num_eval_episodes: int = _f(
         100, "Episodes per interpolated policy in the instability analysis.", at_least=1
     )
@@ -389,6 +395,7 @@ def validate(config: RunConfig) -> RunConfig:
             f"(choose from {', '.join(BUFFER_STRATEGIES)})"
         )
     _validate_fork_points(config)
+    _validate_piece(config)
     checkpoint_schedule(config)
     if config.seed is not None and not 0 <= config.seed < 2**63:
         raise UserError(f"--seed: must be a non-negative integer, got {config.seed}")
@@ -413,6 +420,29 @@ def _validate_fork_points(config: RunConfig) -> None:
             f"--fork_points: {','.join(map(str, points))} do not map to distinct steps "
             f">= 1 of total_steps={config.total_steps}"
         )
+
+
+def _validate_piece(config: RunConfig) -> None:
+    n = len(config.fork_points)
+    if len(set(config.forks)) != len(config.forks):
+        raise UserError(f"--forks: each fork id once, got {','.join(map(str, config.forks))}")
+    for fork_id in config.forks:
+        if not 1 <= fork_id <= n:
+            raise UserError(
+                f"--forks: fork id {fork_id} is not in the schedule (ids 1..{n} of "
+                f"--fork_points {','.join(map(str, sorted(config.fork_points))) or 'none'})"
+            )
+
+
+def run_identity(config: RunConfig) -> str:
+    """The run a config computes, whichever piece of it: a digest of every setting that decides
+    results (the seed included, the piece's forks not). Pieces with one identity merge."""
+    import hashlib
+    import json
+
+    settings = config.results_identity().replace(forks=()).to_dict()
+    text = json.dumps(settings, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def checkpoint_schedule(config: RunConfig) -> tuple[int, float]:
@@ -465,7 +495,11 @@ def _validate_device(device: str) -> None:
 def resolve(config: RunConfig) -> RunConfig:
     """Fill in values chosen at run time (a random seed), sort fork points."""
     seed = config.seed if config.seed is not None else secrets.randbelow(1_000_000) + 1
-    return config.replace(seed=seed, fork_points=tuple(sorted(config.fork_points)))
+    return config.replace(
+        seed=seed,
+        fork_points=tuple(sorted(config.fork_points)),
+        forks=tuple(sorted(config.forks)),
+    )
 
 
 def resolve_device(name: str) -> str:

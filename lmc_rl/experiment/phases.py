@@ -22,6 +22,7 @@ from lmc_rl.config.run_config import PLACEMENT_FIELDS, RunConfig, parse_value
 from lmc_rl.records.layout import REPORT_FILE, RunPaths, RunStatus
 from lmc_rl.records.provenance import code_fingerprint
 from lmc_rl.records.run_record import RunRecord, load_run
+from lmc_rl.training.forking import piece_record
 from lmc_rl.training.lockstep import Lockstep
 from lmc_rl.training.run_files import write_run_config
 from lmc_rl.training.trainer import Trainer
@@ -45,16 +46,20 @@ def run_experiment(config: RunConfig, progress: bool = True) -> RunPaths:
 
 
 def run_experiments(
-    configs: Sequence[RunConfig], progress: bool = True, track: str | None = None
+    configs: Sequence[RunConfig],
+    progress: bool = True,
+    track: str | None = None,
+    paths: Sequence[RunPaths] | None = None,
 ) -> list[RunPaths]:
     """Runs that differ only by seed, trained together as one lockstep population (each writes
-    the folder it would write alone), then measured one after another. ``track``: a Weights &
-    Biases project that also gets each run's scalars, config, verdicts and figures."""
+    the folder it would write alone), then measured one after another; in new folders, or in
+    ``paths`` (one per config). ``track``: a Weights & Biases project that also gets each run's
+    scalars, config, verdicts and figures."""
     lead = configs[0]
     _check_seed_group(configs)
     folders: list[Path] = []
     with resume_hint_on_interrupt(folders), tracking(track) as trackers:
-        return _run_experiments(configs, lead, folders, progress, trackers)
+        return _run_experiments(configs, lead, folders, progress, trackers, paths)
 
 
 @contextlib.contextmanager
@@ -96,15 +101,16 @@ def _run_experiments(
     folders: list[Path],
     progress: bool,
     trackers: Trackers | None,
+    paths: Sequence[RunPaths] | None,
 ) -> list[RunPaths]:
     threads = use_threads(lead)  # before the Trainer: its start-up probe runs torch maths
     trainers: list[Trainer] = []
     records = []
     route = None
-    for config in configs:
-        paths = RunPaths.create(config)
-        folders.append(paths.results)
-        trainer = Trainer(config, paths, progress=progress, route=route)
+    for i, config in enumerate(configs):
+        run_paths = paths[i] if paths else RunPaths.create(config)
+        folders.append(run_paths.results)
+        trainer = Trainer(config, run_paths, progress=progress, route=route)
         route = trainer.independence  # one start-up check serves every seed
         record = {
             "status": RunStatus.RUNNING.value,
@@ -120,7 +126,9 @@ def _run_experiments(
         }
         if len(configs) > 1:
             record["trained_with_seeds"] = [c.seed for c in configs]
-        write_run_config(paths, config, record)
+        if config.forks:
+            record["piece"] = piece_record(config)
+        write_run_config(run_paths, config, record)
         if trackers is not None:
             trackers.attach(trainer)
         trainer.start()

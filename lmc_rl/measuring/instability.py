@@ -44,7 +44,7 @@ from lmc_rl.records.layout import ALL_FORKS_FILE, FORKS_FOLDER, instability_name
 from lmc_rl.records.number_text import counted
 from lmc_rl.records.run_record import RunRecord
 from lmc_rl.training.evaluation import EvaluationEnvs, evaluate_members
-from lmc_rl.training.forking import Fork, fork_schedule
+from lmc_rl.training.forking import Fork, piece_forks
 from lmc_rl.training.run_files import load_agent_state
 from lmc_rl.training.seeding import evaluation_seeds
 
@@ -302,21 +302,31 @@ class TrainingReference:
     the run lacks it)."""
 
     random_return: float | None  # the parent's warm-up episodes (uniform random actions)
-    best_return: float | None  # the best periodic evaluation of any member of the run
+    best_return: float | None  # the best periodic evaluation of the parent or the fork's children
     solved_return: float | None = None  # --solved_return, else the task's known value
     solved_source: str = bs.REFERENCE_SOLVED
 
 
-def training_reference(run: RunRecord) -> TrainingReference:
+def training_reference(
+    run: RunRecord, fork: Fork, solved: float | None = None
+) -> TrainingReference:
+    """The references of ``fork``'s verdict: from the parent and this fork's children only, so
+    that a fork's result does not depend on which other forks the run has. ``solved``: the
+    solved return given to this evaluation (``--solved_return``), over the run's."""
     random_return = (run.record.get("random_policy") or {}).get("mean_return")
+    lineage = {"parent", *(fork.child_name(c) for c in range(1, run.config.children + 1))}
     best = None
     try:
         with open(run.paths.evaluations_file, newline="") as f:
-            values = [float(row["mean_return"]) for row in csv.DictReader(f)]
+            values = [
+                float(row["mean_return"]) for row in csv.DictReader(f) if row["member"] in lineage
+            ]
         best = max(values) if values else None
     except (OSError, KeyError, ValueError):
         best = None
     cfg = run.config
+    if solved is not None:
+        return TrainingReference(random_return, best, solved, bs.REFERENCE_FLAG)
     if cfg.solved_return is not None:
         return TrainingReference(random_return, best, cfg.solved_return, bs.REFERENCE_FLAG)
     known = solved_return(cfg.env, cfg.max_episode_steps)
@@ -437,7 +447,7 @@ def evaluate_run(
     interval is at ``bs.look_confidence``, so the verdicts stay valid under the repeated looks.
     ``solved_return`` overrides the run's reference for "untrained"."""
     cfg = run.config
-    forks = fork_schedule(cfg)
+    forks = piece_forks(cfg)
     if not forks:
         raise UserError(f"--results_dir: {run.paths.results} has no fork points to evaluate")
     alpha_points = cfg.alpha_points if alpha_points is None else alpha_points
@@ -450,21 +460,11 @@ def evaluate_run(
     stopping = (eval_stopping or cfg.eval_stopping) == "verdict"
     own = folder is None or Path(folder).resolve() == (run.paths.results / RUN_EVALUATION).resolve()
     folder = Path(folder) if folder is not None else run.paths.results / RUN_EVALUATION
-    summary_file = run.paths.all_forks_file if own else folder / ALL_FORKS_FILE
     alphas = interpolation_alphas(alpha_points)
     seeds = evaluation_seeds(cfg.seed, num_eval_episodes)
     pairs = fork_pairs(children)
-    diverged = run.record.get("diverged") or {}
-    broken = {
-        f.fork_id: [n for c in range(1, children + 1) if (n := f.child_name(c)) in diverged]
-        for f in forks
-    }
+    broken = _broken_forks(run, forks, children)
     healthy = [f for f in forks if not broken[f.fork_id]]
-    reference = training_reference(run)
-    if solved_return is not None:
-        reference = dataclasses.replace(
-            reference, solved_return=solved_return, solved_source=bs.REFERENCE_FLAG
-        )
     looks = bs.stopping_looks(num_eval_episodes) if stopping else [num_eval_episodes]
     confidence = bs.look_confidence(len(looks)) if stopping else bs.CONFIDENCE
     partial = folder / "partial"
@@ -497,6 +497,7 @@ def evaluate_run(
             break
         still_open = []
         for fork in open_forks:
+            reference = training_reference(run, fork, solved_return)
             verdict = _measure_fork(
                 run, fork, returns, alphas, pairs, reference, confidence, critic=False
             )
@@ -504,6 +505,83 @@ def evaluate_run(
             if not bs.decided(verdict.verdict):
                 still_open.append(fork)
         open_forks = still_open
+    print(
+        f"lmc-rl: evaluated {counted(len(pairs), 'pair')} of {counted(len(healthy), 'fork')}, "
+        f"{alpha_points} alphas x {'up to ' if stopping else ''}{num_eval_episodes} episodes, in "
+        f"{time.time() - started:.1f} s",
+        file=sys.stderr,
+    )
+    results = write_fork_results(
+        run,
+        forks,
+        returns,
+        alpha_points,
+        num_eval_episodes,
+        children,
+        folder,
+        own,
+        looks=looks if stopping else None,
+        history=history,
+        solved_return=solved_return,
+    )
+    shutil.rmtree(partial, ignore_errors=True)
+    return results
+
+
+def _broken_forks(run: RunRecord, forks: list[Fork], children: int) -> dict[int, list[str]]:
+    """Per fork id, its children (of the first ``children``) that diverged."""
+    diverged = run.record.get("diverged") or {}
+    return {
+        f.fork_id: [n for c in range(1, children + 1) if (n := f.child_name(c)) in diverged]
+        for f in forks
+    }
+
+
+def saved_returns(
+    folder: Path, forks: list[Fork], children: int
+) -> dict[tuple[int, Pair], tuple[np.ndarray, np.ndarray]]:
+    """The returns and termination flags that ``write_fork_results`` saved in ``folder``'s
+    returns_{id}.npz, as ``evaluate_returns`` gives them (a merge measures them again)."""
+    pairs = fork_pairs(children)
+    out = {}
+    for fork in forks:
+        with np.load(Path(folder) / returns_name(fork.fork_id)) as data:
+            stored = [tuple(p) for p in data["pairs"].tolist()]
+            for pair in pairs:
+                i = stored.index(pair)
+                out[(fork.fork_id, pair)] = (data["pair_returns"][i], data["pair_terminated"][i])
+    return out
+
+
+def write_fork_results(
+    run: RunRecord,
+    forks: list[Fork],
+    returns: dict[tuple[int, Pair], tuple[np.ndarray, np.ndarray]],
+    alpha_points: int,
+    num_eval_episodes: int,
+    children: int,
+    folder: Path,
+    own: bool = True,
+    *,
+    looks: list[int] | None = None,
+    history: dict[int, list[dict[str, Any]]] | None = None,
+    solved_return: float | None = None,
+) -> list[ForkResult]:
+    """Measure every fork's evaluated paths; write instability_{id}.json and returns_{id}.npz
+    into ``folder`` and the summary (the run's all_forks_results.json if ``own``). ``looks``:
+    a sequential evaluation's schedule (None: every fork played all its episodes at once) and
+    ``history`` each fork's verdict at each look."""
+    cfg = run.config
+    summary_file = run.paths.all_forks_file if own else folder / ALL_FORKS_FILE
+    alphas = interpolation_alphas(alpha_points)
+    seeds = evaluation_seeds(cfg.seed, num_eval_episodes)
+    pairs = fork_pairs(children)
+    diverged = run.record.get("diverged") or {}
+    broken = _broken_forks(run, forks, children)
+    stopping = looks is not None
+    looks = looks if stopping else [num_eval_episodes]
+    confidence = bs.look_confidence(len(looks)) if stopping else bs.CONFIDENCE
+    history = history or {}
     evaluation = {
         "folder": os.path.relpath(folder, run.paths.results),
         "alpha_points": alpha_points,
@@ -516,12 +594,6 @@ def evaluate_run(
         "looks": looks,
         "confidence": confidence,
     }  # no times here: a resumed evaluation writes the same files as an uninterrupted one
-    print(
-        f"lmc-rl: evaluated {counted(len(pairs), 'pair')} of {counted(len(healthy), 'fork')}, "
-        f"{alpha_points} alphas x {'up to ' if stopping else ''}{num_eval_episodes} episodes, in "
-        f"{time.time() - started:.1f} s",
-        file=sys.stderr,
-    )
     results = []
     for fork in forks:
         identity = {**_fork_identity(run, fork), "evaluation": evaluation}
@@ -531,6 +603,7 @@ def evaluate_run(
             atomic_write_json(folder / instability_name(fork.fork_id), result.to_json())
             results.append(result)
             continue
+        reference = training_reference(run, fork, solved_return)
         result = _measure_fork(run, fork, returns, alphas, pairs, reference, confidence)
         used = returns[(fork.fork_id, (1, 2))][0].shape[1]
         result = dataclasses.replace(
@@ -538,7 +611,7 @@ def evaluate_run(
             **identity,
             returns_file=returns_name(fork.fork_id),
             episodes_used=used,
-            evaluation_looks=history[fork.fork_id] if stopping else None,
+            evaluation_looks=history.get(fork.fork_id) if stopping else None,
         )
         buffer = io.BytesIO()
         np.savez(
@@ -571,7 +644,6 @@ def evaluate_run(
             "forks": [r.summary() for r in results],
         },
     )
-    shutil.rmtree(partial, ignore_errors=True)
     return results
 
 

@@ -209,3 +209,32 @@ def results_dir_of(weights: Path) -> Path | None:
     i = len(parts) - 1 - parts[::-1].index(WEIGHTS_FOLDER)
     results = Path(*parts[:i], RESULTS_FOLDER, *parts[i + 1 :])
     return results if results.is_dir() else None
+
+
+# -- a run computed in pieces (docs/pieces.md): the pieces' folders and the merged run's
+
+
+def merged_run_name(seed: int, run_id: str) -> str:
+    """``seed_{seed}_run{id}``: the run that ``lmc-rl run --pieces`` merges, found again by its
+    settings (``run_identity``), so that the same command skips or resumes it."""
+    return f"seed_{seed}_run{run_id}"
+
+
+def pieces_folder_name(seed: int, run_id: str) -> str:
+    """``seed_{seed}_run{id}_pieces``: the folder of that run's pieces, beside it."""
+    return f"{merged_run_name(seed, run_id)}_pieces"
+
+
+def piece_name(fork_ids: tuple[int, ...]) -> str:
+    """``forks_{id}_{id}...``: one piece's folder, named by the forks it computes."""
+    return "forks_" + "_".join(map(str, fork_ids))
+
+
+def weights_dir_for(results: Path) -> Path:
+    """The model_weights folder of a new run whose results go to ``results``: the mirror of its
+    place under results/ (as ``RunPaths.create`` lays it out), else ``results/model_weights``."""
+    parts = Path(results).resolve().parts
+    if RESULTS_FOLDER in parts:
+        i = len(parts) - 1 - parts[::-1].index(RESULTS_FOLDER)
+        return Path(*parts[:i], WEIGHTS_FOLDER, *parts[i + 1 :])
+    return Path(results) / WEIGHTS_FOLDER

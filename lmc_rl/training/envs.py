@@ -83,6 +83,14 @@ class MemberEnvs:
         self.episode_length = np.append(self.episode_length, 0)
         self.reset_member(len(self.envs) - 1)
 
+    def remove_member(self, member: int) -> None:
+        """Close a member's env (a parent that a piece of the run no longer needs)."""
+        self.envs.pop(member).close()
+        self.reset_rngs.pop(member)
+        self.obs = np.delete(self.obs, member, axis=0)
+        self.episode_return = np.delete(self.episode_return, member)
+        self.episode_length = np.delete(self.episode_length, member)
+
     def step(self, actions: np.ndarray, members: list[int] | None = None) -> StepResult:
         """Step the given members (all by default) with policy actions in [-1, 1]."""
         members = list(range(len(self.envs))) if members is None else members

@@ -95,9 +95,18 @@ class Population:
     def append(self, member: Member) -> None:
         self.members.append(member)
 
+    def remove(self, row: int) -> Member:
+        return self.members.pop(row)
+
     @property
     def parent(self) -> Member:
+        """The parent (row 0) while it trains; a piece of a run retires it once its forks no
+        longer need it (then row 0 is a child)."""
         return self.members[0]
+
+    @property
+    def has_parent(self) -> bool:
+        return bool(self.members) and self.members[0].fork is None
 
     def live_rows(self) -> list[int]:
         return [row for row, member in enumerate(self.members) if member.live]

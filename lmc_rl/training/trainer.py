@@ -36,11 +36,13 @@ from lmc_rl.training.checkpoint import load_checkpoint, save_checkpoint
 from lmc_rl.training.envs import MemberEnvs
 from lmc_rl.training.evaluation import EvaluationEnvs, evaluate_members, evaluation_rows
 from lmc_rl.training.forking import (
+    CRITIC_TRANSITIONS_PATH,
     Fork,
     child_streams,
     child_update_after,
     child_views,
-    fork_schedule,
+    parent_until,
+    piece_forks,
 )
 from lmc_rl.training.population import Member, Population
 from lmc_rl.training.replay import ReplayStore, ReplayView
@@ -165,7 +167,8 @@ class Trainer:
         self.eval_seeds = evaluation_seeds(config.seed, config.num_eval_episodes_periodic)
         self.evaluations = EvaluationLog(paths.evaluations_file)
         self.scalars = ScalarLog(paths.tensorboard_dir)
-        self.forks = {fork.step: fork for fork in fork_schedule(config)}
+        self.forks = {fork.step: fork for fork in piece_forks(config)}
+        self.parent_until = parent_until(config)
         self.checkpoint_steps, self.checkpoint_seconds = checkpoint_schedule(config)
         self.checkpoint_file = paths.checkpoint_file
         self.step = 0
@@ -264,6 +267,7 @@ class Trainer:
             evaluation_due(cfg, step)
             or bool(cfg.save_every and step % cfg.save_every == 0)
             or step in self.forks
+            or step == self.parent_until
         )
 
     def after_step(self) -> None:
@@ -275,6 +279,8 @@ class Trainer:
             self._save_parent_snapshot()
         if self.step in self.forks:
             self._fork(self.forks[self.step])
+        if self.step == self.parent_until < cfg.total_steps and self.members.has_parent:
+            self._retire_parent()
 
     def checkpoint_due(self, seconds_since_last: float) -> bool:
         """Whether the run state should be written after this step (forks, --checkpoint_every)."""
@@ -322,9 +328,9 @@ class Trainer:
             self.task,
             self._agent_info("parent", fork_id=fork.fork_id),
         )
-        streams = child_streams(cfg.seed, fork.fork_id, cfg.fork_noise, cfg.children)
+        streams = child_streams(cfg.seed, fork.step, cfg.fork_noise, cfg.children)
         views = child_views(
-            parent.view, cfg.fork_buffer_strategy, cfg.seed, fork.fork_id, cfg.children
+            parent.view, cfg.fork_buffer_strategy, cfg.seed, fork.step, cfg.children
         )
         self.agent = self.agent.take([*range(len(self.members)), *[0] * cfg.children])
         fresh = cfg.fork_buffer_strategy == "fresh"
@@ -343,6 +349,16 @@ class Trainer:
             )
             self.envs.add_member(child_stream.env)
             self.obs_rows.append(self.store.observe(self.envs.obs[-1]))
+
+    def _retire_parent(self) -> None:
+        """A piece of the run drops its parent once its forks are made (row 0 goes; every other
+        member's results are unchanged, as a member never depends on who shares its batch)."""
+        self.agent = self.agent.take(range(1, len(self.members)))
+        parent = self.members.remove(0)
+        if not any(m.view is parent.view for m in self.members):
+            parent.view.release()
+        self.envs.remove_member(0)
+        self.store.release_observation(self.obs_rows.pop(0))
 
     # -- the run
     def start(self) -> None:
@@ -427,7 +443,8 @@ class Trainer:
 
     # -- what a finished training phase leaves behind
     def save_weights(self) -> None:
-        """final.pt (parent) and fork{id}_child{c}.pt (child c of fork id), at total_steps."""
+        """final.pt (parent) and fork{id}_child{c}.pt (child c of fork id), at total_steps (a
+        piece whose parent retired early writes no final.pt)."""
         for row, member in enumerate(self.members):
             if member.fork is None:
                 path = self.paths.final_weights
@@ -448,7 +465,9 @@ class Trainer:
             children = [m for m in self.members if m.fork is fork and m.view.size > 0]
             if not children:
                 continue
-            rng = np.random.default_rng(stream_seed(self.config.seed, 3, fork.fork_id))
+            rng = np.random.default_rng(
+                stream_seed(self.config.seed, CRITIC_TRANSITIONS_PATH, fork.step)
+            )
             rows = np.concatenate([m.view.sample_rows(rng, per_child) for m in children])
             buffer = io.BytesIO()
             np.savez(buffer, **self.store.gather(rows))
@@ -467,26 +486,29 @@ class Trainer:
 
     def members_record(self) -> dict:
         """Every member's role, seeds and planned number of gradient updates, including
-        children yet to be forked."""
-        cfg = self.config
-        record: dict = {
-            "parent": {
-                "seeds": self.members.parent.streams.seeds,
-                "gradient_updates": planned_updates(cfg, cfg.learning_starts),
-            }
+        children yet to be forked (of this run's forks: a piece lists only its own)."""
+        return members_record(self.config, list(self.forks.values()))
+
+
+def members_record(config: RunConfig, forks: list[Fork]) -> dict:
+    """The parent's and the children of ``forks``: role, seeds, planned gradient updates
+    (config.json's ``members``; the parent's as in the whole run)."""
+    record: dict = {
+        "parent": {
+            "seeds": parent_streams(config.seed).seeds,
+            "gradient_updates": planned_updates(config, config.learning_starts),
         }
-        for fork in self.forks.values():
-            update_after = child_update_after(cfg, fork)
-            streams = child_streams(
-                self.config.seed, fork.fork_id, self.config.fork_noise, self.config.children
-            )
-            for child, child_stream in enumerate(streams, start=1):
-                record[fork.child_name(child)] = {
-                    "fork_id": fork.fork_id,
-                    "fork_point": fork.point,
-                    "fork_step": fork.step,
-                    "child": child,
-                    "seeds": child_stream.seeds,
-                    "gradient_updates": planned_updates(cfg, update_after),
-                }
-        return record
+    }
+    for fork in forks:
+        update_after = child_update_after(config, fork)
+        streams = child_streams(config.seed, fork.step, config.fork_noise, config.children)
+        for child, child_stream in enumerate(streams, start=1):
+            record[fork.child_name(child)] = {
+                "fork_id": fork.fork_id,
+                "fork_point": fork.point,
+                "fork_step": fork.step,
+                "child": child,
+                "seeds": child_stream.seeds,
+                "gradient_updates": planned_updates(config, update_after),
+            }
+    return record

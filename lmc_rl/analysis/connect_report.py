@@ -11,9 +11,10 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from lmc_rl.analysis.plots import draw_interpolation, save_figure
-from lmc_rl.analysis.report import _interval, _number, _table
+from lmc_rl.analysis.report import _number, _table
 from lmc_rl.measuring.fork_result import ForkResult
 from lmc_rl.records.atomic_files import atomic_write_bytes
+from lmc_rl.records.number_text import estimate_with_interval
 
 ALIGN_COLORS = {"none": "tab:red", "weight_matching": "tab:blue"}
 ALIGN_TITLES = {"none": "no alignment", "weight_matching": "weight matching"}
@@ -36,8 +37,11 @@ def path_figure(result: dict[str, Any]) -> Figure:
     ax.set_ylabel(f"mean return ({result['num_eval_episodes']} episodes)")
     ax.set_title(
         f"{ALIGN_TITLES.get(result['align'], result['align'])}: verdict {result.get('verdict')}\n"
-        f"linear barrier {_number(result.get('linear_barrier_crossfit'), 3)} "
-        f"{_interval(result.get('linear_barrier_ci'))} (limit "
+        "linear barrier "
+        + estimate_with_interval(
+            result.get("linear_barrier_crossfit"), result.get("linear_barrier_ci")
+        )
+        + " (limit "
         f"{_number(result.get('barrier_limit'), 3)}) · prototype's naive instability "
         f"{_number(result.get('instability'), 3)}",
         fontsize="small",
@@ -126,8 +130,9 @@ def _path_rows(results: Sequence[dict[str, Any]]) -> list[str]:
                 _number(r["min_reward"]),
                 _number(r["min_alpha"], 2),
                 f"{_number(at_min['ci95_low'])} … {_number(at_min['ci95_high'])}",
-                f"{_number(r.get('linear_barrier_crossfit'))} "
-                f"{_interval(r.get('linear_barrier_ci'))}",
+                estimate_with_interval(
+                    r.get("linear_barrier_crossfit"), r.get("linear_barrier_ci")
+                ),
                 _number(r.get("barrier_limit")),
                 _number(r["instability"]),
                 _number(r["normalized_instability"], 3),

@@ -230,3 +230,34 @@ def test_doctor_names_each_phase_and_exits_0_when_all_are_verified(capsys):
     out = capsys.readouterr().out
     assert all(phase in out for phase in ("acting", "evaluation", "updates"))
     assert "NOT verified" not in out
+
+
+def _updates_independent_only_with(monkeypatch, libraries: set[str]) -> None:
+    """A machine where gradient updates keep members independent only under ``libraries``
+    (acting and evaluation are checked for real)."""
+    monkeypatch.setattr(independence, "_ROUTES", {})
+    monkeypatch.setattr(
+        independence, "_updates_alike", lambda algo, spec, batch, library, *a: library in libraries
+    )
+
+
+def test_a_run_falls_back_to_mkl_where_onednn_fails_the_check(monkeypatch):
+    spec = default_agent_spec(5, 2, hidden_dims=(32, 32))
+    _updates_independent_only_with(monkeypatch, {"mkl"})
+    route = independence.verified_route("SAC", spec, 32, [2], "onednn")
+    assert route.update_library == "mkl" and route.verified
+    _updates_independent_only_with(monkeypatch, set())  # neither: the preferred one, unverified
+    route = independence.verified_route("SAC", spec, 32, [2], "onednn")
+    assert route.update_library == "onednn" and route.failed_phases() == ["updates"]
+
+
+def test_doctor_exits_1_and_names_the_phase_not_verified(monkeypatch, capsys):
+    from lmc_rl.cli import main
+
+    _updates_independent_only_with(monkeypatch, set())
+    assert main(["doctor", "--env", "InvertedPendulum-v5", "--hidden_dims", "32,32"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[-2:] for line in lines if line.startswith("updates")] == [
+        ["NOT", "verified"]
+    ]
+    assert sum("NOT verified" in line for line in lines) == 1

@@ -11,8 +11,8 @@ from lmc_rl.cli import main
 from lmc_rl.config.run_config import build_config
 from lmc_rl.config.tasks import check_task
 from lmc_rl.experiment.phases import run_experiment
-from lmc_rl.measuring.fork_result import ForkResult, measure_path
-from lmc_rl.measuring.interpolation import interpolated_population
+from lmc_rl.measuring.fork_result import ForkResult, critic_metrics, measure_path
+from lmc_rl.measuring.interpolation import critic_path, interpolated_population
 from lmc_rl.records.run_record import load_run
 from lmc_rl.training.evaluation import EvaluationEnvs, evaluate_members
 from lmc_rl.training.run_files import load_agent_state
@@ -271,3 +271,50 @@ def test_evaluate_refuses_a_directory_that_is_not_a_run(tmp_path, capsys):
     assert main(["evaluate", "--results_dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "config.json" in err and len(err.strip().splitlines()) == 1
+
+
+ALPHAS_5 = np.linspace(0.0, 1.0, 5)
+
+
+def test_the_critic_td_barrier_of_a_known_td_curve():
+    """TD error 1, 4, 2, 2, 3 along alpha 0 .. 1: worst at 0.25, 4 - (1 + 3) / 2 = 2 above the
+    endpoints' mean and 4 - 1.5 = 2.5 above their straight line."""
+    metrics = critic_metrics(np.array([1.0, 4.0, 2.0, 2.0, 3.0]), np.zeros(5), ALPHAS_5, 7)
+    assert metrics["td_error_barrier"] == 2.0 and metrics["td_error_max_alpha"] == 0.25
+    assert metrics["td_error_linear_barrier"] == 2.5
+    assert metrics["td_error_linear_barrier_alpha"] == 0.25
+    assert metrics["n_transitions"] == 7
+
+
+def test_the_critic_path_of_constant_critics_is_the_td_formula(tiny_spec):
+    """Critics whose weights are 0 output their last bias: twin Q values (1, 3) for one agent
+    and (5, 3) for the other, so at alpha the twins say 1 + 4 alpha and 3, and
+    delta = Q_j - (r + gamma (1 - terminated) min(1 + 4 alpha, 3))."""
+    from lmc_rl.learners.agents import Batch, make_agent
+
+    agents = []
+    for first_twin in (1.0, 5.0):
+        agent = make_agent("SAC", 1, tiny_spec)
+        agent.init_members([1])
+        with torch.no_grad():
+            for name, value in agent.critic.named_parameters():
+                value.zero_()
+                if name.endswith("2.bias"):
+                    value[0, :, 0, 0] = torch.tensor([first_twin, 3.0])
+        agents.append(agent)
+    reward = torch.tensor([0.5, -1.0, 2.0, 0.0])
+    terminated = torch.tensor([0.0, 1.0, 0.0, 0.0])
+    g = torch.Generator().manual_seed(0)
+    transitions = Batch(
+        obs=torch.randn(1, 4, 5, generator=g),
+        action=torch.rand(1, 4, 2, generator=g),
+        reward=reward[None],
+        next_obs=torch.randn(1, 4, 5, generator=g),
+        terminated=terminated[None],
+    )
+    td, mean_q = critic_path(interpolated_population(*agents, ALPHAS_5), transitions, 0.9)
+    twins = np.stack([1 + 4 * ALPHAS_5, np.full(5, 3.0)], axis=1)  # [alpha, twin]
+    target = reward.numpy() + 0.9 * (1 - terminated.numpy()) * twins.min(axis=1)[:, None]
+    expected = np.square(twins[:, :, None] - target[:, None, :]).mean(axis=(1, 2))
+    assert td == pytest.approx(expected, rel=1e-6)
+    assert mean_q == pytest.approx(twins.mean(axis=1), rel=1e-6)

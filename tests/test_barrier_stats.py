@@ -174,3 +174,16 @@ def test_training_progress_is_zero_at_random_and_one_at_the_best():
     assert bs.training_progress(110.0, 10.0, 110.0) == 1.0
     assert bs.training_progress(50.0, None, 110.0) is None
     assert bs.training_progress(50.0, 60.0, 40.0) == 0.0  # the run never beat random
+
+
+def test_the_cross_fitted_instability_and_its_interval_cover_the_true_instability():
+    """On the straight path 10 -> 12 the true instability is B = 11 - 10 = 1 (at alpha 0),
+    while the linear barrier is 0: instability_crossfit and instability_ci measure B."""
+    returns = synthetic_returns(10.0 + 2.0 * ALPHAS, seed=3)
+    fits = bs.crossfit_max_batch(np.stack([bs.midpoint_gaps(r) for r in returns]))
+    assert abs(fits[:, 0].mean() - 1.0) <= 0.1
+    assert coverage(fits, 1.0) >= 0.90
+    for one, fit in zip(returns[:3], fits[:3], strict=True):
+        stats_ = bs.path_statistics(one, ALPHAS)
+        assert stats_.instability_crossfit == pytest.approx(fit[0])
+        assert stats_.instability_ci == pytest.approx(tuple(fit[1:]))

@@ -1,6 +1,7 @@
 """lmc-rl connect: any two agents measured as a fork is, all pairs of runs, bad input refused."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -114,6 +115,17 @@ def test_connect_runs_evaluates_all_pairs_with_and_without_alignment(tmp_path):
     assert summary["labels"] == ["seed 1", "seed 2", "seed 3"]
     assert (out / "barrier_matrix.png").is_file()
     assert len(list((out / "aligned").glob("*.pt"))) == 3
+    # each path is the path `connect A B` measures between the two runs' final agents
+    finals = [str(Path(r.replace("/results/", "/model_weights/")) / "final.pt") for r in runs]
+    for align in ("none", "weight_matching"):
+        pair = tmp_path / f"pair_{align}"
+        flags = ["--align", align, "--out", str(pair)]
+        assert main(["connect", finals[1], finals[2], *flags, *EVAL_FLAGS]) == 0
+        alone = _json(pair / f"path_{align}.json")
+        (entry,) = [p for p in summary["paths"] if p["key"] == f"run2_run3_{align}"]
+        for key in set(entry) - {"key", "a_label", "b_label"}:
+            assert entry[key] == alone[key], (align, key)
+        assert (entry["a_label"], entry["b_label"]) == ("seed 2", "seed 3")
 
 
 def _write_agent(path, env, hidden_dims, algo="SAC"):

@@ -160,6 +160,15 @@ def test_resume_refuses_other_settings_and_bad_checkpoints(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--total_steps" in err and len(err.strip().splitlines()) == 1
 
+    record = json.loads(paths.config_file.read_text())
+    other_code = {**record, "code_fingerprint": "0" * 16}  # as if lmc-rl changed since
+    paths.config_file.write_text(json.dumps(other_code))
+    assert main(["run", "--resume", str(paths.results), "--no_progress"]) == 2
+    err = capsys.readouterr().err
+    assert "other lmc-rl code" in err and len(err.strip().splitlines()) == 1
+    assert trainer.checkpoint_file.is_file() and _status(paths.results) == "running"
+    paths.config_file.write_text(json.dumps(record))
+
     data = trainer.checkpoint_file.read_bytes()
     trainer.checkpoint_file.write_bytes(data[: len(data) // 2])
     assert main(["run", "--resume", str(paths.results), "--no_progress"]) == 2

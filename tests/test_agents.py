@@ -107,14 +107,21 @@ def test_fixed_temperature_stays_fixed(tiny_spec, random_batch):
     assert math.isclose(float(agent.log_ent_coef.exp()), 0.2, rel_tol=1e-6)
 
 
-def test_auto_temperature_moves_toward_target_entropy(tiny_spec, random_batch):
+@pytest.mark.parametrize(("target_above_entropy", "temperature"), [(1.0, "up"), (-1.0, "down")])
+def test_auto_temperature_moves_toward_target_entropy(
+    tiny_spec, random_batch, target_above_entropy, temperature
+):
+    """A policy less random than the target entropy gets a higher temperature (its entropy
+    bonus grows), one more random a lower one."""
     agent = make_agent("SAC", 1, tiny_spec)
     agent.init_members([0])
+    batch, noise = random_batch(1, tiny_spec), torch.randn(1, 2, 16, 2)
+    _, log_prob = agent.actor.sample(batch.obs, noise[:, 1])  # the update's own sample
+    agent.target_entropy = float(-log_prob.mean()) + target_above_entropy
     before = float(agent.log_ent_coef.detach())
-    agent.update(
-        random_batch(1, tiny_spec), torch.randn(1, 2, 16, 2), torch.ones(1, dtype=torch.bool)
-    )
-    assert float(agent.log_ent_coef.detach()) != before
+    agent.update(batch, noise, torch.ones(1, dtype=torch.bool))
+    moved = float(agent.log_ent_coef.detach()) - before
+    assert moved > 0 if temperature == "up" else moved < 0, moved
 
 
 def test_td3_updates_actor_every_second_critic_update(tiny_spec, random_batch):

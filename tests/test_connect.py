@@ -1,12 +1,16 @@
 """lmc-rl connect: any two agents measured as a fork is, all pairs of runs, bad input refused."""
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from lmc_rl.cli import main
+from lmc_rl.config.errors import UserError
 from lmc_rl.config.run_config import build_config
 from lmc_rl.config.tasks import check_task
 from lmc_rl.experiment.phases import run_experiment
@@ -117,6 +121,35 @@ def test_connect_runs_evaluates_all_pairs_with_and_without_alignment(tmp_path):
     assert summary["labels"] == ["seed 1", "seed 2", "seed 3"]
     assert (out / "barrier_matrix.png").is_file()
     assert len(list((out / "aligned").glob("*.pt"))) == 3
+    # each path is the path `connect A B` measures between the two runs' final agents
+    finals = [str(Path(r.replace("/results/", "/model_weights/")) / "final.pt") for r in runs]
+    for align in ("none", "weight_matching"):
+        pair = tmp_path / f"pair_{align}"
+        flags = ["--align", align, "--out", str(pair)]
+        assert main(["connect", finals[1], finals[2], *flags, *EVAL_FLAGS]) == 0
+        alone = _json(pair / f"path_{align}.json")
+        (entry,) = [p for p in summary["paths"] if p["key"] == f"run2_run3_{align}"]
+        for key in set(entry) - {"key", "a_label", "b_label"}:
+            assert entry[key] == alone[key], (align, key)
+        assert (entry["a_label"], entry["b_label"]) == ("seed 2", "seed 3")
+
+    # render --connect_dir --path plays the path as evaluated: B aligned, mid-path included
+    from lmc_rl.measuring.render import check_offscreen_gl, headless_gl
+
+    headless_gl()
+    try:
+        check_offscreen_gl()
+    except UserError as err:
+        pytest.skip(f"no offscreen OpenGL here: {err}")
+    argv = ["render", "--connect_dir", str(out), "--path", "run2_run3_weight_matching"]
+    argv += ["--alphas", "0.5", "--episode", "1", "--every", "10", "--out", str(tmp_path / "p.gif")]
+    done = subprocess.run([sys.executable, "-m", "lmc_rl", *argv], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    record = json.loads(done.stderr.strip().splitlines()[-1])
+    with np.load(out / "returns_run2_run3_weight_matching.npz") as data:
+        recorded = data["returns"][list(data["alphas"]).index(0.5), 1]
+    assert record["alphas"] == [0.5]
+    np.testing.assert_allclose(record["returns"], [recorded], rtol=1e-6)
 
 
 def _write_agent(path, env, hidden_dims, algo="SAC"):

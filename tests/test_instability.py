@@ -1,7 +1,9 @@
 """Instability analysis: interpolation endpoints, common random numbers, metrics and files."""
 
+import csv
 import dataclasses
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -11,8 +13,9 @@ from lmc_rl.cli import main
 from lmc_rl.config.run_config import build_config
 from lmc_rl.config.tasks import check_task
 from lmc_rl.experiment.phases import run_experiment
-from lmc_rl.measuring.fork_result import ForkResult, measure_path
-from lmc_rl.measuring.interpolation import interpolated_population
+from lmc_rl.measuring import barrier_stats as bs
+from lmc_rl.measuring.fork_result import ForkResult, critic_metrics, measure_path
+from lmc_rl.measuring.interpolation import critic_path, interpolated_population
 from lmc_rl.records.run_record import load_run
 from lmc_rl.training.evaluation import EvaluationEnvs, evaluate_members
 from lmc_rl.training.run_files import load_agent_state
@@ -211,7 +214,20 @@ def test_a_fork_with_three_children_measures_all_three_pairs(forked_run):
     assert result["pairs"][0]["linear_barrier"] == result["linear_barrier"]
     low, high = result["pair_mean_linear_barrier_ci"]
     assert low <= result["pair_mean_linear_barrier"] <= high
-    assert result["verdict"] in ("connected", "barrier", "inconclusive", "untrained")
+    # the verdict: the all-pairs interval against the threshold, after the training check,
+    # whose floor is the return of the parent's uniform-random warm-up episodes
+    record = json.loads((forked_run.results / "config.json").read_text())
+    random_return = record["random_policy"]["mean_return"]
+    assert record["random_policy"]["n_episodes"] > 0 and np.isfinite(random_return)
+    with open(forked_run.results / "evaluations.csv", newline="") as f:
+        best = max(float(row["mean_return"]) for row in csv.DictReader(f))
+    children_mean = float(np.mean(result["children_returns"]))
+    span = best - random_return
+    progress = (children_mean - random_return) / span if span > 0 else 0.0
+    assert result["training_progress"] == pytest.approx(progress)
+    interval = tuple(result["pair_mean_linear_barrier_ci"])
+    expected = bs.verdict(interval, children_mean, 0.05, progress)
+    assert (result["verdict"], result["verdict_reason"]) == expected
     point = result["interpolation"][1]
     assert point["q05"] <= point["q50"] <= point["q95"] and 0 <= point["failure_rate"] <= 1
     with np.load(forked_run.results / "forks" / "returns_1.npz") as data:
@@ -271,6 +287,43 @@ def test_evaluate_command_writes_a_new_evaluation_and_keeps_the_runs_own(forked_
         == 2
     )
     assert "--overwrite" in capsys.readouterr().err
+
+
+def test_evaluate_children_overwrite_and_analyze_evaluation(forked_run, tmp_path, capsys):
+    """--children 2 measures only the pair (1, 2), in a folder of its own; --overwrite replaces
+    the run's own forks/ (the pair's numbers unchanged: one pair, the same episodes); analyze
+    --evaluation reports on a re-evaluation, not on the run's own."""
+    root = forked_run.results.parents[3]  # results/{experiment}/{env}/{algo}/seed_*
+    shutil.copytree(root, tmp_path / "copy")
+    results = tmp_path / "copy" / forked_run.results.relative_to(root)
+    argv = ["evaluate", "--results_dir", str(results), "--alpha_points", "3"]
+    argv += ["--num_eval_episodes", "2", "--eval_workers", "1", "--no_progress"]
+
+    assert main([*argv, "--children", "2"]) == 0
+    two = results / "evaluations" / "a3_e2_c2"
+    result = json.loads((two / "instability_1.json").read_text())
+    assert result["children"] == 2 and [p["children"] for p in result["pairs"]] == [[1, 2]]
+    with np.load(two / "returns_1.npz") as data:
+        assert data["pair_returns"].shape == (1, 3, 2)
+
+    assert main([*argv, "--overwrite"]) == 0
+    own = json.loads((results / "forks" / "instability_1.json").read_text())
+    assert own["children"] == 3 and [p["alpha"] for p in own["interpolation"]] == [0, 0.5, 1]
+    assert own["pairs"][0] == result["pairs"][0]
+    summary = json.loads((results / "all_forks_results.json").read_text())
+    assert summary["alpha_points"] == 3 and summary["num_eval_episodes"] == 2
+    assert sorted(p.name for p in (results / "evaluations").iterdir()) == ["a3_e2_c2"]
+
+    shutil.rmtree(two / "fork_analysis")
+    own_report = (results / "fork_analysis" / "report.md").read_text()
+    capsys.readouterr()
+    assert main(["analyze", "--results_dir", str(results), "--evaluation", str(two)]) == 0
+    report = (two / "fork_analysis" / "report.md").read_text()
+    assert "evaluations/a3_e2_c2" in report and "3 α × 2 episodes" in report
+    assert (results / "fork_analysis" / "report.md").read_text() == own_report != report
+    both = ["--results_dir", str(results), str(results)]
+    assert main(["analyze", *both, "--evaluation", str(two)]) == 2
+    assert "--evaluation" in capsys.readouterr().err
 
 
 def test_evaluate_results_do_not_depend_on_the_number_of_workers(forked_run, tmp_path):
@@ -415,3 +468,50 @@ def test_a_killed_sequential_evaluation_resumes_bit_for_bit(forked_run, tmp_path
         dataclasses.replace(r, evaluation=None).to_json() for r in resumed
     ]
     assert not (tmp_path / "resumed" / "partial").exists()
+
+
+ALPHAS_5 = np.linspace(0.0, 1.0, 5)
+
+
+def test_the_critic_td_barrier_of_a_known_td_curve():
+    """TD error 1, 4, 2, 2, 3 along alpha 0 .. 1: worst at 0.25, 4 - (1 + 3) / 2 = 2 above the
+    endpoints' mean and 4 - 1.5 = 2.5 above their straight line."""
+    metrics = critic_metrics(np.array([1.0, 4.0, 2.0, 2.0, 3.0]), np.zeros(5), ALPHAS_5, 7)
+    assert metrics["td_error_barrier"] == 2.0 and metrics["td_error_max_alpha"] == 0.25
+    assert metrics["td_error_linear_barrier"] == 2.5
+    assert metrics["td_error_linear_barrier_alpha"] == 0.25
+    assert metrics["n_transitions"] == 7
+
+
+def test_the_critic_path_of_constant_critics_is_the_td_formula(tiny_spec):
+    """Critics whose weights are 0 output their last bias: twin Q values (1, 3) for one agent
+    and (5, 3) for the other, so at alpha the twins say 1 + 4 alpha and 3, and
+    delta = Q_j - (r + gamma (1 - terminated) min(1 + 4 alpha, 3))."""
+    from lmc_rl.learners.agents import Batch, make_agent
+
+    agents = []
+    for first_twin in (1.0, 5.0):
+        agent = make_agent("SAC", 1, tiny_spec)
+        agent.init_members([1])
+        with torch.no_grad():
+            for name, value in agent.critic.named_parameters():
+                value.zero_()
+                if name.endswith("2.bias"):
+                    value[0, :, 0, 0] = torch.tensor([first_twin, 3.0])
+        agents.append(agent)
+    reward = torch.tensor([0.5, -1.0, 2.0, 0.0])
+    terminated = torch.tensor([0.0, 1.0, 0.0, 0.0])
+    g = torch.Generator().manual_seed(0)
+    transitions = Batch(
+        obs=torch.randn(1, 4, 5, generator=g),
+        action=torch.rand(1, 4, 2, generator=g),
+        reward=reward[None],
+        next_obs=torch.randn(1, 4, 5, generator=g),
+        terminated=terminated[None],
+    )
+    td, mean_q = critic_path(interpolated_population(*agents, ALPHAS_5), transitions, 0.9)
+    twins = np.stack([1 + 4 * ALPHAS_5, np.full(5, 3.0)], axis=1)  # [alpha, twin]
+    target = reward.numpy() + 0.9 * (1 - terminated.numpy()) * twins.min(axis=1)[:, None]
+    expected = np.square(twins[:, :, None] - target[:, None, :]).mean(axis=(1, 2))
+    assert td == pytest.approx(expected, rel=1e-6)
+    assert mean_q == pytest.approx(twins.mean(axis=1), rel=1e-6)

@@ -102,12 +102,38 @@ def test_masked_and_out_of_step_members_get_the_adam_bits_they_would_get_alone(s
     assert all(masked_adam_members_equal_alone(8, shape))
 
 
+def fused_adam_tail_rounds_unlike_its_vector_loop() -> bool:
+    """Whether, on this machine, torch's fused Adam gives an element other bits in its scalar
+    tail than in its vector loop: 35 floats alone (the last ones in the tail) against the same
+    35 floats followed by zeros to whole vectors, 300 steps; parameters and both moments
+    compared. Uses no lmc-rl code."""
+    g = torch.Generator().manual_seed(1)
+    start, grads = torch.randn(35, generator=g), torch.randn(300, 35, generator=g)
+    ends = []
+    for padding in (0, 13):
+        p, m, v = (torch.cat([t, torch.zeros(padding)]) for t in (start, *[torch.zeros(35)] * 2))
+        for step, grad in enumerate(grads, start=1):
+            torch._fused_adam_(
+                [p], [torch.cat([grad, torch.zeros(padding)])], [m], [v], [],
+                [torch.tensor(float(step))], lr=3e-4, beta1=0.9, beta2=0.999,
+                weight_decay=0.0, eps=1e-8, amsgrad=False, maximize=False,
+            )  # fmt: skip
+        ends.append([t[:35] for t in (p, m, v)])
+    return not all(torch.equal(a, b) for a, b in zip(*ends, strict=True))
+
+
 def test_without_padding_the_fused_adam_gives_members_other_bits(monkeypatch):
     """The padding is needed: without it, members' last elements fall into the kernel's scalar
-    tail or not depending on how many share the tensor."""
-    monkeypatch.setattr(optim_module, "vector_padding", lambda numel: 0)
-    if all(masked_adam_members_equal_alone(8, (7, 5))):
+    tail or not depending on how many share the tensor. Where the kernel's tail rounds as its
+    vector loop (probed without our code), padding changes nothing and there is nothing to see."""
+    if not fused_adam_tail_rounds_unlike_its_vector_loop():
         pytest.skip("on this machine the fused kernel's scalar tail rounds as its vector loop")
+    owner = torch.nn.Module()
+    owner.w = torch.nn.Parameter(torch.ones(3, 7, 5))
+    padded = BatchedAdam([owner.w], 3, 3e-4, owner)
+    assert padded.flat_params.flat.numel() % batched_nn.WIDTH_ALIGNMENT == 0  # 105 -> 112
+    monkeypatch.setattr(optim_module, "vector_padding", lambda numel: 0)
+    assert not all(masked_adam_members_equal_alone(8, (7, 5)))
 
 
 # -- end to end, 256x256 ------------------------------------------------------------------
@@ -204,3 +230,34 @@ def test_doctor_names_each_phase_and_exits_0_when_all_are_verified(capsys):
     out = capsys.readouterr().out
     assert all(phase in out for phase in ("acting", "evaluation", "updates"))
     assert "NOT verified" not in out
+
+
+def _updates_independent_only_with(monkeypatch, libraries: set[str]) -> None:
+    """A machine where gradient updates keep members independent only under ``libraries``
+    (acting and evaluation are checked for real)."""
+    monkeypatch.setattr(independence, "_ROUTES", {})
+    monkeypatch.setattr(
+        independence, "_updates_alike", lambda algo, spec, batch, library, *a: library in libraries
+    )
+
+
+def test_a_run_falls_back_to_mkl_where_onednn_fails_the_check(monkeypatch):
+    spec = default_agent_spec(5, 2, hidden_dims=(32, 32))
+    _updates_independent_only_with(monkeypatch, {"mkl"})
+    route = independence.verified_route("SAC", spec, 32, [2], "onednn")
+    assert route.update_library == "mkl" and route.verified
+    _updates_independent_only_with(monkeypatch, set())  # neither: the preferred one, unverified
+    route = independence.verified_route("SAC", spec, 32, [2], "onednn")
+    assert route.update_library == "onednn" and route.failed_phases() == ["updates"]
+
+
+def test_doctor_exits_1_and_names_the_phase_not_verified(monkeypatch, capsys):
+    from lmc_rl.cli import main
+
+    _updates_independent_only_with(monkeypatch, set())
+    assert main(["doctor", "--env", "InvertedPendulum-v5", "--hidden_dims", "32,32"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[-2:] for line in lines if line.startswith("updates")] == [
+        ["NOT", "verified"]
+    ]
+    assert sum("NOT verified" in line for line in lines) == 1

@@ -98,3 +98,40 @@ def test_bad_render_requests_are_one_line_and_exit_2(finished_run, extra, messag
     assert main(["render", "--results_dir", str(finished_run), *extra]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
+
+
+def _render(argv: list[str], **env: str) -> subprocess.CompletedProcess:
+    """``lmc-rl render`` in a fresh process, as a user runs it (MuJoCo picks GL at import)."""
+    base = {k: v for k, v in os.environ.items() if k not in ("MUJOCO_GL", "DISPLAY")}
+    return subprocess.run(
+        [sys.executable, "-m", "lmc_rl", "render", *argv],
+        capture_output=True,
+        text=True,
+        env={**base, **env},
+    )
+
+
+@needs_gl
+def test_render_worst_shows_the_endpoints_and_the_lowest_alpha(finished_run):
+    done = _render(["--results_dir", str(finished_run), "--fork", "1", "--worst", "--every", "5"])
+    assert done.returncode == 0, done.stderr
+    out = finished_run / "fork_analysis" / "render_fork1.gif"  # the default place
+    assert done.stdout.strip().splitlines()[-1] == str(out)
+    record = json.loads(done.stderr.strip().splitlines()[-1])
+    with np.load(finished_run / "forks" / "returns_1.npz") as data:
+        alphas, returns = data["alphas"], data["returns"]
+    shown = sorted({0, int(np.argmin(returns.mean(axis=1))), len(alphas) - 1})
+    assert record["alphas"] == alphas[shown].tolist()
+    np.testing.assert_allclose(record["returns"], returns[shown, record["episode"]], rtol=1e-6)
+    with Image.open(out) as gif:
+        assert gif.size[0] == len(shown) * 240
+
+
+def test_render_without_offscreen_gl_is_one_line_and_exit_2(finished_run, tmp_path):
+    out = tmp_path / "never.gif"
+    argv = ["--results_dir", str(finished_run), "--fork", "1", "--out", str(out)]
+    done = _render(argv, MUJOCO_GL="glx")  # GLX without a display: no GL context
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no offscreen OpenGL" in lines[0], lines
+    assert not out.exists()

@@ -16,6 +16,7 @@ import torch
 from lmc_rl.cli import main
 from lmc_rl.config.run_config import build_config
 from lmc_rl.experiment.phases import run_experiment
+from lmc_rl.measuring.instability import MEMBERS_PER_CHUNK
 from lmc_rl.training.lockstep import Lockstep
 from lmc_rl.training.run_files import load_agent_state
 from lmc_rl.training.trainer import Trainer
@@ -97,14 +98,37 @@ def _result_files(root: Path) -> dict:
     return out
 
 
+# Counts the chunks a process evaluates: a resumed evaluation must not evaluate saved ones again.
+COUNTING_CLI = """
+import sys
+from lmc_rl.cli import main
+from lmc_rl.measuring import instability
+
+evaluate_chunk = instability._evaluate_chunk
+
+
+def counted(chunk, *args):
+    print(f"test: evaluating chunk {chunk.index}", file=sys.stderr, flush=True)
+    return evaluate_chunk(chunk, *args)
+
+
+instability._evaluate_chunk = counted
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 def test_killed_and_resumed_runs_equal_an_uninterrupted_run(tmp_path):
+    """Killed twice in training and once inside the second chunk of the evaluation: the resume
+    reuses the first chunk's saved returns and every result file equals the uninterrupted run's."""
+    flags = {**RUN_FLAGS, "alpha_points": "11"}  # 2 forks x 11 alphas: a chunk of 16, then 6
+    assert 2 * int(flags["alpha_points"]) > MEMBERS_PER_CHUNK
     reference = tmp_path / "reference"
-    proc = _start(_argv({**RUN_FLAGS, "output_dir": str(reference)}), tmp_path)
+    proc = _start(_argv({**flags, "output_dir": str(reference)}), tmp_path)
     assert proc.wait() == 0, proc.stderr.read()
 
     killed = tmp_path / "killed"
     rng = random.Random(0)
-    proc = _start(_argv({**RUN_FLAGS, "output_dir": str(killed)}), tmp_path)
+    proc = _start(_argv({**flags, "output_dir": str(killed)}), tmp_path)
     _kill_when(
         proc,
         lambda: (r := _results_dir(killed)) and (r / "checkpoint.pkl").exists(),
@@ -112,29 +136,41 @@ def test_killed_and_resumed_runs_equal_an_uninterrupted_run(tmp_path):
     )
     results = _results_dir(killed)
     kills = [_status(results)]
-    resumed_messages = []
     checkpoint = results / "checkpoint.pkl"
-    for phase in ("running", "trained"):  # a kill in training, then one in evaluation
-        before = checkpoint.stat().st_mtime_ns if checkpoint.exists() else 0
-
-        def in_training(before=before):
-            return checkpoint.exists() and checkpoint.stat().st_mtime_ns > before
-
-        def in_evaluation():
-            return _status(results) == "trained" and (results / "forks").exists()
-
-        proc = _start(["--resume", str(results)], tmp_path)
-        _kill_when(
-            proc, in_training if phase == "running" else in_evaluation, rng.uniform(0.0, 0.3)
-        )
-        kills.append(_status(results))
-        resumed_messages.append(proc.stderr.read())
+    before = checkpoint.stat().st_mtime_ns if checkpoint.exists() else 0
     proc = _start(["--resume", str(results)], tmp_path)
-    assert proc.wait() == 0, proc.stderr.read()
+    _kill_when(
+        proc,
+        lambda: checkpoint.exists() and checkpoint.stat().st_mtime_ns > before,
+        rng.uniform(0.0, 0.3),
+    )
+    kills.append(_status(results))
+    resumed = proc.stderr.read()
+    assert kills == ["running", "running"], kills  # two kills really hit training
+    assert "resuming training at step" in resumed, resumed
+    assert int(resumed.split("at step ")[1].split()[0]) > 0  # from a checkpoint
+
+    # a kill as soon as the first chunk's returns are saved: inside the second chunk
+    partial = results / "forks" / "partial"
+    proc = _start(["--resume", str(results)], tmp_path)
+    _kill_when(proc, lambda: any(partial.glob("chunk0_*.npz")), 0.0, timeout=3600)
+    assert _status(results) == "trained"
+    saved = sorted(p.name for p in partial.glob("*.npz"))
+    assert [name.split("_")[0] for name in saved] == ["chunk0"], saved
+
+    script = tmp_path / "counting_cli.py"
+    script.write_text(COUNTING_CLI)
+    proc = subprocess.run(
+        [sys.executable, str(script), "run", "--no_progress", "--resume", str(results)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    evaluated = [line for line in proc.stderr.splitlines() if line.startswith("test: evaluating")]
+    assert evaluated == ["test: evaluating chunk 1"], proc.stderr  # chunk 0 was read back
     assert _status(results) == "finished"
-    assert kills[:2] == ["running", "running"], kills  # two kills really hit training
-    assert "resuming training at step" in resumed_messages[0], resumed_messages
-    assert int(resumed_messages[0].split("at step ")[1].split()[0]) > 0  # from a checkpoint
+    assert not partial.exists()  # saved chunks are removed once every result is written
 
     assert _result_files(killed) == _result_files(reference)
 
@@ -159,6 +195,15 @@ def test_resume_refuses_other_settings_and_bad_checkpoints(tmp_path, capsys):
     assert main(["run", "--resume", str(paths.results), "--total_steps", "999"]) == 2
     err = capsys.readouterr().err
     assert "--total_steps" in err and len(err.strip().splitlines()) == 1
+
+    record = json.loads(paths.config_file.read_text())
+    other_code = {**record, "code_fingerprint": "0" * 16}  # as if lmc-rl changed since
+    paths.config_file.write_text(json.dumps(other_code))
+    assert main(["run", "--resume", str(paths.results), "--no_progress"]) == 2
+    err = capsys.readouterr().err
+    assert "other lmc-rl code" in err and len(err.strip().splitlines()) == 1
+    assert trainer.checkpoint_file.is_file() and _status(paths.results) == "running"
+    paths.config_file.write_text(json.dumps(record))
 
     data = trainer.checkpoint_file.read_bytes()
     trainer.checkpoint_file.write_bytes(data[: len(data) // 2])

@@ -187,7 +187,7 @@ def test_the_squash_epsilon_changes_the_actor():
     assert gaps["actor"] > 3 * RELATIVE_TOLERANCE, gaps
 
 
-@pytest.mark.parametrize("algo", ["SAC", "TD3"])
+@pytest.mark.parametrize("algo", ["SAC", "TD3", "DDPG"])
 def test_the_comparison_catches_a_changed_hyperparameter(algo):
     """A discount of 0.98 instead of 0.99 on our side, a change that barely shows while Q-values
     are still near zero, is caught (gaps about 2e-2 after 50 updates, 200x the tolerance)."""

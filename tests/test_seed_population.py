@@ -59,6 +59,7 @@ def _assert_same_run(a: Trainer, b: Trainer) -> None:
     ]
 
 
+@pytest.mark.real_size
 @pytest.mark.parametrize(("algo", "threads"), [("SAC", 1), ("SAC", 2), ("TD3", 1)])
 def test_a_seed_trained_among_others_is_bitwise_the_seed_trained_alone(tmp_path, algo, threads):
     torch.set_num_threads(threads)  # the route is checked per thread count (conftest resets it)
@@ -118,6 +119,26 @@ def test_run_seeds_writes_the_folder_each_seed_would_write_alone(tmp_path, tiny_
     weights = lambda d: Path(str(d).replace("/results/", "/model_weights/"))  # noqa: E731
     for name in ("final.pt", "fork1_child1.pt", "fork1_child2.pt"):
         assert filecmp.cmp(weights(eight) / name, weights(alone_dir) / name, shallow=False)
+
+
+@pytest.mark.real_size
+@pytest.mark.parametrize("algo", ["SAC", "TD3"])
+def test_a_seed_among_others_writes_the_files_it_writes_alone_at_256x256(tmp_path, algo, capsys):
+    """The README's claim as it stands: at 256x256 on Hopper-v5, agent files, evaluations.csv
+    and the instability JSON (the evaluation after training included) are byte-identical."""
+    flags = {**REAL_SIZE, "algo": algo, "alpha_points": "3", "num_eval_episodes": "2"}
+    flags |= {"eval_workers": "1", "threads": "1"}
+    argv = [arg for key, value in flags.items() for arg in (f"--{key}", value)]
+    assert main(["run", *argv, "--seeds", "1,2", "--output_dir", str(tmp_path / "g")]) == 0
+    among = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    assert main(["run", *argv, "--seed", "2", "--output_dir", str(tmp_path / "a")]) == 0
+    alone = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    assert "seed_2" in among.name
+    for name in ("evaluations.csv", "all_forks_results.json", "forks/instability_1.json"):
+        assert filecmp.cmp(among / name, alone / name, shallow=False), name
+    weights = lambda d: Path(str(d).replace("/results/", "/model_weights/"))  # noqa: E731
+    for name in ("final.pt", "fork1_1.pt", "fork2_1.pt"):
+        assert filecmp.cmp(weights(among) / name, weights(alone) / name, shallow=False), name
 
 
 @pytest.mark.parametrize(

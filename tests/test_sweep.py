@@ -5,7 +5,11 @@ import argparse
 import contextlib
 import io
 import json
+import os
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -162,6 +166,42 @@ def test_rerun_skips_finished_runs_and_resumes_an_unfinished_one(tmp_path, monke
     monkeypatch.setattr(experiment, "resume_experiment", no_new_runs)
     assert sweep(*grid, output_dir=tmp_path) == 0
     assert "0 finished, 2 skipped, 0 failed" in capsys.readouterr().err
+
+
+def test_rerun_resumes_a_run_killed_during_training_and_ends_as_if_never_killed(
+    local_sweep, tmp_path, capsys
+):
+    """A sweep killed (SIGKILL, its whole process group) after its run's first checkpoint; run
+    again, it resumes that run from the checkpoint, and the run ends as the uninterrupted
+    sweep's run of the same cell."""
+    flags = {**TINY, "checkpoint_every": "50"}
+    grid = ["--seeds", "1", "--fork_buffer_strategy", "copy", "--workers", "1"]
+    argv = [item for key, value in flags.items() for item in (f"--{key}", value)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lmc_rl", "sweep", *argv, *grid, "--no_progress"]
+        + ["--output_dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    checkpoints = tmp_path / "results"
+    while proc.poll() is None and not any(checkpoints.glob("*/*/*/seed_*/checkpoint.pkl")):
+        time.sleep(0.01)
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    (killed,) = runs_by_cell(tmp_path).values()
+    assert json.loads((killed / "config.json").read_text())["status"] == "running"
+
+    capsys.readouterr()
+    assert sweep(*grid, "--checkpoint_every", "50", output_dir=tmp_path) == 0
+    assert "1 finished, 0 skipped, 0 failed" in capsys.readouterr().err
+    assert runs_by_cell(tmp_path) == {(1, "copy"): killed}
+    (log,) = (tmp_path / "results" / "base" / "sweep_logs").iterdir()
+    assert "resuming training at step" in log.read_text()
+    reference = runs_by_cell(local_sweep[0])[(1, "copy")]
+    for name in ("evaluations.csv", "forks/instability_1.json"):
+        assert (killed / name).read_text() == (reference / name).read_text(), name
 
 
 def test_a_failing_cell_is_reported_and_the_others_finish(tmp_path, monkeypatch, capsys):

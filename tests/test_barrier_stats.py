@@ -82,19 +82,20 @@ def test_b_a_planted_dip_is_estimated_within_10_percent_and_covered():
     assert_width_near_oracle(fits, 10.0 - dip)
 
 
-def test_a_planted_barrier_is_detected_with_80_percent_power():
+def test_a_planted_barrier_is_detected_at_the_stated_power():
     """A dip of depth 1 below endpoints of 10, threshold 0.05 (so 0.5 to beat): the verdict
-    says "barrier" in at least 80 % of repetitions (measured 91-92 %; an interval built from the
-    truth, ``oracle_width``'s, would say it in 98 %)."""
+    says "barrier" in at least 65 % of repetitions (measured 74 % with the lower end that holds
+    under the halves' correlation, 91-92 % before it; an interval built from the truth,
+    ``oracle_width``'s, would say it in 98 %; a 10x wider interval in 0 %)."""
     dip = np.exp(-0.5 * ((ALPHAS - 0.5) / 0.12) ** 2)
     returns = synthetic_returns(10.0 - dip, seed=6)
     fits = bs.crossfit_max_batch(linear_gap_batch(returns))
     endpoint_means = returns.mean(axis=2)[:, [0, -1]].mean(axis=1)
     verdicts = [
-        bs.verdict((low, high), endpoint, threshold=0.05)[0]
+        bs.verdict((low, high), bs.barrier_limit(0.05, endpoint))[0]
         for (_, low, high), endpoint in zip(fits, endpoint_means, strict=True)
     ]
-    assert np.mean(np.array(verdicts) == "barrier") >= 0.80
+    assert np.mean(np.array(verdicts) == "barrier") >= 0.65
 
 
 def test_c_a_straight_path_between_different_endpoints_has_no_linear_barrier():

@@ -212,6 +212,7 @@ def _add_connect_parser(commands: argparse._SubParsersAction) -> None:
         ("seed", "Seed of the evaluation episodes (a run's forks use the run's seed)"),
         ("max_episode_steps", "Time limit of an evaluation episode"),
         ("stability_threshold", "Stable if normalized instability is at most this"),
+        ("critic_threshold", "Critic connected below this relative TD-error barrier"),
     ):
         connect.add_argument(
             f"--{name}",
@@ -399,6 +400,7 @@ def _connect(args: argparse.Namespace) -> None:
         seed=number("seed", int),
         max_episode_steps=number("max_episode_steps", int),
         stability_threshold=number("stability_threshold", float),
+        critic_threshold=number("critic_threshold", float),
         workers=parse_value("eval_workers", args.eval_workers),
     )
     progress = not args.no_progress

@@ -66,3 +66,16 @@ def check_task(env_id: str) -> TaskSpec:
         action_low=action_space.low.astype(np.float64),
         action_high=action_space.high.astype(np.float64),
     )
+
+
+# The largest reward one step can give, where the task caps it: InvertedPendulum pays 1 per
+# step alive; InvertedDoublePendulum pays 10 minus a distance penalty of at least
+# (2 - 1.2)^2 = 0.64 (the pole's tip is at most 1.2 high). A return near steps x this maximum
+# has nowhere left to rise: the return path of such children cannot tell policies apart.
+MAX_REWARD_PER_STEP = {"InvertedPendulum-v5": 1.0, "InvertedDoublePendulum-v5": 9.36}
+
+
+def return_ceiling(env_id: str, max_episode_steps: int) -> float | None:
+    """The task's largest possible episode return, or None where no cap is known."""
+    per_step = MAX_REWARD_PER_STEP.get(env_id)
+    return None if per_step is None else per_step * max_episode_steps

@@ -29,9 +29,10 @@ import torch
 from tqdm import tqdm
 
 from lmc_rl.config.errors import UserError
-from lmc_rl.config.tasks import check_task
+from lmc_rl.config.tasks import check_task, return_ceiling
 from lmc_rl.learners.agents import Batch, make_agent
-from lmc_rl.measuring.fork_result import ForkResult, combine_pairs, critic_metrics, measure_path
+from lmc_rl.measuring.critic_barrier import CriticPath
+from lmc_rl.measuring.fork_result import ForkResult, combine_pairs, measure_path
 from lmc_rl.measuring.interpolation import (
     critic_path,
     interpolate_states,
@@ -260,23 +261,23 @@ def evaluate_returns(
     )
 
 
-def _critic_metrics(
+def _critic_path(
     run: RunRecord, fork: Fork, alphas: np.ndarray, pair: Pair = (1, 2)
-) -> dict[str, Any] | None:
+) -> CriticPath | None:
     path = run.paths.critic_transitions_file(fork.fork_id)
     if not path.is_file():
         return None
-    return critic_metrics_of_files(child_files(run, fork, pair), path, run.config.gamma, alphas)
+    return critic_path_of_files(child_files(run, fork, pair), path, run.config.gamma, alphas)
 
 
-def critic_metrics_of_files(
+def critic_path_of_files(
     files: tuple[Path, Path] | tuple[str, str],
     transitions_file: Path,
     gamma: float,
     alphas: np.ndarray,
-) -> dict[str, Any]:
-    """The critic's path between two agent files, on saved transitions (fork_result's
-    ``critic_metrics``)."""
+) -> CriticPath:
+    """The critic along the path between two agent files, on saved transitions: every
+    transition's squared TD error at every alpha (the critic barrier resamples them)."""
     with np.load(transitions_file) as data:
         transitions = Batch(
             **{
@@ -289,9 +290,9 @@ def critic_metrics_of_files(
     for start in range(0, len(alphas), MEMBERS_PER_CHUNK):
         population = interpolated_population(*children, alphas[start : start + MEMBERS_PER_CHUNK])
         chunk_td, chunk_q = critic_path(population, transitions, gamma)
-        td.extend(chunk_td.tolist())
-        q.extend(chunk_q.tolist())
-    return critic_metrics(np.array(td), np.array(q), alphas, int(transitions.obs.shape[1]))
+        td.append(chunk_td)
+        q.append(chunk_q)
+    return CriticPath(td_errors=np.concatenate(td), mean_q=np.concatenate(q))
 
 
 @dataclass(frozen=True)
@@ -415,6 +416,7 @@ def evaluate_run(
         "pairs": len(pairs),
         "episode_seeds": "evaluation_seeds(run seed): the same for every alpha, pair and fork",
         "stability_threshold": cfg.stability_threshold,
+        "critic_threshold": cfg.critic_threshold,
     }  # no times here: a resumed evaluation writes the same files as an uninterrupted one
     print(
         f"lmc-rl: evaluated {len(pairs)} pair(s) of {len(healthy)} fork(s), "
@@ -438,13 +440,16 @@ def evaluate_run(
             "random_return": reference.random_return,
             "best_return": reference.best_return,
             "gradient_updates": updates,
+            "critic_threshold": cfg.critic_threshold,
+            "task_ceiling": return_ceiling(cfg.env, cfg.max_episode_steps),
         }
+        critics = {pair: _critic_path(run, fork, alphas, pair) for pair in pairs}
         per_pair = {
             pair: measure_path(
                 returns[(fork.fork_id, pair)][0],
                 alphas,
                 terminated=returns[(fork.fork_id, pair)][1],
-                critic=_critic_metrics(run, fork, alphas, pair),
+                critic=critics[pair],
                 **common,
             )
             for pair in pairs
@@ -461,6 +466,7 @@ def evaluate_run(
             pairs=np.array(pairs),
             pair_returns=np.stack([returns[(fork.fork_id, p)][0] for p in pairs]),
             pair_terminated=np.stack([returns[(fork.fork_id, p)][1] for p in pairs]),
+            **_td_error_arrays(critics, pairs),
         )
         atomic_write_bytes(folder / result.returns_file, buffer.getvalue())
         atomic_write_json(folder / instability_name(fork.fork_id), result.to_json())
@@ -477,6 +483,7 @@ def evaluate_run(
             "alpha_points": alpha_points,
             "num_eval_episodes": num_eval_episodes,
             "stability_threshold": cfg.stability_threshold,
+            "critic_threshold": cfg.critic_threshold,
             "children": children,
             "evaluation": evaluation,
             "forks": [r.summary() for r in results],
@@ -484,6 +491,17 @@ def evaluate_run(
     )
     shutil.rmtree(partial, ignore_errors=True)
     return results
+
+
+def _td_error_arrays(critics: dict[Pair, CriticPath | None], pairs: list[Pair]) -> dict:
+    """returns_{id}.npz's critic arrays: ``td_errors[alpha, transition]`` of the pair (1, 2)
+    and ``pair_td_errors[pair, alpha, transition]``; none where no transitions were saved."""
+    if any(critics[p] is None for p in pairs):
+        return {}
+    return {
+        "td_errors": critics[pairs[0]].td_errors,
+        "pair_td_errors": np.stack([critics[p].td_errors for p in pairs]),
+    }
 
 
 def diverged_fork_result(identity: dict[str, Any], diverged: dict[str, int]) -> ForkResult:

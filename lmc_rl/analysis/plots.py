@@ -344,11 +344,50 @@ def _barrier_with_interval(
         )
 
 
+def draw_critic_barrier(ax: Axes, run: RunResults) -> None:
+    """The relative critic barrier of every fork with its 95 % interval, marker and colour by
+    the critic verdict, and the critic threshold (red dashed); a note where none was measured."""
+    forks = [f for f in run.fork_results if f.critic_barrier_estimate is not None]
+    if not forks:
+        ax.text(0.5, 0.5, "no critic barrier recorded", ha="center", transform=ax.transAxes)
+        ax.set_yticks([])
+        ax.set_xlim(0, 1)
+        return
+    points = [f.fork_point for f in forks]
+    estimates = [_value(f.critic_barrier_estimate) for f in forks]
+    ax.plot(points, estimates, color="0.6", lw=1, zorder=1)
+    for fork, estimate in zip(forks, estimates, strict=True):
+        marker, color = VERDICT_MARKERS.get(fork.critic_verdict or "", ("o", "0.5"))
+        low, high = (_value(v) for v in (fork.critic_barrier_interval or (None, None)))
+        ax.errorbar(
+            fork.fork_point,
+            estimate,
+            yerr=[[max(estimate - low, 0.0)], [max(high - estimate, 0.0)]]
+            if np.isfinite([low, high]).all()
+            else None,
+            fmt=marker,
+            color=color,
+            ms=7,
+            capsize=4,
+            zorder=3,
+        )
+    threshold = forks[0].critic_threshold
+    ylabel = "critic barrier\n(TD error rise / children's)"
+    if threshold is not None:
+        ax.axhline(threshold, color="crimson", ls="--", lw=1)
+        ylabel += f"\n(red dashed: connected < {threshold:g})"
+    ax.axhline(0.0, color="0.3", lw=0.8)
+    ax.set_xlim(0, 1)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+
+
 def instability_figure(run: RunResults) -> Figure:
     """Against fork point: the instability and the linear barrier with its 95 % interval and
-    verdict (top), and both normalized by |endpoint mean| with the threshold (bottom)."""
-    fig = Figure(figsize=(8, 7), layout="constrained")
-    raw_ax, norm_ax = fig.subplots(2, 1, sharex=True)
+    verdict (top), both normalized by |endpoint mean| with the threshold (middle), and the
+    critic's relative TD-error barrier with its interval and verdict (bottom)."""
+    fig = Figure(figsize=(8, 9.5), layout="constrained")
+    raw_ax, norm_ax, critic_ax = fig.subplots(3, 1, sharex=True)
     forks = run.fork_results
     points = [f.fork_point for f in forks]
     draw_metric_by_fork_point(
@@ -378,16 +417,25 @@ def instability_figure(run: RunResults) -> Figure:
                 xytext=(6, 8),
                 fontsize="x-small",
             )
+    draw_critic_barrier(critic_ax, run)
     handles = [Line2D([], [], color="0.6", marker="o", label="instability (plug-in)")]
     handles += [
-        Line2D([], [], color=c, marker=m, ls="", label=f"linear barrier, 95% CI: {v}")
+        Line2D([], [], color=c, marker=m, ls="", label=f"barrier, 95% CI: {v}")
         for v, (m, c) in VERDICT_MARKERS.items()
-        if any(f.verdict == v for f in forks)
+        if any(v in (f.verdict, f.critic_verdict) for f in forks)
     ]
     fig.legend(handles=handles, loc="outside lower center", ncols=3, fontsize="small")
-    norm_ax.set_xlabel(FORK_POINT_LABEL)
+    critic_ax.set_xlabel(FORK_POINT_LABEL)
+    if any(f.saturated for f in forks):
+        raw_ax.set_title(
+            "returns at the ceiling (saturated) at fork point "
+            + ", ".join(f"{f.fork_point:g}" for f in forks if f.saturated)
+            + ": read the critic barrier (bottom)",
+            fontsize="small",
+            color="crimson",
+        )
     fig.suptitle(f"{run.title}\nbarriers over training", fontsize="medium")
-    _fork_colorbar(fig, [raw_ax, norm_ax])
+    _fork_colorbar(fig, [raw_ax, norm_ax, critic_ax])
     return fig
 
 
@@ -420,7 +468,9 @@ def overview_figure(run: RunResults) -> Figure:
         ax.plot([0, 1], [fork.fork1_reward, fork.fork2_reward], color="black", lw=0.8)
         ax.set_title(
             f"point {fork.fork_point:g} · instability {fork.instability:.3g}"
-            + (f" · {fork.verdict}" if fork.verdict else ""),
+            + (f" · {fork.verdict}" if fork.verdict else "")
+            + (" (saturated)" if fork.saturated else "")
+            + (f" · critic {fork.critic_verdict}" if fork.critic_verdict else ""),
             fontsize="small",
             color="black",
         )
@@ -452,16 +502,7 @@ def overview_figure(run: RunResults) -> Figure:
         "normalized",
         threshold=run.config.get("stability_threshold"),
     )
-    critics = [f.critic or {} for f in forks]
-    barriers = [c.get("td_error_barrier", np.nan) for c in critics]
-    if np.isfinite(_finite(barriers)).any():
-        draw_metric_by_fork_point(critic_ax, points, barriers, "critic TD-error barrier")
-    else:
-        critic_ax.text(
-            0.5, 0.5, "no critic metrics recorded", ha="center", transform=critic_ax.transAxes
-        )
-        critic_ax.set_yticks([])
-    critic_ax.set_xlim(0, 1)
+    draw_critic_barrier(critic_ax, run)
     critic_ax.set_xlabel(FORK_POINT_LABEL)
     right.suptitle("instability against fork point")
     _fork_colorbar(right, [raw_ax, norm_ax, critic_ax])
@@ -492,6 +533,13 @@ COMPARISON_PANELS = (
         "linear barrier\n(cross-fitted)",
         False,  # an estimate of a barrier that is 0 can be below 0
     ),
+    (
+        "critic_barrier_mean",
+        "critic_barrier",
+        "critic_barrier_estimate",
+        "critic barrier\n(relative, cross-fitted)",
+        False,
+    ),
 )
 
 
@@ -504,7 +552,7 @@ def strategy_comparison_figure(
     rows = aggregate[(aggregate["env"] == env) & (aggregate["algo"] == algo)]
     seeds = forks[(forks["env"] == env) & (forks["algo"] == algo)]
     several_noises = rows["fork_noise"].nunique() > 1
-    fig = Figure(figsize=(9, 9), layout="constrained")
+    fig = Figure(figsize=(9, 2.6 * len(COMPARISON_PANELS)), layout="constrained")
     axes = fig.subplots(len(COMPARISON_PANELS), 1, sharex=True)
     palette = colormaps["tab10"]
     groups = rows.groupby(["fork_buffer_strategy", "fork_noise"], sort=True)

@@ -63,6 +63,8 @@ def test_a_planted_rise_is_detected_and_its_size_is_read_relative_to_the_childre
     assert barrier.alpha == pytest.approx(0.5, abs=0.15)
     doubled = critic_barrier(10.0 * td, ALPHAS, threshold=0.1)  # the scale does not matter
     assert doubled.estimate == pytest.approx(barrier.estimate)
+    assert doubled.interval == pytest.approx(barrier.interval)
+    assert doubled.verdict == barrier.verdict and doubled.reason == barrier.reason
 
 
 def test_the_interval_covers_the_true_relative_barrier_at_the_nominal_rate():
@@ -86,6 +88,8 @@ def test_the_critic_verdict_uses_the_same_words_and_rules_as_the_returns():
     )
     untrained = critic_barrier(td, ALPHAS, threshold=0.01, gradient_updates=0)
     assert untrained.verdict == "untrained"
+    halfway = critic_barrier(td, ALPHAS, threshold=0.01, progress=0.2)  # the return's rule
+    assert halfway.verdict == "untrained"
     assert critic_barrier(td[:, :3], ALPHAS, threshold=0.01).verdict == "inconclusive"
 
 

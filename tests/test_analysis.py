@@ -256,6 +256,19 @@ def test_the_comparison_aggregates_the_critic_barrier_like_the_linear_barrier(tm
     assert sorted(critic_ax.collections[-1].get_offsets()[:, 1]) == pytest.approx([0.2, 0.6, 1.0])
 
 
+def test_runs_judged_with_different_critic_thresholds_are_named_in_a_warning(tmp_path):
+    from lmc_rl.analysis.comparison_report import mixed_settings_warnings
+    from lmc_rl.analysis.loading import read_runs
+
+    for seed, threshold in ((1, 0.1), (2, 0.3)):
+        run = write_fake_run(tmp_path / "r", seed=seed, instabilities={0.5: 1.0})
+        fork_file = run / "forks" / "instability_1.json"
+        fork = json.loads(fork_file.read_text())
+        fork_file.write_text(json.dumps({**fork, "critic_threshold": threshold}))
+    (warning,) = mixed_settings_warnings(read_runs([tmp_path / "r"]))
+    assert "critic_threshold ['0.1', '0.3']" in warning
+
+
 def test_a_run_without_forks_gets_learning_curves_and_a_report(tmp_path):
     out = analyze_run(write_fake_run(tmp_path, instabilities={}))
     assert sorted(p.name for p in out.iterdir()) == ["overview.png", "report.md"]

@@ -34,7 +34,7 @@ import numpy as np
 
 from lmc_rl.config.connect_settings import ALIGNMENTS, ConnectSettings
 from lmc_rl.config.errors import UserError
-from lmc_rl.config.tasks import check_task
+from lmc_rl.config.tasks import check_task, return_ceiling
 from lmc_rl.learners.agents import Agent
 from lmc_rl.measuring.fork_result import measure_path
 from lmc_rl.measuring.instability import critic_path_of_files, evaluate_paths
@@ -157,6 +157,7 @@ def measure_paths(
             terminated=terminated,
             critic=critic,
             critic_threshold=settings.critic_threshold,
+            task_ceiling=return_ceiling(env_id, settings.max_episode_steps),
         ).to_json()
         fork_only = ("fork_id", "fork_point", "fork_step", "fork_buffer_strategy", "fork_noise")
         result = {

@@ -297,6 +297,7 @@ def _add_connect_parser(commands: argparse._SubParsersAction) -> None:
             "'connected' if the linear barrier's interval lies below this share of the "
             "return (the prototype's naive is_stable: normalized instability at most this)",
         ),
+        ("critic_threshold", "Critic connected below this relative TD-error barrier"),
     ):
         connect.add_argument(
             f"--{name}",
@@ -553,6 +554,7 @@ def _connect(args: argparse.Namespace) -> None:
         seed=number("seed", int),
         max_episode_steps=number("max_episode_steps", int),
         stability_threshold=number("stability_threshold", float),
+        critic_threshold=number("critic_threshold", float),
         workers=parse_value("eval_workers", args.eval_workers),
     )
     progress = not args.no_progress

@@ -126,6 +126,16 @@ def fake_fork_result(
         }
         if critic
         else None,
+        **(
+            {
+                "critic_threshold": 0.1,
+                "critic_barrier": 0.5 * point,
+                "critic_barrier_ci": [0.5 * point - 0.1, 0.5 * point + 0.1],
+                "critic_verdict": "barrier" if 0.5 * point - 0.1 > 0.1 else "inconclusive",
+            }
+            if critic
+            else {}
+        ),
         "returns_file": f"returns_{fork_id}.npz",
         "algo": config["algo"],
         "env": config["env"],
@@ -199,6 +209,65 @@ def test_a_run_without_critic_metrics_is_analyzed(tmp_path):
     out = analyze_run(write_fake_run(tmp_path, critic=False))
     assert (out / "overview.png").is_file()
     assert "| critic TD barrier |" not in (out / "report.md").read_text()
+
+
+def test_the_critic_barrier_and_the_ceiling_warning_are_reported_beside_the_return(tmp_path):
+    from lmc_rl.analysis.loading import read_run
+    from lmc_rl.analysis.plots import instability_figure
+
+    run = write_fake_run(tmp_path)
+    fork_file = run / "forks" / "instability_1.json"
+    fork = json.loads(fork_file.read_text())
+    fork.update(saturated=True, return_ceiling=100.0, verdict="connected", critic_verdict="barrier")
+    fork_file.write_text(json.dumps(fork))
+    report = (analyze_run(run) / "report.md").read_text()
+    assert "critic barrier [95% CI]" in report and "| 0.15 [0.05, 0.25] | **barrier** |" in report
+    assert "**connected** (saturated)" in report
+    assert "**Returns at the ceiling (fork 1)**" in report
+    assert "Read the critic verdict instead: fork 1 **barrier**." in report
+    figure = instability_figure(read_run(run))
+    critic_ax = figure.axes[2]
+    assert "critic barrier" in critic_ax.get_ylabel()
+    bars = [c for c in critic_ax.containers if c.has_yerr]
+    assert len(bars) == 2  # one estimate with its interval per fork
+    assert [0.1, 0.1] in [list(line.get_ydata()) for line in critic_ax.get_lines()]
+    assert "saturated" in figure.axes[0].get_title()
+    frames = load_run_frames(run)
+    assert frames.forks["critic_barrier_estimate"].tolist() == pytest.approx([0.15, 0.3])
+    assert frames.forks["critic_barrier_ci_high"].tolist() == pytest.approx([0.25, 0.4])
+    assert frames.forks["saturated"].tolist() == [True, None]
+
+
+def test_the_comparison_aggregates_the_critic_barrier_like_the_linear_barrier(tmp_path):
+    for seed, barrier in ((1, 0.2), (2, 0.6), (3, 1.0)):
+        run = write_fake_run(tmp_path / "r", seed=seed, instabilities={0.5: 1.0})
+        fork_file = run / "forks" / "instability_1.json"
+        fork = json.loads(fork_file.read_text())
+        fork.update(critic_barrier=barrier, critic_barrier_ci=[barrier - 0.1, barrier + 0.1])
+        fork_file.write_text(json.dumps(fork))
+    out = analyze_many([tmp_path / "r"], out=tmp_path / "cmp")
+    row = pd.read_csv(out / "aggregate.csv").iloc[0]
+    columns = [f"critic_barrier_{c}" for c in ("mean", "ci_low", "ci_high")]
+    assert row[columns].tolist() == pytest.approx(mean_with_bootstrap_ci([0.2, 0.6, 1.0]))
+    assert "critic_barrier_mean" in (out / "report.md").read_text()
+    forks = load_runs([tmp_path / "r"]).forks
+    figure = strategy_comparison_figure(aggregate_instability(forks), forks, "Pendulum-v5", "SAC")
+    critic_ax = figure.axes[3]
+    assert "critic barrier" in critic_ax.get_ylabel()
+    assert sorted(critic_ax.collections[-1].get_offsets()[:, 1]) == pytest.approx([0.2, 0.6, 1.0])
+
+
+def test_runs_judged_with_different_critic_thresholds_are_named_in_a_warning(tmp_path):
+    from lmc_rl.analysis.comparison_report import mixed_settings_warnings
+    from lmc_rl.analysis.loading import read_runs
+
+    for seed, threshold in ((1, 0.1), (2, 0.3)):
+        run = write_fake_run(tmp_path / "r", seed=seed, instabilities={0.5: 1.0})
+        fork_file = run / "forks" / "instability_1.json"
+        fork = json.loads(fork_file.read_text())
+        fork_file.write_text(json.dumps({**fork, "critic_threshold": threshold}))
+    (warning,) = mixed_settings_warnings(read_runs([tmp_path / "r"]))
+    assert "critic_threshold ['0.1', '0.3']" in warning
 
 
 def test_a_run_without_forks_gets_learning_curves_and_a_report(tmp_path):
@@ -345,6 +414,9 @@ def test_analyze_many_aggregates_seeds_per_strategy_and_fork_point(tmp_path):
         "linear_barrier_crossfit_mean",
         "linear_barrier_crossfit_ci_low",
         "linear_barrier_crossfit_ci_high",
+        "critic_barrier_mean",
+        "critic_barrier_ci_low",
+        "critic_barrier_ci_high",
     ]
     copy = table[table["fork_buffer_strategy"] == "copy"].set_index("fork_point")
     assert copy.loc[0.3, "n_seeds"] == 3 and copy.loc[0.3, "seeds"] == "1 2 3"
@@ -367,11 +439,11 @@ def test_the_comparison_draws_the_stability_threshold_with_a_legend_entry(tmp_pa
         write_fake_run(tmp_path / "r", seed=seed, instabilities={0.3: 1.0, 0.6: 0.5})
     forks = load_runs([tmp_path / "r"]).forks
     figure = strategy_comparison_figure(aggregate_instability(forks), forks, "Pendulum-v5", "SAC")
-    raw_ax, norm_ax, barrier_ax = figure.axes
+    raw_ax, norm_ax, barrier_ax, critic_ax = figure.axes
     dotted = [line for line in norm_ax.get_lines() if line.get_linestyle() == ":"]
     assert [list(line.get_ydata()) for line in dotted] == [[0.05, 0.05]]
     assert norm_ax.get_ylim()[1] > 0.05  # in view, though every seed is below it
-    for ax in (raw_ax, barrier_ax):
+    for ax in (raw_ax, barrier_ax, critic_ax):
         assert not [line for line in ax.get_lines() if line.get_linestyle() == ":"]
     labels = [t.get_text() for t in figure.legends[0].get_texts()]
     assert "prototype's naive rule: stable if ≤ 0.05" in labels

@@ -476,7 +476,8 @@ ALPHAS_5 = np.linspace(0.0, 1.0, 5)
 def test_the_critic_td_barrier_of_a_known_td_curve():
     """TD error 1, 4, 2, 2, 3 along alpha 0 .. 1: worst at 0.25, 4 - (1 + 3) / 2 = 2 above the
     endpoints' mean and 4 - 1.5 = 2.5 above their straight line."""
-    metrics = critic_metrics(np.array([1.0, 4.0, 2.0, 2.0, 3.0]), np.zeros(5), ALPHAS_5, 7)
+    per_transition = np.repeat(np.array([1.0, 4.0, 2.0, 2.0, 3.0])[:, None], 7, axis=1)
+    metrics = critic_metrics(per_transition, np.zeros(5), ALPHAS_5)
     assert metrics["td_error_barrier"] == 2.0 and metrics["td_error_max_alpha"] == 0.25
     assert metrics["td_error_linear_barrier"] == 2.5
     assert metrics["td_error_linear_barrier_alpha"] == 0.25
@@ -512,6 +513,6 @@ def test_the_critic_path_of_constant_critics_is_the_td_formula(tiny_spec):
     td, mean_q = critic_path(interpolated_population(*agents, ALPHAS_5), transitions, 0.9)
     twins = np.stack([1 + 4 * ALPHAS_5, np.full(5, 3.0)], axis=1)  # [alpha, twin]
     target = reward.numpy() + 0.9 * (1 - terminated.numpy()) * twins.min(axis=1)[:, None]
-    expected = np.square(twins[:, :, None] - target[:, None, :]).mean(axis=(1, 2))
+    expected = np.square(twins[:, :, None] - target[:, None, :]).mean(axis=1)  # [alpha, transition]
     assert td == pytest.approx(expected, rel=1e-6)
     assert mean_q == pytest.approx(twins.mean(axis=1), rel=1e-6)

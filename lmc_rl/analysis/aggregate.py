@@ -39,6 +39,9 @@ AGGREGATE_COLUMNS = (
     "linear_barrier_crossfit_mean",
     "linear_barrier_crossfit_ci_low",
     "linear_barrier_crossfit_ci_high",
+    "critic_barrier_mean",
+    "critic_barrier_ci_low",
+    "critic_barrier_ci_high",
 )
 
 
@@ -65,7 +68,8 @@ def aggregate_instability(forks: pd.DataFrame) -> pd.DataFrame:
     """One row per (env, algo, fork_buffer_strategy, fork_noise, fork_point): seeds, and the
     mean with its bootstrap CI of the instability (raw and normalized) and of the cross-fitted
     linear barrier (each fork's ``barrier_estimate``: over all pairs with 3+ children; NaN for
-    runs evaluated before it was recorded); `forks` is a `load_runs(...).forks`."""
+    runs evaluated before it was recorded), and the same of the relative critic barrier
+    (``critic_barrier_estimate``); `forks` is a `load_runs(...).forks`."""
     rows = []
     keys = [*GROUP_COLUMNS, "fork_point"]
     for key, group in forks.groupby(keys, sort=True, dropna=False):
@@ -77,6 +81,7 @@ def aggregate_instability(forks: pd.DataFrame) -> pd.DataFrame:
                 *mean_with_bootstrap_ci(group["instability"]),
                 *mean_with_bootstrap_ci(group["normalized_instability"]),
                 *mean_with_bootstrap_ci(group["barrier_estimate"]),
+                *mean_with_bootstrap_ci(group["critic_barrier_estimate"]),
             )
         )
     return pd.DataFrame(rows, columns=list(AGGREGATE_COLUMNS))

@@ -12,7 +12,13 @@ import pandas as pd
 from lmc_rl.analysis.loading import RunResults
 
 # Settings of the instability evaluation: runs that differ in them measure different things.
-EVALUATION_SETTINGS = ("alpha_points", "num_eval_episodes", "stability_threshold", "total_steps")
+EVALUATION_SETTINGS = (
+    "alpha_points",
+    "num_eval_episodes",
+    "stability_threshold",
+    "critic_threshold",
+    "total_steps",
+)
 _GROUP = ("env", "algo", "fork_buffer_strategy", "fork_noise")
 
 

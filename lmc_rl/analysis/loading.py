@@ -54,6 +54,9 @@ FORK_METRIC_COLUMNS = (
     "children_return_std",
     "pair_mean_linear_barrier",
     "verdict",
+    "saturated",
+    "critic_threshold",
+    "critic_verdict",
 )
 
 
@@ -254,8 +257,9 @@ def interpolation_frame(run: RunResults) -> pd.DataFrame:
 
 def forks_frame(run: RunResults) -> pd.DataFrame:
     """One row per fork: the path's summary metrics, the linear barrier the verdict judged with
-    its interval (``barrier_estimate``, ``barrier_ci_*``) and the critic's barrier (NaN if
-    none)."""
+    its interval (``barrier_estimate``, ``barrier_ci_*``), the critic's barriers (plug-in in
+    squared TD units; relative with the interval its verdict judged: ``critic_barrier_*``;
+    NaN if none) and whether the returns sat at the ceiling (``saturated``)."""
     rows = []
     for fork in run.fork_results:
         row = {key: getattr(fork, key) for key in FORK_METRIC_COLUMNS}
@@ -266,6 +270,10 @@ def forks_frame(run: RunResults) -> pd.DataFrame:
         critic = fork.critic or {}
         row["critic_td_error_barrier"] = critic.get("td_error_barrier", float("nan"))
         row["critic_td_error_max_alpha"] = critic.get("td_error_max_alpha", float("nan"))
+        row["critic_barrier_estimate"] = _nan_if_none(fork.critic_barrier_estimate)
+        low, high = fork.critic_barrier_interval or (None, None)
+        row["critic_barrier_ci_low"] = _nan_if_none(low)
+        row["critic_barrier_ci_high"] = _nan_if_none(high)
         row["total_steps"] = run.total_steps
         rows.append(row)
     columns = [
@@ -275,6 +283,9 @@ def forks_frame(run: RunResults) -> pd.DataFrame:
         "barrier_ci_high",
         "critic_td_error_barrier",
         "critic_td_error_max_alpha",
+        "critic_barrier_estimate",
+        "critic_barrier_ci_low",
+        "critic_barrier_ci_high",
         "total_steps",
     ]
     frame = pd.DataFrame(rows, columns=columns)
@@ -287,6 +298,7 @@ def forks_frame(run: RunResults) -> pd.DataFrame:
         "normalized_linear_barrier",
         "pair_mean_linear_barrier",
         "barrier_estimate",
+        "critic_barrier_estimate",
     )
     for key in floats:
         frame[key] = frame[key].astype(float)

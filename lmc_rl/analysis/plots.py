@@ -381,6 +381,44 @@ def _barrier_with_interval(
         )
 
 
+def draw_critic_barrier(ax: Axes, run: RunResults) -> None:
+    """The relative critic barrier of every fork with its 95 % interval, marker and colour by
+    the critic verdict, and the critic threshold (red dashed); a note where none was measured."""
+    forks = [f for f in run.fork_results if f.critic_barrier_estimate is not None]
+    if not forks:
+        ax.text(0.5, 0.5, "no critic barrier recorded", ha="center", transform=ax.transAxes)
+        ax.set_yticks([])
+        ax.set_xlim(0, 1)
+        return
+    points = [f.fork_point for f in forks]
+    estimates = [_value(f.critic_barrier_estimate) for f in forks]
+    ax.plot(points, estimates, color="0.6", lw=1, zorder=1)
+    for fork, estimate in zip(forks, estimates, strict=True):
+        marker, color = VERDICT_MARKERS.get(fork.critic_verdict or "", ("o", "0.5"))
+        low, high = (_value(v) for v in (fork.critic_barrier_interval or (None, None)))
+        ax.errorbar(
+            fork.fork_point,
+            estimate,
+            yerr=[[max(estimate - low, 0.0)], [max(high - estimate, 0.0)]]
+            if np.isfinite([low, high]).all()
+            else None,
+            fmt=marker,
+            color=color,
+            ms=7,
+            capsize=4,
+            zorder=3,
+        )
+    threshold = forks[0].critic_threshold
+    ylabel = "critic barrier\n(TD error rise / children's)"
+    if threshold is not None:
+        ax.axhline(threshold, color="crimson", ls="--", lw=1)
+        ylabel += f"\n(red dashed: connected < {threshold:g})"
+    ax.axhline(0.0, color="0.3", lw=0.8)
+    ax.set_xlim(0, 1)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+
+
 def _verdict_scale(fork: ForkResult) -> float:
     """What the verdict divides a barrier by: the learned return, else |endpoint mean|."""
     if fork.barrier_scale is not None:
@@ -412,10 +450,11 @@ def _barrier_on_scale_panel(ax: Axes, forks: Sequence[ForkResult], threshold: fl
 
 def instability_figure(run: RunResults) -> Figure:
     """Against fork point. Top, what the verdict reads: the linear barrier on the verdict's
-    scale with its 95 % interval, marked by verdict, and the limit. Bottom, in return units:
-    the same barrier and, grey, the prototype's naive instability B (no interval)."""
-    fig = Figure(figsize=(8, 7), layout="constrained")
-    verdict_ax, raw_ax = fig.subplots(2, 1, sharex=True)
+    scale with its 95 % interval, marked by verdict, and the limit. Middle, in return units:
+    the same barrier and, grey, the prototype's naive instability B (no interval). Bottom, the
+    critic's relative TD-error barrier with its interval and verdict."""
+    fig = Figure(figsize=(8, 9.5), layout="constrained")
+    verdict_ax, raw_ax, critic_ax = fig.subplots(3, 1, sharex=True)
     forks = run.fork_results
     points = [f.fork_point for f in forks]
     threshold = run.config.get("stability_threshold")
@@ -428,14 +467,23 @@ def instability_figure(run: RunResults) -> Figure:
     raw_ax.set_ylim(auto=True)
     raw_ax.relim()
     raw_ax.autoscale_view()
+    draw_critic_barrier(critic_ax, run)
     handles = barrier_handles(forks)
     if threshold is not None:
         handles.append(Line2D([], [], color="crimson", ls="--", label="the verdict's limit"))
     handles.append(Line2D([], [], color="0.6", marker="o", label="prototype's naive instability B"))
     fig.legend(handles=handles, loc="outside lower center", ncols=3, fontsize="small")
-    raw_ax.set_xlabel(FORK_POINT_LABEL)
+    critic_ax.set_xlabel(FORK_POINT_LABEL)
+    if any(f.saturated for f in forks):
+        verdict_ax.set_title(
+            "returns at the ceiling (saturated) at fork point "
+            + ", ".join(f"{f.fork_point:g}" for f in forks if f.saturated)
+            + ": read the critic barrier (bottom)",
+            fontsize="small",
+            color="crimson",
+        )
     fig.suptitle(f"{run.title}\nverdict and barriers over training", fontsize="medium")
-    _fork_colorbar(fig, [verdict_ax, raw_ax])
+    _fork_colorbar(fig, [verdict_ax, raw_ax, critic_ax])
     return fig
 
 
@@ -470,6 +518,8 @@ def overview_figure(run: RunResults) -> Figure:
         ax.set_title(
             f"point {fork.fork_point:g}"
             + (f" · {fork.verdict}" if fork.verdict else "")
+            + (" (saturated)" if fork.saturated else "")
+            + (f" · critic {fork.critic_verdict}" if fork.critic_verdict else "")
             + f" · naive B {fork.instability:.3g}",
             fontsize="small",
             color="black",
@@ -500,16 +550,7 @@ def overview_figure(run: RunResults) -> Figure:
     plug_in = Line2D([], [], color="0.6", marker="o", label="prototype's naive instability B")
     raw_ax.legend(handles=[plug_in, *barrier_handles(forks)], fontsize="x-small", loc="best")
     _step_axis(norm_ax, run.total_steps)
-    critics = [f.critic or {} for f in forks]
-    barriers = [c.get("td_error_barrier", np.nan) for c in critics]
-    if np.isfinite(_finite(barriers)).any():
-        draw_metric_by_fork_point(critic_ax, points, barriers, "critic TD-error barrier")
-    else:
-        critic_ax.text(
-            0.5, 0.5, "no critic metrics recorded", ha="center", transform=critic_ax.transAxes
-        )
-        critic_ax.set_yticks([])
-    critic_ax.set_xlim(0, 1)
+    draw_critic_barrier(critic_ax, run)
     critic_ax.set_xlabel(FORK_POINT_LABEL)
     right.suptitle("verdict and barriers against fork point")
     _fork_colorbar(right, [raw_ax, norm_ax, critic_ax])
@@ -540,6 +581,13 @@ COMPARISON_PANELS = (
         "linear barrier\n(cross-fitted)",
         False,  # an estimate of a barrier that is 0 can be below 0
     ),
+    (
+        "critic_barrier_mean",
+        "critic_barrier",
+        "critic_barrier_estimate",
+        "critic barrier\n(relative, cross-fitted)",
+        False,
+    ),
 )
 
 
@@ -552,7 +600,7 @@ def strategy_comparison_figure(
     rows = aggregate[(aggregate["env"] == env) & (aggregate["algo"] == algo)]
     seeds = forks[(forks["env"] == env) & (forks["algo"] == algo)]
     several_noises = rows["fork_noise"].nunique() > 1
-    fig = Figure(figsize=(9, 9), layout="constrained")
+    fig = Figure(figsize=(9, 2.6 * len(COMPARISON_PANELS)), layout="constrained")
     axes = fig.subplots(len(COMPARISON_PANELS), 1, sharex=True)
     palette = colormaps["tab10"]
     groups = rows.groupby(["fork_buffer_strategy", "fork_noise"], sort=True)

@@ -22,6 +22,7 @@ SETTINGS = (
     "num_eval_episodes",
     "children",
     "stability_threshold",
+    "critic_threshold",
     "learning_starts",
     "batch_size",
     "hidden_dims",
@@ -72,6 +73,7 @@ def _settings_lines(run: RunResults) -> list[str]:
 
 def _fork_lines(run: RunResults) -> list[str]:
     with_critic = any(f.critic for f in run.fork_results)
+    critic_verdicts = any(f.critic_verdict for f in run.fork_results)
     many = any((f.children or 2) > 2 for f in run.fork_results)
     header = [
         "fork",
@@ -94,6 +96,8 @@ def _fork_lines(run: RunResults) -> list[str]:
     if with_critic:
         header += ["critic TD barrier", "critic TD linear barrier"]
     header.append("verdict")
+    if critic_verdicts:
+        header += ["children's TD error", "critic barrier [95% CI]", "critic verdict"]
     rows = []
     for fork in run.fork_results:
         row = [
@@ -126,7 +130,16 @@ def _fork_lines(run: RunResults) -> list[str]:
                 _number(critic.get("td_error_barrier")),
                 _number(critic.get("td_error_linear_barrier")),
             ]
-        row.append(f"**{fork.verdict}**" if fork.verdict else "–")
+        row.append(
+            (f"**{fork.verdict}**" if fork.verdict else "–")
+            + (" (saturated)" if fork.saturated else "")
+        )
+        if critic_verdicts:
+            row += [
+                _number((fork.critic or {}).get("children_td_error")),
+                estimate_with_interval(fork.critic_barrier_estimate, fork.critic_barrier_interval),
+                f"**{fork.critic_verdict}**" if fork.critic_verdict else "–",
+            ]
         rows.append(row)
     for row in [header, *rows]:  # the verdict leads, after the fork's identity
         row.insert(3, row.pop())
@@ -139,6 +152,27 @@ def _stable_text(fork: ForkResult) -> str:
     if fork.is_stable is None:
         return "–"  # no barrier measured (non-finite returns)
     return "yes" if fork.is_stable else "no"
+
+
+def _saturation_lines(run: RunResults) -> list[str]:
+    """The ceiling warning: return verdicts of children at the task's maximum say little."""
+    saturated = [f for f in run.fork_results if f.saturated]
+    if not saturated:
+        return []
+    forks = ", ".join(str(f.fork_id) for f in saturated)
+    critic = [f"fork {f.fork_id} **{f.critic_verdict}**" for f in saturated if f.critic_verdict]
+    pointer = (
+        "Read the critic verdict instead: " + ", ".join(critic) + "."
+        if critic
+        else "This evaluation has no critic barrier to read instead."
+    )
+    return [
+        f"**Returns at the ceiling (fork {forks})**: every child's return is within episode "
+        f"noise of {_number(saturated[0].return_ceiling, 6)} (the task's maximum or the run's "
+        "best), where many different policies earn the same return: a flat return path, and "
+        f"its verdict, owe as much to the ceiling as to the path. {pointer}",
+        "",
+    ]
 
 
 def _evaluation_lines(run: RunResults) -> list[str]:
@@ -239,7 +273,18 @@ paired), with mean R(α) = mean_j y[α, j]:
   interval (t with N−1 degrees of freedom), which counts that pairs share children.
 - **critic TD barrier**: max_α TD(α) − ½·(TD(0) + TD(1)) of the mean squared TD error of θ(α)'s
   own critic on 1024 fixed transitions; **critic TD linear barrier**: max_α [TD(α) −
-  (1−α)·TD(0) − α·TD(1)].
+  (1−α)·TD(0) − α·TD(1)] (both in squared return units, plug-in).
+- **children's TD error**: S = ½·(TD(0) + TD(1)), the children's own mean squared TD error.
+- **critic barrier [95% CI]**: the critic linear barrier relative to S, cross-fitted over the
+  transitions (even ones choose α, odd ones measure it, and the other way round), with the
+  interval of the return's linear barrier computed over transitions instead of episodes (the
+  same transitions at every α) and counting the noise of S; 1 means the worst interpolated
+  critic's error rises above the line between the children's by their own error.
+  **critic verdict**: the return verdict's words and rules with the limit `critic_threshold`
+  (docs/critic-barrier.md).
+- **(saturated)**: every child's return is within episode noise (2 standard errors, or 0.1 %)
+  of the task's maximum (InvertedPendulum 1000, InvertedDoublePendulum 9360, per 1000 steps) or
+  of the run's best periodic evaluation: the return path cannot tell policies apart there.
 - **verdict**, the first rule that applies: `diverged` (a child's weights or losses, or an
   episode's return, became non-finite); `untrained` (no gradient update, or (R_children −
   R_random)/(R_ref − R_random) < 0.5, with R_random the return of the parent's uniform-random
@@ -285,6 +330,7 @@ def report_markdown(run: RunResults, figures: Sequence[str]) -> str:
         lines += [
             *_evaluation_lines(run),
             "",
+            *_saturation_lines(run),
             *_fork_lines(run),
             "",
             *[
@@ -296,6 +342,11 @@ def report_markdown(run: RunResults, figures: Sequence[str]) -> str:
                 )
                 for f in run.fork_results
                 if f.verdict
+            ],
+            *[
+                f"- fork {f.fork_id}, critic: **{f.critic_verdict}**: {f.critic_verdict_reason}"
+                for f in run.fork_results
+                if f.critic_verdict
             ],
             "",
             "### What the columns mean",

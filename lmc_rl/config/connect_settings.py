@@ -22,4 +22,5 @@ class ConnectSettings:
     seed: int = 0  # of the evaluation episodes (a run's forks use the run's seed)
     max_episode_steps: int = _RUN_DEFAULTS.max_episode_steps
     stability_threshold: float = _RUN_DEFAULTS.stability_threshold
+    critic_threshold: float = _RUN_DEFAULTS.critic_threshold
     workers: int = _RUN_DEFAULTS.eval_workers

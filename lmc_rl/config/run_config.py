@@ -119,6 +119,13 @@ class RunConfig:
         none_means="the task's known solved return (InvertedPendulum-v5 1000, "
         "InvertedDoublePendulum-v5 9360, per 1000 steps), else the run's best evaluation",
     )
+    critic_threshold: float = _f(
+        0.1,
+        "The critic is connected along a path if its TD-error barrier, relative to the "
+        "children's own mean squared TD error, is below this (0.1: 5 % in root-mean-square TD "
+        "error, the return's default 5 %; docs/critic-barrier.md).",
+        at_least=0,
+    )
     eval_workers: int = _f(
         0,
         "Processes for the instability evaluation (0: one per core).",

@@ -27,19 +27,19 @@ SUPPORTED_TASKS = (
     "Humanoid-v5",
 )
 
-# The return of a solved episode at the default 1000-step time limit, for the "untrained"
-# verdict. Both tasks pay a constant reward per step alive (1; 10 less small penalties, 9.36
-# for a balanced pole), so a shorter time limit scales it down in proportion.
-SOLVED_RETURNS_1000_STEPS = {
-    "InvertedPendulum-v5": 1000.0,
-    "InvertedDoublePendulum-v5": 9360.0,
-}
+# The largest reward one step can give, where the task caps it: InvertedPendulum pays 1 per
+# step alive; InvertedDoublePendulum pays 10 minus a distance penalty of at least
+# (2 - 1.2)^2 = 0.64 (the pole's tip is at most 1.2 high). So a solved episode returns about
+# steps x this, and a return there has nowhere left to rise: the return path of such children
+# cannot tell policies apart (the ceiling warning) and is the "untrained" verdict's reference.
+MAX_REWARD_PER_STEP = {"InvertedPendulum-v5": 1.0, "InvertedDoublePendulum-v5": 9.36}
 
 
 def solved_return(env_id: str, max_episode_steps: int) -> float | None:
-    """The return of a solved episode of ``env_id`` at ``max_episode_steps``; None if unknown."""
-    per_1000 = SOLVED_RETURNS_1000_STEPS.get(env_id)
-    return None if per_1000 is None else per_1000 * max_episode_steps / 1000.0
+    """The return of a solved episode of ``env_id`` at ``max_episode_steps`` (its largest
+    possible return); None where the task has no known cap."""
+    per_step = MAX_REWARD_PER_STEP.get(env_id)
+    return None if per_step is None else per_step * max_episode_steps
 
 
 @dataclass(frozen=True)

@@ -35,10 +35,10 @@ import numpy as np
 
 from lmc_rl.config.connect_settings import ALIGNMENTS, ConnectSettings
 from lmc_rl.config.errors import UserError
-from lmc_rl.config.tasks import check_task
+from lmc_rl.config.tasks import check_task, solved_return
 from lmc_rl.learners.agents import Agent
 from lmc_rl.measuring.fork_result import measure_path
-from lmc_rl.measuring.instability import critic_metrics_of_files, evaluate_paths
+from lmc_rl.measuring.instability import critic_path_of_files, evaluate_paths
 from lmc_rl.measuring.interpolation import interpolation_alphas
 from lmc_rl.measuring.weight_matching import weight_matching
 from lmc_rl.records.atomic_files import atomic_write_bytes, atomic_write_json
@@ -184,7 +184,7 @@ def measure_paths(
         critic = None
         if critic_transitions is not None:
             gamma = req.a.agent.spec.gamma
-            critic = critic_metrics_of_files(files[req.key], critic_transitions, gamma, alphas)
+            critic = critic_path_of_files(files[req.key], critic_transitions, gamma, alphas)
         returns, terminated = measured[req.key]
         path = measure_path(
             returns,
@@ -192,6 +192,8 @@ def measure_paths(
             threshold=settings.stability_threshold,
             terminated=terminated,
             critic=critic,
+            critic_threshold=settings.critic_threshold,
+            task_ceiling=solved_return(env_id, settings.max_episode_steps),
         ).to_json()
         fork_only = ("fork_id", "fork_point", "fork_step", "fork_buffer_strategy", "fork_noise")
         result = {
@@ -211,7 +213,15 @@ def measure_paths(
             "max_episode_steps": settings.max_episode_steps,
         }
         buffer = io.BytesIO()
-        np.savez(buffer, alphas=alphas, returns=returns, terminated=terminated, episode_seeds=seeds)
+        td_errors = {} if critic is None else {"td_errors": critic.td_errors}
+        np.savez(
+            buffer,
+            alphas=alphas,
+            returns=returns,
+            terminated=terminated,
+            episode_seeds=seeds,
+            **td_errors,
+        )
         atomic_write_bytes(out / result["returns_file"], buffer.getvalue())
         atomic_write_json(out / f"path_{req.key}.json", result)
         results.append(result)
@@ -241,6 +251,9 @@ def _finish(
         "linear_barrier_ci",
         "min_at_endpoint",
         "verdict",
+        "critic_barrier",
+        "critic_barrier_ci",
+        "critic_verdict",
     )
     atomic_write_json(
         out / "connect.json",

@@ -16,6 +16,14 @@ from typing import Any
 import numpy as np
 
 from lmc_rl.measuring import barrier_stats as bs
+from lmc_rl.measuring.critic_barrier import (
+    CriticBarrier,
+    CriticPath,
+    children_td_error,
+    critic_barrier,
+    relative_gaps,
+)
+from lmc_rl.measuring.return_ceiling import saturation
 from lmc_rl.records.number_text import estimate_with_interval
 
 FRANKLE_THRESHOLD = 0.02
@@ -66,6 +74,12 @@ SUMMARY_KEYS = (
     "pair_mean_linear_barrier",
     "pair_mean_linear_barrier_ci",
     "verdict",
+    "saturated",
+    "critic_barrier",
+    "critic_barrier_ci",
+    "pair_mean_critic_barrier",
+    "pair_mean_critic_barrier_ci",
+    "critic_verdict",
 )
 
 
@@ -135,6 +149,16 @@ class ForkResult:
     pair_mean_linear_barrier: float | None = None
     pair_mean_linear_barrier_ci: list[float] | None = None
     evaluation: dict[str, Any] | None = None  # which evaluation: folder, settings
+    # -- ours: the ceiling warning (return_ceiling) and the critic barrier (critic_barrier)
+    saturated: bool | None = None  # every child's return at the task's maximum or run's best
+    return_ceiling: float | None = None  # the ceiling they sit at
+    critic_threshold: float | None = None
+    critic_barrier: float | None = None  # cross-fitted TD-error barrier / children's TD error
+    critic_barrier_ci: list[float] | None = None
+    pair_mean_critic_barrier: float | None = None  # 3+ children: mean over pairs
+    pair_mean_critic_barrier_ci: list[float] | None = None
+    critic_verdict: str | None = None  # barrier_stats.VERDICTS
+    critic_verdict_reason: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The instability_{id}.json object (prototype keys first, in their order); NaN and
@@ -172,6 +196,20 @@ class ForkResult:
             return self.pair_mean_linear_barrier_ci
         return self.linear_barrier_ci
 
+    @property
+    def critic_barrier_estimate(self) -> float | None:
+        """The relative TD-error barrier the critic verdict judged (all pairs with 3+)."""
+        if self.children and self.children > 2 and self.pair_mean_critic_barrier is not None:
+            return self.pair_mean_critic_barrier
+        return self.critic_barrier
+
+    @property
+    def critic_barrier_interval(self) -> list[float] | None:
+        """The interval the critic verdict used (over all pairs with 3+ children)."""
+        if self.children and self.children > 2 and self.pair_mean_critic_barrier_ci:
+            return self.pair_mean_critic_barrier_ci
+        return self.critic_barrier_ci
+
 
 def _plain(value: Any) -> Any:
     if isinstance(value, tuple):
@@ -187,18 +225,33 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def critic_metrics(td_error: np.ndarray, mean_q: np.ndarray, alphas: np.ndarray, n: int) -> dict:
-    """The critic's path: TD error and mean Q per alpha, its barriers (larger TD is worse)."""
-    td = np.asarray(td_error, dtype=float)
+def critic_metrics(td_errors: np.ndarray, mean_q: np.ndarray, alphas: np.ndarray) -> dict:
+    """The critic's path, from ``td_errors[alpha, transition]`` (squared TD error of theta(alpha)'s
+    own critic): TD error and mean Q per alpha, and its plug-in barriers (larger TD is worse)."""
+    errors = np.asarray(td_errors, dtype=float)
+    td = errors.mean(axis=1)
     linear, linear_alpha = bs.linear_barrier_of_curve(-td, alphas)
     return {
-        "n_transitions": n,
+        "n_transitions": int(errors.shape[1]),
         "td_error": td.tolist(),
         "mean_q": np.asarray(mean_q, dtype=float).tolist(),
         "td_error_barrier": float(td.max() - (td[0] + td[-1]) / 2.0),
         "td_error_max_alpha": float(alphas[int(np.argmax(td))]),
         "td_error_linear_barrier": linear,
         "td_error_linear_barrier_alpha": linear_alpha,
+        "children_td_error": children_td_error(errors),
+        # mean_j g[alpha, j] / S (critic_barrier): the curve whose maximum is the barrier
+        "relative_td_error_gap": relative_gaps(errors, alphas).mean(axis=1).tolist(),
+    }
+
+
+def _critic_fields(barrier: CriticBarrier, threshold: float) -> dict[str, Any]:
+    return {
+        "critic_threshold": threshold,
+        "critic_barrier": barrier.estimate,
+        "critic_barrier_ci": list(barrier.interval),
+        "critic_verdict": barrier.verdict,
+        "critic_verdict_reason": barrier.reason,
     }
 
 
@@ -208,13 +261,15 @@ def measure_path(
     *,
     threshold: float,
     terminated: np.ndarray | None = None,
-    critic: dict[str, Any] | None = None,
+    critic: CriticPath | None = None,
+    critic_threshold: float | None = None,
     random_return: float | None = None,
     best_return: float | None = None,
     gradient_updates: int | None = None,
     solved_return: float | None = None,
     solved_source: str = bs.REFERENCE_SOLVED,
     confidence: float = bs.CONFIDENCE,
+    task_ceiling: float | None = None,
 ) -> ForkResult:
     """Every metric, interval and the verdict of the path between two agents.
 
@@ -225,13 +280,15 @@ def measure_path(
                  ``random_return``; |endpoint mean| where that is None) is "connected";
     terminated:  ``[alpha, episode]``, True where the episode ended by termination (a failure)
                  rather than the time limit; None if unknown;
-    critic:      ``critic_metrics(...)`` of the same path, or None;
+    critic:      the critic along the same path (per-transition squared TD errors), or None;
+    critic_threshold: a relative TD-error barrier below it is "connected" (needed with critic);
     random_return: a uniform-random policy's return (the barrier's scale and "untrained");
     solved_return, best_return: what counts as trained for the "untrained" verdict: the
                  solved return where known (``solved_source`` says whence), else the run's
                  best periodic evaluation (both None: not checked);
     gradient_updates: updates the agents made (0: "untrained");
-    confidence:  of the barrier intervals (lower under repeated looks: ``bs.look_confidence``).
+    confidence:  of the barrier intervals (lower under repeated looks: ``bs.look_confidence``);
+    task_ceiling: the task's largest possible return, for the ceiling warning (None: unknown).
     Non-finite returns give the verdict "diverged" and no barrier numbers. With ``terminated``,
     the failure-rate barrier and its own verdict.
     """
@@ -276,7 +333,6 @@ def measure_path(
         "num_eval_episodes": int(n),
         "episodes_used": int(n),
         "alpha_points": len(alphas),
-        "critic": critic,
         "training_progress": progress,
         "random_return": random_return,
         "barrier_limit": limit.limit,
@@ -304,6 +360,18 @@ def measure_path(
     verdict, reason = bs.verdict(
         path.linear_barrier_ci, limit, progress, None, gradient_updates, reference_kind or ""
     )
+    ceiling = saturation([means[0], means[-1]], [sem[0], sem[-1]], task_ceiling, best_return)
+    critic_fields: dict[str, Any] = {}
+    if critic is not None:
+        if critic_threshold is None:
+            raise ValueError("measure_path: a critic path needs critic_threshold")
+        barrier = critic_barrier(
+            critic.td_errors, alphas, critic_threshold, progress, gradient_updates
+        )
+        critic_fields = {
+            "critic": critic_metrics(critic.td_errors, critic.mean_q, alphas),
+            **_critic_fields(barrier, critic_threshold),
+        }
     return ForkResult(
         **common,
         instability=path.instability,
@@ -322,8 +390,11 @@ def measure_path(
         normalized_linear_barrier=_on_scale(path.linear_barrier, limit),
         cvar10_linear_barrier=path.cvar10_linear_barrier,
         verdict=verdict,
-        verdict_reason=reason,
+        verdict_reason=_with_saturation(reason, ceiling.reason),
         children_return_std=float(np.std([means[0], means[-1]], ddof=1)),
+        saturated=ceiling.saturated,
+        return_ceiling=ceiling.ceiling,
+        **critic_fields,
     )
 
 
@@ -333,6 +404,11 @@ def _on_scale(value: float, limit: bs.BarrierLimit) -> float | None:
     if limit.scale_kind == bs.SCALE_ENDPOINT:
         return bs.normalized(value, limit.scale)
     return value / limit.scale if limit.scale > 0 else None
+
+
+def _with_saturation(reason: str, saturated: str | None) -> str:
+    """The return verdict's reason, with the ceiling warning after it where it applies."""
+    return reason if saturated is None else f"{reason}; {saturated}"
 
 
 def pair_summary(children: tuple[int, int], result: ForkResult) -> dict[str, Any]:
@@ -349,6 +425,9 @@ def pair_summary(children: tuple[int, int], result: ForkResult) -> dict[str, Any
         "cvar10_linear_barrier": result.cvar10_linear_barrier,
         "td_error_linear_barrier": (result.critic or {}).get("td_error_linear_barrier"),
         "verdict": result.verdict,
+        "critic_barrier": result.critic_barrier,
+        "critic_barrier_ci": result.critic_barrier_ci,
+        "critic_verdict": result.critic_verdict,
     }
 
 
@@ -363,17 +442,22 @@ def combine_pairs(
     solved_return: float | None = None,
     solved_source: str = bs.REFERENCE_SOLVED,
     confidence: float = bs.CONFIDENCE,
+    critic_threshold: float | None = None,
+    task_ceiling: float | None = None,
 ) -> ForkResult:
     """The fork's record for N children: the pair (1, 2)'s fields (``first``), every pair's
-    barrier, the mean over pairs with its jackknife interval, the children's spread, and the
-    verdict from the all-pairs interval when there are 3 or more children. A pair with
-    non-finite returns makes the fork "diverged"."""
+    barrier, the mean over pairs with its jackknife interval, the children's spread, and,
+    when there are 3 or more children, the verdicts (return and critic) from the all-pairs
+    intervals and the ceiling warning over all children. A pair with non-finite returns makes
+    the fork "diverged"."""
     pairs = sorted(pair_results)
     children = sorted({c for p in pairs for c in p})
-    returns_of = {}
+    returns_of, sem_of = {}, {}
     for (a, b), result in pair_results.items():
         returns_of.setdefault(a, result.fork1_reward)
         returns_of.setdefault(b, result.fork2_reward)
+        sem_of.setdefault(a, result.interpolation[0]["sem_reward"])
+        sem_of.setdefault(b, result.interpolation[-1]["sem_reward"])
     child_returns = [float(returns_of[c]) for c in children]
     result = dataclasses.replace(
         first,
@@ -402,15 +486,43 @@ def combine_pairs(
         verdict, reason = bs.verdict(
             (mean.low, mean.high), limit, progress, None, gradient_updates, kind or ""
         )
+        ceiling = saturation(
+            child_returns, [float(sem_of[c]) for c in children], task_ceiling, best_return
+        )
         result = dataclasses.replace(
             result,
             verdict=verdict,
-            verdict_reason=reason,
+            verdict_reason=_with_saturation(reason, ceiling.reason),
             training_progress=progress,
             barrier_limit=limit.limit,
             barrier_scale=limit.scale,
             barrier_scale_kind=limit.scale_kind,
+            saturated=ceiling.saturated,
+            return_ceiling=ceiling.ceiling,
         )
+        critics = [pair_results[p] for p in pairs]
+        if critic_threshold is not None and all(r.critic_barrier_ci for r in critics):
+            critic_mean = bs.pair_mean_interval(
+                np.array([r.critic_barrier for r in critics], dtype=float),
+                pairs,
+                [tuple(r.critic_barrier_ci) for r in critics],
+                confidence,
+            )
+            critic_verdict, critic_reason = bs.verdict(
+                (critic_mean.low, critic_mean.high),
+                bs.barrier_limit(critic_threshold, 1.0),  # relative to the children's TD error
+                progress,
+                None,
+                gradient_updates,
+                kind or "",
+            )
+            result = dataclasses.replace(
+                result,
+                pair_mean_critic_barrier=critic_mean.mean,
+                pair_mean_critic_barrier_ci=[critic_mean.low, critic_mean.high],
+                critic_verdict=critic_verdict,
+                critic_verdict_reason=critic_reason,
+            )
     return result
 
 
@@ -439,7 +551,10 @@ def results_table(results: list[ForkResult]) -> str:
     ]
     if many:
         header.append("mean over pairs [95% CI]")
-    header.append("verdict")
+    header.insert(3, "verdict")  # the verdict leads, after the fork's identity
+    critic = any(r.critic_verdict for r in results)
+    if critic:
+        header += ["critic barrier [95% CI]", "critic verdict"]
     rows = [header]
     for r in results:
         row = [
@@ -459,14 +574,37 @@ def results_table(results: list[ForkResult]) -> str:
                     r.pair_mean_linear_barrier, r.pair_mean_linear_barrier_ci, "-"
                 )
             )
-        row.append(r.verdict or "-")
+        row.insert(3, (r.verdict or "-") + (" (saturated)" if r.saturated else ""))
+        if critic:
+            row += [
+                estimate_with_interval(r.critic_barrier_estimate, r.critic_barrier_interval, "-"),
+                r.critic_verdict or "-",
+            ]
         rows.append(row)
-    for row in rows:  # the verdict leads, after the fork's identity
-        row.insert(3, row.pop())
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = [
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
         for row in rows
     ]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return "\n".join(lines + _saturation_notes(results))
+
+
+def _saturation_notes(results: list[ForkResult]) -> list[str]:
+    """The ceiling warning under the table: which forks' return verdicts owe to the ceiling."""
+    saturated = [r for r in results if r.saturated]
+    if not saturated:
+        return []
+    forks = ", ".join(str(r.fork_id) for r in saturated)
+    ceiling = saturated[0].return_ceiling
+    pointer = (
+        "read the critic verdict instead"
+        if any(r.critic_verdict for r in saturated)
+        else "the run has no critic barrier to read instead"
+    )
+    return [
+        f"saturated (fork {forks}): the children's returns sit at the ceiling "
+        f"({_fmt(ceiling, 6)}), where a flat return path cannot tell policies apart; {pointer} "
+        "(critic barrier: the rise of the squared TD error above the line between the "
+        "children's, relative to their own)."
+    ]

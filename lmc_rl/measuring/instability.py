@@ -32,7 +32,8 @@ from lmc_rl.config.errors import UserError
 from lmc_rl.config.tasks import check_task, solved_return
 from lmc_rl.learners.agents import Batch, make_agent
 from lmc_rl.measuring import barrier_stats as bs
-from lmc_rl.measuring.fork_result import ForkResult, combine_pairs, critic_metrics, measure_path
+from lmc_rl.measuring.critic_barrier import CriticPath
+from lmc_rl.measuring.fork_result import ForkResult, combine_pairs, measure_path
 from lmc_rl.measuring.interpolation import (
     critic_path,
     interpolate_states,
@@ -262,23 +263,23 @@ def evaluate_returns(
     )
 
 
-def _critic_metrics(
+def _critic_path(
     run: RunRecord, fork: Fork, alphas: np.ndarray, pair: Pair = (1, 2)
-) -> dict[str, Any] | None:
+) -> CriticPath | None:
     path = run.paths.critic_transitions_file(fork.fork_id)
     if not path.is_file():
         return None
-    return critic_metrics_of_files(child_files(run, fork, pair), path, run.config.gamma, alphas)
+    return critic_path_of_files(child_files(run, fork, pair), path, run.config.gamma, alphas)
 
 
-def critic_metrics_of_files(
+def critic_path_of_files(
     files: tuple[Path, Path] | tuple[str, str],
     transitions_file: Path,
     gamma: float,
     alphas: np.ndarray,
-) -> dict[str, Any]:
-    """The critic's path between two agent files, on saved transitions (fork_result's
-    ``critic_metrics``)."""
+) -> CriticPath:
+    """The critic along the path between two agent files, on saved transitions: every
+    transition's squared TD error at every alpha (the critic barrier resamples them)."""
     with np.load(transitions_file) as data:
         transitions = Batch(
             **{
@@ -291,9 +292,9 @@ def critic_metrics_of_files(
     for start in range(0, len(alphas), MEMBERS_PER_CHUNK):
         population = interpolated_population(*children, alphas[start : start + MEMBERS_PER_CHUNK])
         chunk_td, chunk_q = critic_path(population, transitions, gamma)
-        td.extend(chunk_td.tolist())
-        q.extend(chunk_q.tolist())
-    return critic_metrics(np.array(td), np.array(q), alphas, int(transitions.obs.shape[1]))
+        td.append(chunk_td)
+        q.append(chunk_q)
+    return CriticPath(td_errors=np.concatenate(td), mean_q=np.concatenate(q))
 
 
 @dataclass(frozen=True)
@@ -400,25 +401,29 @@ def _measure_fork(
     pairs: list[Pair],
     reference: TrainingReference,
     confidence: float,
-    critic: bool = True,
+    critics: dict[Pair, CriticPath | None] | None = None,
 ) -> ForkResult:
-    """Every pair's path of one fork and the fork's record (``combine_pairs``); the critic's
-    path too if ``critic`` (not at a sequential evaluation's looks: it reads no episode)."""
+    """Every pair's path of one fork and the fork's record (``combine_pairs``), with each
+    pair's critic path where ``critics`` has one (none at a sequential evaluation's looks:
+    the critic reads no episode)."""
+    cfg = run.config
     common = {
-        "threshold": run.config.stability_threshold,
+        "threshold": cfg.stability_threshold,
         "random_return": reference.random_return,
         "best_return": reference.best_return,
         "gradient_updates": _gradient_updates(run, fork, max(max(p) for p in pairs)),
         "solved_return": reference.solved_return,
         "solved_source": reference.solved_source,
         "confidence": confidence,
+        "critic_threshold": cfg.critic_threshold,
+        "task_ceiling": solved_return(cfg.env, cfg.max_episode_steps),
     }
     per_pair = {
         pair: measure_path(
             returns[(fork.fork_id, pair)][0],
             alphas,
             terminated=returns[(fork.fork_id, pair)][1],
-            critic=_critic_metrics(run, fork, alphas, pair) if critic else None,
+            critic=(critics or {}).get(pair),
             **common,
         )
         for pair in pairs
@@ -498,9 +503,7 @@ def evaluate_run(
         still_open = []
         for fork in open_forks:
             reference = training_reference(run, fork, solved_return)
-            verdict = _measure_fork(
-                run, fork, returns, alphas, pairs, reference, confidence, critic=False
-            )
+            verdict = _measure_fork(run, fork, returns, alphas, pairs, reference, confidence)
             history[fork.fork_id].append({"episodes": episodes, "verdict": verdict.verdict})
             if not bs.decided(verdict.verdict):
                 still_open.append(fork)
@@ -593,6 +596,7 @@ def write_fork_results(
         "eval_stopping": "verdict" if stopping else "none",
         "looks": looks,
         "confidence": confidence,
+        "critic_threshold": cfg.critic_threshold,
     }  # no times here: a resumed evaluation writes the same files as an uninterrupted one
     results = []
     for fork in forks:
@@ -604,7 +608,8 @@ def write_fork_results(
             results.append(result)
             continue
         reference = training_reference(run, fork, solved_return)
-        result = _measure_fork(run, fork, returns, alphas, pairs, reference, confidence)
+        critics = {pair: _critic_path(run, fork, alphas, pair) for pair in pairs}
+        result = _measure_fork(run, fork, returns, alphas, pairs, reference, confidence, critics)
         used = returns[(fork.fork_id, (1, 2))][0].shape[1]
         result = dataclasses.replace(
             result,
@@ -623,6 +628,7 @@ def write_fork_results(
             pairs=np.array(pairs),
             pair_returns=np.stack([returns[(fork.fork_id, p)][0] for p in pairs]),
             pair_terminated=np.stack([returns[(fork.fork_id, p)][1] for p in pairs]),
+            **_td_error_arrays(critics, pairs),
         )
         atomic_write_bytes(folder / result.returns_file, buffer.getvalue())
         atomic_write_json(folder / instability_name(fork.fork_id), result.to_json())
@@ -639,12 +645,24 @@ def write_fork_results(
             "alpha_points": alpha_points,
             "num_eval_episodes": num_eval_episodes,
             "stability_threshold": cfg.stability_threshold,
+            "critic_threshold": cfg.critic_threshold,
             "children": children,
             "evaluation": evaluation,
             "forks": [r.summary() for r in results],
         },
     )
     return results
+
+
+def _td_error_arrays(critics: dict[Pair, CriticPath | None], pairs: list[Pair]) -> dict:
+    """returns_{id}.npz's critic arrays: ``td_errors[alpha, transition]`` of the pair (1, 2)
+    and ``pair_td_errors[pair, alpha, transition]``; none where no transitions were saved."""
+    if any(critics[p] is None for p in pairs):
+        return {}
+    return {
+        "td_errors": critics[pairs[0]].td_errors,
+        "pair_td_errors": np.stack([critics[p].td_errors for p in pairs]),
+    }
 
 
 def diverged_fork_result(identity: dict[str, Any], diverged: dict[str, int]) -> ForkResult:

@@ -45,7 +45,9 @@ def interpolated_population(child1: Agent, child2: Agent, alphas: np.ndarray) ->
 def critic_path(
     population: Agent, transitions: Batch, gamma: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Mean squared TD error and mean Q of every member's critic on the same transitions.
+    """Squared TD error per transition and mean Q of every member's critic on the same
+    transitions: ``[K, B]`` (mean over the twin critics) and ``[K]``. Kept per transition so
+    that the critic barrier's interval can resample transitions, paired across alpha.
 
     For interpolated members, the bootstrap uses the member's own critic and deterministic
     actor (target networks and entropy terms are training devices, not part of the function):
@@ -57,5 +59,5 @@ def critic_path(
     next_action = population.act(expand["next_obs"])
     next_q = population.critic(expand["next_obs"], next_action).min(dim=1).values
     target = expand["reward"] + gamma * (1.0 - expand["terminated"]) * next_q
-    td_error = (q - target[:, None]).square().mean(dim=(1, 2))
-    return td_error.cpu().numpy().astype(float), q.mean(dim=(1, 2)).cpu().numpy().astype(float)
+    td_errors = (q - target[:, None]).square().mean(dim=1)
+    return td_errors.cpu().numpy().astype(float), q.mean(dim=(1, 2)).cpu().numpy().astype(float)

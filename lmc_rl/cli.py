@@ -1,4 +1,4 @@
-"""Command line: ``lmc-rl run | merge | evaluate | analyze | connect | sweep | check |
+"""Command line: ``lmc-rl run | merge | fork | evaluate | analyze | connect | sweep | check |
 doctor``. Parsing; the work lives in other modules, imported when a command runs (``--help``
 imports no torch)."""
 
@@ -69,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_piece_flags(run)
     _add_merge_parser(commands)
+    _add_fork_parser(commands)
     evaluate = commands.add_parser(
         "evaluate",
         help="Re-run the instability evaluation of a finished run from its saved weights.",
@@ -227,6 +228,48 @@ def _add_merge_parser(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="Merge even if some forks of the run are in no piece (the report says which).",
     )
+
+
+def _add_fork_parser(commands: argparse._SubParsersAction) -> None:
+    fork = commands.add_parser(
+        "fork",
+        help="Add fork points to a finished run (a new run folder; the run is only read).",
+        description="Compute only the new forks of a finished run (the parent again as far as "
+        "they need) and merge them with the run's own into a new run folder: the results and "
+        "agent files of a run that had every fork point from the start, bit for bit. Fork ids "
+        "are places in the sorted schedule, so an old fork's id shifts when an earlier one is "
+        "added. See docs/pieces.md.",
+    )
+    fork.add_argument("--results_dir", required=True, help="The finished run's results folder.")
+    fork.add_argument(
+        "--fork_points",
+        required=True,
+        metavar="P[,P ...]",
+        help="Fractions of total_steps to add, strictly between 0 and 1, none already the run's.",
+    )
+    fork.add_argument(
+        "--out",
+        default=None,
+        help="Results folder of the new run (default: seed_{seed}_run{id} beside the run); "
+        "must not exist yet. The new forks' piece is kept beside it in seed_{seed}_run{id}_pieces.",
+    )
+    fork.add_argument(
+        "--threads",
+        default=None,
+        help="Torch threads of the new forks' piece (default: the run's).",
+    )
+    fork.add_argument(
+        "--eval_workers",
+        default=None,
+        help="Evaluation processes of the new forks' piece (default: the run's).",
+    )
+    fork.add_argument(
+        "--device",
+        default=None,
+        help="Device of the new forks' piece (default: the one the run trained on; another "
+        "device computes other bits).",
+    )
+    fork.add_argument("--no_progress", action="store_true", help="Hide the progress bar.")
 
 
 def _add_connect_parser(commands: argparse._SubParsersAction) -> None:
@@ -415,6 +458,20 @@ def _merge(args: argparse.Namespace) -> None:
     from lmc_rl.experiment.merge import merge_pieces
 
     print_path(merge_pieces(args.dirs, args.out, args.partial))
+
+
+def _fork(args: argparse.Namespace) -> None:
+    from lmc_rl.experiment.added_forks import add_forks
+
+    check_out_folder(args.out)
+    placement = {
+        flag: getattr(args, flag)
+        for flag in ("threads", "eval_workers", "device")
+        if getattr(args, flag) is not None
+    }
+    print_path(
+        add_forks(args.results_dir, args.fork_points, args.out, placement, not args.no_progress)
+    )
 
 
 def _evaluate(args: argparse.Namespace) -> None:
@@ -640,6 +697,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "render": _render,
             "sweep": sweep_command,
             "merge": _merge,
+            "fork": _fork,
             "doctor": _doctor,
         }
         status = handlers[args.command](args)

@@ -87,6 +87,25 @@ def save_agent(path: Path, agent: Agent, member: int, task: TaskSpec, info: dict
         "state_dict": single.state_dict(),
         "info": info,
     }
+    _write_agent_payload(path, payload)
+
+
+def rename_agent_file(source: Path, target: Path, **info: Any) -> None:
+    """``source``'s agent saved as ``target`` with the ``info`` fields given changed (its member
+    name, its fork id): the bytes ``save_agent`` writes for that agent under that name, as when
+    the forks of a finished run take their ids in a larger schedule (``lmc-rl fork``)."""
+    try:
+        payload = torch.load(source, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise UserError(f"{source} is not a readable agent file ({type(err).__name__})") from None
+    _verify_checksum(source, payload)
+    payload.pop(CHECKSUM_KEY, None)
+    payload["info"] = {**payload["info"], **info}
+    _write_agent_payload(target, payload)
+
+
+def _write_agent_payload(path: Path, payload: dict[str, Any]) -> None:
+    """The agent file's bytes: the payload and, last, its checksum."""
     payload[CHECKSUM_KEY] = agent_checksum(payload)
     buffer = io.BytesIO()
     torch.save(payload, buffer)

@@ -11,6 +11,7 @@ shapes). Evaluation env steps are upper bounds (every episode at max_episode_ste
 Usage::
 
     python benchmarks/piece_work.py --pieces 2     # a few seconds
+    python benchmarks/piece_work.py --add_forks 0.9   # what lmc-rl fork computes to add 0.9
 """
 
 from __future__ import annotations
@@ -100,11 +101,50 @@ def kept_file_sizes(config: RunConfig) -> dict[str, int]:
     }
 
 
+def added_forks_work(config: RunConfig, points: str) -> str:
+    """A table: the piece ``lmc-rl fork`` computes to add ``points`` to the run of ``config``
+    (the new forks, the parent as far as they need), against the whole larger run."""
+    new = [float(p) for p in points.split(",")]
+    larger = build_config(
+        {"seed": config.seed, "fork_points": ",".join(map(str, [*config.fork_points, *new]))}
+    )
+    new_ids = tuple(f.fork_id for f in fork_schedule(larger) if f.point in new)
+    all_ids = tuple(f.fork_id for f in fork_schedule(larger))
+    piece, whole = piece_work(larger, new_ids), piece_work(larger, all_ids)
+    parent = piece["parent_steps"]
+    return "\n".join(
+        [
+            f"adding {points} to the default experiment ({len(config.fork_points)} forks)",
+            "",
+            "| | parent trained to | agent-steps | member updates | instability env steps |",
+            "|---|---|---|---|---|",
+            *(
+                f"| {name} | {w['parent_steps']:,} | {w['agent_steps']:,} | "
+                f"{w['member_updates']:,} | {w['instability_env_steps']:,} |"
+                for name, w in (("lmc-rl fork", piece), ("the whole larger run", whole))
+            ),
+            "",
+            f"recomputed parent: {parent:,} agent-steps ({parent / whole['agent_steps']:.1%} of "
+            f"the whole larger run's); all of lmc-rl fork's training: "
+            f"{piece['agent_steps'] / whole['agent_steps']:.1%}",
+        ]
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pieces", type=int, default=2)
+    parser.add_argument(
+        "--add_forks",
+        metavar="P[,P ...]",
+        default=None,
+        help="Instead: the work of `lmc-rl fork` adding these fork points to the default run.",
+    )
     args = parser.parse_args()
     config = build_config({"seed": 1})  # the default experiment
+    if args.add_forks:
+        print(added_forks_work(config, args.add_forks))
+        return
     schedule = tuple(f.fork_id for f in fork_schedule(config))
     whole = piece_work(config, schedule)
     split = split_forks(config, args.pieces)

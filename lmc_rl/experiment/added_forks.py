@@ -74,7 +74,7 @@ def add_forks(
         if out is not None
         else run.paths.results.parent / merged_run_name(larger.seed, run_identity(larger))
     )
-    if _finished_before(results, larger):
+    if _finished_before(results, larger, named_by_settings=out is None):
         print(f"lmc-rl: {results} is already finished", file=sys.stderr)
         return results
     home = results.parent / pieces_folder_name(larger.seed, run_identity(larger))
@@ -163,26 +163,29 @@ def _old_fork_ids(old: RunConfig, larger: RunConfig) -> dict[int, int]:
     return {f.fork_id: by_step[f.step] for f in fork_schedule(old)}
 
 
-def _finished_before(results: Path, larger: RunConfig) -> bool:
-    """Whether ``results`` holds this larger run, finished (the same command again); refuses
-    a folder that holds anything else."""
-    if not results.exists() or not any(results.iterdir()):
-        weights = weights_dir_for(results)
-        if weights.exists() and any(weights.iterdir()):
-            raise UserError(f"--out: {weights} (the new run's weights) is not empty")
-        return False
+def _finished_before(results: Path, larger: RunConfig, named_by_settings: bool) -> bool:
+    """Whether ``results`` holds this larger run, finished by this command (the same command
+    again). A merge of it killed before the end is done again; any other folder given as
+    ``--out`` that is not empty is refused."""
     try:
         earlier = load_run(results, flag="--out")
-        same = (
+        ours = (
             "merged_from" in earlier.record
             and not earlier.config.forks
             and run_identity(earlier.config) == run_identity(larger)
         )
     except UserError:
-        same = False
-    if not same:
+        ours = False
+    if ours:
+        return earlier.finished and "forks_added" in earlier.record
+    if named_by_settings:  # seed_{seed}_run{id}: only this command writes there
+        return False
+    if results.exists() and any(results.iterdir()):
         raise UserError(f"--out: {results} already exists and is not empty")
-    return earlier.finished
+    weights = weights_dir_for(results)
+    if weights.exists() and any(weights.iterdir()):
+        raise UserError(f"--out: {weights} (the new run's weights) is not empty")
+    return False
 
 
 def _remove(paths: RunPaths) -> None:

@@ -48,8 +48,6 @@ from lmc_rl.records.run_record import RunRecord, load_run
 from lmc_rl.training.forking import fork_schedule, piece_record
 from lmc_rl.training.run_files import rename_agent_file, write_run_config
 
-FLAG = "fork"
-
 
 def add_forks(
     results_dir: str | Path,

@@ -221,7 +221,8 @@ def test_the_critic_barrier_and_the_ceiling_warning_are_reported_beside_the_retu
     fork.update(saturated=True, return_ceiling=100.0, verdict="connected", critic_verdict="barrier")
     fork_file.write_text(json.dumps(fork))
     report = (analyze_run(run) / "report.md").read_text()
-    assert "critic barrier [95% CI]" in report and "| 0.15 [0.05, 0.25] | **barrier** |" in report
+    assert "critic barrier [95% CI]" in report
+    assert "| 0.150 [0.050, 0.250] | **barrier** |" in report
     assert "**connected** (saturated)" in report
     assert "**Returns at the ceiling (fork 1)**" in report
     assert "Read the critic verdict instead: fork 1 **barrier**." in report

@@ -95,7 +95,7 @@ def _fork_lines(run: RunResults) -> list[str]:
         header += ["children's returns (sd)", "mean over pairs [95% CI]"]
     if with_critic:
         header += ["critic TD barrier", "critic TD linear barrier"]
-    header.append("verdict")
+    header.insert(3, "verdict")  # the verdict leads, after the fork's identity
     if critic_verdicts:
         header += ["children's TD error", "critic barrier [95% CI]", "critic verdict"]
     rows = []
@@ -130,9 +130,10 @@ def _fork_lines(run: RunResults) -> list[str]:
                 _number(critic.get("td_error_barrier")),
                 _number(critic.get("td_error_linear_barrier")),
             ]
-        row.append(
+        row.insert(
+            3,
             (f"**{fork.verdict}**" if fork.verdict else "–")
-            + (" (saturated)" if fork.saturated else "")
+            + (" (saturated)" if fork.saturated else ""),
         )
         if critic_verdicts:
             row += [
@@ -141,8 +142,6 @@ def _fork_lines(run: RunResults) -> list[str]:
                 f"**{fork.critic_verdict}**" if fork.critic_verdict else "–",
             ]
         rows.append(row)
-    for row in [header, *rows]:  # the verdict leads, after the fork's identity
-        row.insert(3, row.pop())
     return _table(header, rows)
 
 

@@ -90,10 +90,12 @@ def critic_barrier(
     threshold: float,
     progress: float | None = None,
     gradient_updates: int | None = None,
+    reference: str = "",
 ) -> CriticBarrier:
     """The relative TD-error barrier of ``td_errors[alpha, transition]`` at ``alphas``, and the
-    verdict against ``threshold`` (the same words and rules as the return's verdict; progress
-    and gradient_updates are the return's, for its ``untrained`` rule)."""
+    verdict against ``threshold`` (the same words and rules as the return's verdict; progress,
+    gradient_updates and the reference progress was measured against are the return's, for
+    its ``untrained`` rule)."""
     td_errors = np.asarray(td_errors, dtype=float)
     alphas = np.asarray(alphas, dtype=float)
     scale = children_td_error(td_errors)
@@ -113,6 +115,7 @@ def critic_barrier(
         limit=bs.barrier_limit(threshold, endpoint_mean=1.0),  # gaps already relative to S
         progress=progress,
         gradient_updates=gradient_updates,
+        reference=reference,
     )
     if td_errors.shape[1] < MIN_TRANSITIONS and verdict == "inconclusive":
         reason = f"no interval (fewer than {MIN_TRANSITIONS} transitions)"

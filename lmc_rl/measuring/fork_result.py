@@ -366,7 +366,12 @@ def measure_path(
         if critic_threshold is None:
             raise ValueError("measure_path: a critic path needs critic_threshold")
         barrier = critic_barrier(
-            critic.td_errors, alphas, critic_threshold, progress, gradient_updates
+            critic.td_errors,
+            alphas,
+            critic_threshold,
+            progress,
+            gradient_updates,
+            reference_kind or "",
         )
         critic_fields = {
             "critic": critic_metrics(critic.td_errors, critic.mean_q, alphas),

@@ -1,6 +1,5 @@
 """Instability analysis: interpolation endpoints, common random numbers, metrics and files."""
 
-import csv
 import dataclasses
 import json
 import shutil
@@ -11,7 +10,7 @@ import torch
 
 from lmc_rl.cli import main
 from lmc_rl.config.run_config import build_config
-from lmc_rl.config.tasks import check_task
+from lmc_rl.config.tasks import check_task, solved_return
 from lmc_rl.experiment.phases import run_experiment
 from lmc_rl.measuring import barrier_stats as bs
 from lmc_rl.measuring.fork_result import ForkResult, critic_metrics, measure_path
@@ -214,19 +213,22 @@ def test_a_fork_with_three_children_measures_all_three_pairs(forked_run):
     assert result["pairs"][0]["linear_barrier"] == result["linear_barrier"]
     low, high = result["pair_mean_linear_barrier_ci"]
     assert low <= result["pair_mean_linear_barrier"] <= high
-    # the verdict: the all-pairs interval against the threshold, after the training check,
-    # whose floor is the return of the parent's uniform-random warm-up episodes
+    # the verdict: the all-pairs interval against the limit, after the training check, whose
+    # floor is the return of the parent's uniform-random warm-up episodes and whose reference
+    # is the task's solved return (InvertedPendulum: 1 a step)
     record = json.loads((forked_run.results / "config.json").read_text())
     random_return = record["random_policy"]["mean_return"]
     assert record["random_policy"]["n_episodes"] > 0 and np.isfinite(random_return)
-    with open(forked_run.results / "evaluations.csv", newline="") as f:
-        best = max(float(row["mean_return"]) for row in csv.DictReader(f))
+    config = record["config"]
+    solved = solved_return(config["env"], config["max_episode_steps"])
+    assert solved == config["max_episode_steps"]
     children_mean = float(np.mean(result["children_returns"]))
-    span = best - random_return
-    progress = (children_mean - random_return) / span if span > 0 else 0.0
+    progress = (children_mean - random_return) / (solved - random_return)
+    assert result["progress_reference"] == pytest.approx(solved)
     assert result["training_progress"] == pytest.approx(progress)
     interval = tuple(result["pair_mean_linear_barrier_ci"])
-    expected = bs.verdict(interval, children_mean, 0.05, progress)
+    limit = bs.barrier_limit(0.05, children_mean, random_return)
+    expected = bs.verdict(interval, limit, progress, None, None, result["progress_reference_kind"])
     assert (result["verdict"], result["verdict_reason"]) == expected
     point = result["interpolation"][1]
     assert point["q05"] <= point["q50"] <= point["q95"] and 0 <= point["failure_rate"] <= 1

@@ -137,7 +137,7 @@ def test_a_seed_among_others_writes_the_files_it_writes_alone_at_256x256(tmp_pat
     for name in ("evaluations.csv", "all_forks_results.json", "forks/instability_1.json"):
         assert filecmp.cmp(among / name, alone / name, shallow=False), name
     weights = lambda d: Path(str(d).replace("/results/", "/model_weights/"))  # noqa: E731
-    for name in ("final.pt", "fork1_1.pt", "fork2_1.pt"):
+    for name in ("final.pt", "fork1_child1.pt", "fork1_child2.pt"):
         assert filecmp.cmp(weights(among) / name, weights(alone) / name, shallow=False), name
 
 

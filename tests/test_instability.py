@@ -308,13 +308,15 @@ def test_evaluate_children_overwrite_and_analyze_evaluation(forked_run, tmp_path
     with np.load(two / "returns_1.npz") as data:
         assert data["pair_returns"].shape == (1, 3, 2)
 
+    folders = sorted(p.name for p in (results / "evaluations").iterdir())
+    assert "a3_e2_c2" in folders
     assert main([*argv, "--overwrite"]) == 0
     own = json.loads((results / "forks" / "instability_1.json").read_text())
     assert own["children"] == 3 and [p["alpha"] for p in own["interpolation"]] == [0, 0.5, 1]
     assert own["pairs"][0] == result["pairs"][0]
     summary = json.loads((results / "all_forks_results.json").read_text())
     assert summary["alpha_points"] == 3 and summary["num_eval_episodes"] == 2
-    assert sorted(p.name for p in (results / "evaluations").iterdir()) == ["a3_e2_c2"]
+    assert sorted(p.name for p in (results / "evaluations").iterdir()) == folders  # no new one
 
     shutil.rmtree(two / "fork_analysis")
     own_report = (results / "fork_analysis" / "report.md").read_text()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import statistics
 import subprocess
 import sys
 
@@ -47,10 +46,12 @@ def page_faults(keep_freed_memory: str) -> int:
 
 @pytest.mark.skipif(not keep_freed_memory(), reason="needs glibc's mallopt")
 def test_sac_updates_reuse_freed_memory_instead_of_faulting_it_in_again():
-    # the median of three runs each: one run with glibc's defaults now and then happens to
-    # reuse its freed blocks (seen once in CI: 1 fault against the tuned run's 980)
-    default = statistics.median(page_faults("0") for _ in range(3))
-    tuned = statistics.median(page_faults("1") for _ in range(3))
+    # the most of three runs each: a run with glibc's defaults now and then happens to reuse
+    # its freed blocks (glibc raises its mmap threshold as it goes: seen in CI, 1 fault against
+    # the tuned run's 980, and a median of three that failed too); without the tuning every
+    # run faults its activations in again, so the most of three does
+    default = max(page_faults("0") for _ in range(3))
+    tuned = max(page_faults("1") for _ in range(3))
     # measured here over 10 updates: 6k-28k faults with glibc's defaults, 1-1.6k tuned (the
     # heap's high-water mark still creeps up now and then as it fragments)
     assert default > 3 * tuned

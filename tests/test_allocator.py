@@ -37,7 +37,13 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 
 
 def page_faults(keep_freed_memory: str) -> int:
-    env = {**os.environ, "LMC_RL_KEEP_FREED_MEMORY": keep_freed_memory}
+    # a clean environment: glibc's defaults, not malloc settings a library of the test process
+    # (Ray, W&B, ...) may have exported
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", "/"),
+        "LMC_RL_KEEP_FREED_MEMORY": keep_freed_memory,
+    }
     out = subprocess.run(
         [sys.executable, "-c", UPDATES], capture_output=True, text=True, check=True, env=env
     )

@@ -241,3 +241,70 @@ def test_pieces_on_ray_equal_the_whole_run(tmp_path, tiny_run, capsys):
     flags += ["--output_dir", str(tmp_path / "pieces"), "--backend", "ray", "--address", "local"]
     merged = _run(capsys, [*flags, "--pieces", "2"])
     _assert_same_results(whole, merged)
+
+
+# -- a sweep whose cells are computed in pieces --------------------------------------------------
+
+
+def _sweep(capsys, argv: list[str]) -> tuple[dict[int, Path], str]:
+    """Run ``lmc-rl sweep`` (exit 0); each seed's run folder, and the sweep's stderr."""
+    assert main(["sweep", "--no_progress", *argv]) == 0
+    err = capsys.readouterr().err
+    output_dir = Path(argv[argv.index("--output_dir") + 1])
+    runs = {}
+    for config_file in output_dir.glob("results/*/*/*/seed_*/config.json"):
+        runs[json.loads(config_file.read_text())["config"]["seed"]] = config_file.parent
+    return runs, err
+
+
+def test_a_sweep_in_pieces_writes_each_cells_run_bit_for_bit_and_a_rerun_resumes_only_what_is_left(
+    tmp_path, tiny_run, capsys
+):
+    flags = _flags(
+        tiny_run, seed="1,2", total_steps="200", learning_starts="50", fork_points="0.3,0.6"
+    )
+    whole, _ = _sweep(capsys, [*flags, "--workers", "1", "--output_dir", str(tmp_path / "whole")])
+    in_pieces = [*flags, "--workers", "2", "--pieces", "2", "--output_dir", str(tmp_path / "p")]
+    merged, err = _sweep(capsys, in_pieces)
+    assert "2 to compute in pieces (4 of their 4 pieces left)" in err
+    assert sorted(merged) == sorted(whole) == [1, 2]
+    for seed, run in merged.items():
+        assert load_run(run).finished and run.name.startswith(f"seed_{seed}_run")
+        _assert_same_results(whole[seed], run)
+    # seed 1: a piece killed mid-training and its merge lost; seed 2: its merge killed
+    first, second = sorted((merged[1].parent / f"{merged[1].name}_pieces").iterdir())
+    record = json.loads((first / "config.json").read_text())
+    (first / "config.json").write_text(json.dumps({**record, "status": "running"}))
+    kept = (second / "config.json").stat().st_mtime_ns
+    shutil.rmtree(_weights(merged[1]))
+    shutil.rmtree(merged[1])
+    record = json.loads((merged[2] / "config.json").read_text())
+    (merged[2] / "config.json").write_text(json.dumps({**record, "status": "trained"}))
+    again, err = _sweep(capsys, in_pieces)
+    assert "2 to compute in pieces (1 of their 4 pieces left)" in err
+    assert "2 finished, 0 skipped, 0 failed" in err
+    assert again == merged
+    assert (second / "config.json").stat().st_mtime_ns == kept
+    for seed, run in again.items():
+        _assert_same_results(whole[seed], run)
+    _, err = _sweep(capsys, in_pieces)
+    assert "0 finished, 2 skipped, 0 failed" in err
+
+
+@pytest.mark.parametrize(
+    "changes, pieces, message",
+    [
+        ({}, "0", "--pieces: must be >= 1, got 0"),
+        ({}, "two", "--pieces: expected an integer, got 'two'"),
+        ({"fork_points": "0.5|none"}, "2", "has no fork points to share out"),
+        ({"forks": "1"}, "2", "without --forks"),
+    ],
+)
+def test_a_sweep_refuses_pieces_it_cannot_make_with_one_line_and_writes_nothing(
+    tmp_path, tiny_run, capsys, changes, pieces, message
+):
+    flags = _flags(tiny_run, seed="1,2", output_dir=str(tmp_path / "out"), **changes)
+    assert main(["sweep", "--no_progress", *flags, "--pieces", pieces]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert not (tmp_path / "out").exists()

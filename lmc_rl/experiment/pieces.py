@@ -3,7 +3,8 @@
 A fork is a pure function of (run settings, fork step), and the parent is bitwise the same in
 every piece up to where a piece stops it, so pieces can run anywhere and ``merge`` joins them
 into the whole run's files. ``lmc-rl run --pieces N`` lays its pieces out by the run's identity
-(``run_identity``), so the same command again skips finished pieces and resumes killed ones.
+(``run_identity``), so the same command again skips finished pieces and resumes killed ones;
+``lmc-rl sweep --pieces N`` lays out each of its cells by the same plan (``plan_pieces``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import shutil
 import sys
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -89,16 +91,23 @@ def _improve(config: RunConfig, pieces: list[list[int]]) -> bool:
     return False
 
 
+def piece_finished(results: Path) -> bool:
+    """Whether the piece in ``results`` is done (measured and reported): nothing left to run."""
+    paths = RunPaths(Path(results), weights_dir_for(Path(results)))
+    if not paths.config_file.is_file():
+        return False
+    return load_run(paths.results).finished and (paths.analysis_dir / REPORT_FILE).is_file()
+
+
 def run_piece(config: RunConfig, results: str, progress: bool = False) -> str:
     """Compute one piece in ``results``: skip it if finished, resume it if killed, else start
     it; returns which of the three it did."""
     from lmc_rl.experiment.phases import resume_experiment, run_experiments
 
     paths = RunPaths(Path(results), weights_dir_for(Path(results)))
+    if piece_finished(paths.results):
+        return "finished before"
     if paths.config_file.is_file():
-        run = load_run(paths.results)
-        if run.finished and (paths.analysis_dir / REPORT_FILE).is_file():
-            return "finished before"
         resume_experiment(str(paths.results), {}, progress)
         return "resumed"
     for folder in (paths.results, paths.weights):  # killed before its config.json: start over
@@ -116,42 +125,74 @@ def _piece_process(config: RunConfig, results: str) -> str:
     return run_piece(config, results)
 
 
+def check_pieces(config: RunConfig, n: int, what: str = "the run") -> None:
+    """Refuse, before anything is written, what cannot be split into pieces: ``n`` < 1, a
+    config that is a piece already, one without forks. ``n`` above the fork count is not an
+    error: the split makes one piece per fork."""
+    if n < 1:
+        raise UserError(f"--pieces: must be >= 1, got {n}")
+    if config.forks:
+        raise UserError("--pieces splits the whole fork schedule; give it without --forks")
+    if not config.fork_points:
+        raise UserError(f"--pieces: {what} has no fork points to share out")
+
+
+@dataclass(frozen=True)
+class PiecePlan:
+    """One run laid out in pieces, by its identity: the merged run's results folder, and each
+    piece's config and results folder (beside it, in ``seed_{seed}_run{id}_pieces/``)."""
+
+    merged: Path
+    pieces: tuple[tuple[RunConfig, Path], ...]
+
+
+def merged_run_dir(config: RunConfig) -> Path:
+    """``.../{env}/{algo}/seed_{seed}_run{id}``: where the run computed in pieces is merged."""
+    base = experiment_dir(config.output_dir, config.experiment_name) / config.env / config.algo
+    return base / merged_run_name(config.seed, run_identity(config))
+
+
+def plan_pieces(config: RunConfig, n: int) -> PiecePlan:
+    """The run's forks split into at most ``n`` pieces (``split_forks``), and their folders."""
+    merged = merged_run_dir(config)
+    home = merged.parent / pieces_folder_name(config.seed, run_identity(config))
+    pieces = tuple(
+        (config.replace(forks=ids), home / piece_name(ids)) for ids in split_forks(config, n)
+    )
+    return PiecePlan(merged, pieces)
+
+
+def merge_plan(plan: PiecePlan) -> Path:
+    """Merge the plan's finished pieces into its merged folder, after clearing what a killed
+    merge left there; returns the merged run's results folder."""
+    from lmc_rl.experiment.merge import merge_pieces
+
+    for folder in (plan.merged, weights_dir_for(plan.merged)):
+        shutil.rmtree(folder, ignore_errors=True)
+    return merge_pieces([results for _, results in plan.pieces], plan.merged)
+
+
 def run_in_pieces(config: RunConfig, settings: PieceSettings, progress: bool = True) -> Path:
     """Split the run's forks into ``settings.pieces`` pieces, compute them side by side (local
     processes or Ray tasks), merge them; returns the merged run's results folder."""
-    from lmc_rl.experiment.merge import merge_pieces
-
     if settings.backend not in PIECE_BACKENDS:
         raise UserError(
             f"--backend: unknown backend {settings.backend!r} (choose from "
             f"{', '.join(PIECE_BACKENDS)})"
         )
-    if settings.pieces < 1:
-        raise UserError(f"--pieces: must be >= 1, got {settings.pieces}")
-    if config.forks:
-        raise UserError("--pieces splits the whole fork schedule; give it without --forks")
-    if not config.fork_points:
-        raise UserError("--pieces: the run has no fork points to share out")
-    run_id = run_identity(config)
-    base = experiment_dir(config.output_dir, config.experiment_name) / config.env / config.algo
-    merged = base / merged_run_name(config.seed, run_id)
+    check_pieces(config, settings.pieces)
+    plan = plan_pieces(config, settings.pieces)
+    merged = plan.merged
     if (merged / "config.json").is_file() and load_run(merged).finished:
         print(f"lmc-rl: {merged} is already finished", file=sys.stderr)
         return merged
-    for folder in (merged, weights_dir_for(merged)):  # a merge that was killed: merge again
-        shutil.rmtree(folder, ignore_errors=True)
-    split = split_forks(config, settings.pieces)
-    home = base / pieces_folder_name(config.seed, run_id)
     # pieces side by side share the cores: evaluation workers split them (results unchanged)
-    workers = config.eval_workers or max(1, _cores() // len(split))
-    tasks = [
-        (config.replace(forks=ids, eval_workers=workers), str(home / piece_name(ids)))
-        for ids in split
-    ]
+    workers = config.eval_workers or max(1, _cores() // len(plan.pieces))
+    tasks = [(piece.replace(eval_workers=workers), str(results)) for piece, results in plan.pieces]
     print(
-        f"lmc-rl: {len(split)} piece(s) of forks "
-        + " | ".join(",".join(map(str, ids)) for ids in split)
-        + f" in {home}",
+        f"lmc-rl: {len(tasks)} piece(s) of forks "
+        + " | ".join(",".join(map(str, piece.forks)) for piece, _ in plan.pieces)
+        + f" in {plan.pieces[0][1].parent}",
         file=sys.stderr,
     )
     if settings.backend == "ray":
@@ -160,7 +201,7 @@ def run_in_pieces(config: RunConfig, settings: PieceSettings, progress: bool = T
         done = _run_in_processes(tasks)
     for (_, results), how in zip(tasks, done, strict=True):
         print(f"lmc-rl: piece {Path(results).name}: {how}", file=sys.stderr)
-    return merge_pieces([results for _, results in tasks], merged)
+    return merge_plan(plan)
 
 
 def _cores() -> int:

@@ -1,6 +1,6 @@
 """Sweeps: a grid of runs (envs x algos x seeds x buffer strategies x fork noise, or any other
-flag) on a local process pool or a Ray cluster, compared when done. May import: every layer
-before it (config ... experiment).
+flag), each run whole or in pieces, on a local process pool or a Ray cluster, compared when
+done. May import: every layer before it (config ... experiment).
 
     lmc-rl sweep --env InvertedPendulum-v5 --seeds 1,2,3 --fork_buffer_strategy copy,fresh
 """

@@ -4,7 +4,8 @@ A cell's run is found by its settings, as open_lth finds runs: under
 ``{output_dir}/results/{experiment_name}/{env}/{algo}/seed_{seed}_*/`` the run whose stored config
 equals the cell's (ignoring the fields marked as not changing results: output_dir, device, ...).
 A task is one cell, or cells that differ only by seed, trained as one population
-(``lmc-rl run --seeds``); each writes the folder it would write alone.
+(``lmc-rl run --seeds``); each writes the folder it would write alone. Or a task is one piece of
+a cell (``lmc-rl sweep --pieces``, see ``cell_pieces``), computed in its piece's folder.
 """
 
 from __future__ import annotations
@@ -45,12 +46,14 @@ class CellTask:
     one population). ``resume_dirs``: empty to start the runs, else each cell's unfinished run.
     ``isolated``: the task has a process to itself (a pool or Ray worker), so its whole
     stdout/stderr goes to the log, with one thread and one evaluation process, as its
-    neighbours run in parallel."""
+    neighbours run in parallel. ``piece_dir``: the task's one cell is a piece of a run, to
+    compute in that folder (skipped if finished there, resumed if killed, else started)."""
 
     cells: tuple[SweepCell, ...]
     log_file: Path
     resume_dirs: tuple[Path, ...]
     isolated: bool
+    piece_dir: Path | None = None
 
     @property
     def name(self) -> str:
@@ -110,9 +113,11 @@ def run_cell(task: CellTask) -> list[CellOutcome]:
     """Start or resume the task's runs with their output in its log; a failure is returned, not
     raised, so that the other tasks go on (a population that fails fails every cell of it)."""
     task.log_file.parent.mkdir(parents=True, exist_ok=True)
-    with _output_to(task.log_file, whole_process=task.isolated):
+    with output_to(task.log_file, whole_process=task.isolated):
         what = (
-            f"resuming {', '.join(map(str, task.resume_dirs))}"
+            f"computing the piece in {task.piece_dir}"
+            if task.piece_dir is not None
+            else f"resuming {', '.join(map(str, task.resume_dirs))}"
             if task.resume_dirs
             else "starting new runs"
             if len(task.cells) > 1
@@ -151,6 +156,12 @@ def _start_or_resume(task: CellTask) -> list[Path]:
 
         keep_freed_memory()
         torch.set_num_threads(1)
+    if task.piece_dir is not None:
+        from lmc_rl.experiment.pieces import run_piece
+
+        how = run_piece(_placed(task, task.cells[0]), str(task.piece_dir))
+        print(f"=== piece {task.piece_dir.name}: {how}")
+        return [task.piece_dir]
     if len(task.cells) == 1:
         if task.resume_dirs:
             return [experiment.resume_experiment(str(task.resume_dirs[0]), {}, False).results]
@@ -174,7 +185,7 @@ def one_line_error(err: BaseException) -> str:
 
 
 @contextlib.contextmanager
-def _output_to(log_file: Path, whole_process: bool) -> Iterator[None]:
+def output_to(log_file: Path, whole_process: bool) -> Iterator[None]:
     """Send the cell's output to its log: at the file-descriptor level in a worker process of
     its own (so C libraries' output goes there too), else only Python's sys.stdout/stderr."""
     with open(log_file, "a", buffering=1) as log:

@@ -16,8 +16,10 @@ from tqdm import tqdm
 from lmc_rl.config.errors import UserError
 from lmc_rl.config.flags import add_config_flags, config_overrides
 from lmc_rl.config.run_config import RunConfig
+from lmc_rl.experiment.pieces import check_pieces, merged_run_dir
 from lmc_rl.records.layout import COMPARISON_FOLDER, SWEEP_LOGS_FOLDER
 from lmc_rl.sweep import backends
+from lmc_rl.sweep.cell_pieces import MergeWhenDone, PiecedCell, plan_pieced_cell
 from lmc_rl.sweep.cells import (
     CellOutcome,
     CellTask,
@@ -97,6 +99,17 @@ def add_sweep_parser(subparsers: Any) -> None:
         "results, bit for bit), split into as many populations as there are workers when the "
         "grid has fewer experiments than workers.",
     )
+    sweep.add_argument(
+        "--pieces",
+        metavar="N",
+        default=None,
+        help="Compute each run in N pieces, split as `lmc-rl run --pieces N` splits it (its "
+        "forks in N pieces of balanced cost; one piece per fork where a run has fewer than N), "
+        "every piece a task of --backend (bounded by --workers as runs are), each run merged "
+        "when its pieces are done into seed_{seed}_run{id}/, with the results of the run "
+        "computed whole, bit for bit. Every run needs --fork_points. Running the same sweep "
+        "again skips finished pieces and resumes killed ones. See docs/sweeps.md.",
+    )
     sweep.add_argument("--no_progress", action="store_true", help="Hide the progress bar.")
 
 
@@ -134,6 +147,7 @@ def sweep_command(args: argparse.Namespace) -> int:
     axes = axes_from_yaml(args.grid) if args.grid else {}
     axes.update(axes_from_flags(config_overrides(args)))
     workers = _parse_workers(args.workers)
+    pieces = _parse_pieces(args.pieces)
     if args.backend == "ray":
         backends.import_ray()
     cells = expand_grid(axes, check_device=args.backend == "local")
@@ -144,6 +158,7 @@ def sweep_command(args: argparse.Namespace) -> int:
         args.address,
         not args.no_progress,
         group_seeds=not args.separate_seeds,
+        pieces=pieces,
     )
     print(f"lmc-rl: sweep: {result.summary}", file=sys.stderr)
     status = 1 if result.count("failed") else 0
@@ -154,6 +169,15 @@ def sweep_command(args: argparse.Namespace) -> int:
         comparison, status = None, 1
     print(Path(comparison or result.experiment_dir).resolve())
     return status
+
+
+def _parse_pieces(raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise UserError(f"--pieces: expected an integer, got {raw!r}") from None
 
 
 def _parse_workers(raw: str | None) -> int | None:
@@ -175,30 +199,46 @@ def run_sweep(
     address: str | None = None,
     progress: bool = True,
     group_seeds: bool = True,
+    pieces: int | None = None,
 ) -> SweepResult:
     """Run the cells whose runs are not finished yet on ``backend`` (local: ``workers``
     processes, or this one for 1; ray: a cluster at ``address``, by default the running one or
     a new local one, as ``ray.init()`` chooses). Locally, with ``group_seeds``, cells that
-    differ only by seed train as populations (see ``_plan``)."""
+    differ only by seed train as populations (see ``_plan``). With ``pieces``, each cell to
+    compute is computed in that many pieces, merged when they are done (``cell_pieces``);
+    raises UserError, before anything is written, for a cell that cannot be split."""
+    if pieces is not None:
+        for cell in cells:
+            check_pieces(cell.config, pieces, what=f"grid cell {cell.name}")
     cells = [
         SweepCell(c.name, c.config.replace(output_dir=os.path.abspath(c.config.output_dir)))
         for c in cells
     ]  # absolute: a Ray worker's working directory is not ours
     root = experiment_dir(cells[0].config)
+    isolated = backend == "ray" or workers != 1
+    pieced: list[PiecedCell] = []
+    if pieces is not None:
+        cells_whole = []
+        for cell in cells:
+            if _continues_whole(cell):
+                cells_whole.append(cell)
+            else:
+                pieced.append(plan_pieced_cell(cell, pieces, root / SWEEP_LOGS_FOLDER, isolated))
+    else:
+        cells_whole = cells
     slots = _slots(workers) if backend == "local" and group_seeds else None
-    outcomes, tasks = _plan(
-        cells, root / SWEEP_LOGS_FOLDER, isolated=backend == "ray" or workers != 1, slots=slots
-    )
+    outcomes, tasks = _plan(cells_whole, root / SWEEP_LOGS_FOLDER, isolated, slots=slots)
+    tasks += [task for p in pieced for task in p.tasks]
     with contextlib.ExitStack() as stack:
         ray = None
         if backend == "ray" and tasks:
             ray = stack.enter_context(backends.ray_session(address, workers))
         resumed = sum(len(t.resume_dirs) for t in tasks)
-        started = sum(len(t.cells) for t in tasks) - resumed
+        started = sum(len(t.cells) for t in tasks if t.piece_dir is None) - resumed
         print(
             f"lmc-rl: sweep: {len(cells)} run{'s' * (len(cells) != 1)}: {len(outcomes)} "
-            f"finished already, {resumed} to resume, {started} to start "
-            f"({_where(backend, workers, tasks)})",
+            f"finished already, {resumed} to resume, {started} to start"
+            f"{_in_pieces(pieced)} ({_where(backend, workers, tasks)})",
             file=sys.stderr,
         )
         bar = tqdm(
@@ -222,6 +262,9 @@ def run_sweep(
                 )
             bar.update(1)
 
+        if pieced:
+            on_done = MergeWhenDone(pieced, on_done)
+            on_done.merge_ready()
         if ray is not None:
             backends.run_on_ray(ray, tasks, on_done)
         elif workers == 1:
@@ -230,6 +273,25 @@ def run_sweep(
             backends.run_in_process_pool(tasks, min(_slots(workers), len(tasks)), on_done)
     order = {c.name: i for i, c in enumerate(cells)}
     return SweepResult(cells, sorted(outcomes, key=lambda o: order[o.name]), root)
+
+
+def _continues_whole(cell: SweepCell) -> bool:
+    """With ``--pieces``: whether the cell is left to ``_plan`` (skipped: its run is finished;
+    resumed whole: an unfinished run of it that is not its merged run in pieces, from a sweep
+    without ``--pieces``) rather than computed in pieces."""
+    run = find_existing_run(cell.config)
+    if run is None:
+        return False
+    return run.finished or run.results_dir.resolve() != merged_run_dir(cell.config).resolve()
+
+
+def _in_pieces(pieced: list[PiecedCell]) -> str:
+    """What the plan line says of the runs computed in pieces, if any."""
+    if not pieced:
+        return ""
+    left = sum(len(p.tasks) for p in pieced)
+    total = sum(len(p.plan.pieces) for p in pieced)
+    return f", {len(pieced)} to compute in pieces ({left} of their {total} pieces left)"
 
 
 def _slots(workers: int | None) -> int:

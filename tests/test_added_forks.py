@@ -3,65 +3,38 @@ start, bit for bit, under their ids in the larger schedule; bad input writes not
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import shutil
 from pathlib import Path
 
 import pytest
+from conftest import lmc_rl
 from test_pieces import _assert_same_results  # every result and agent file, bit for bit
 
 from lmc_rl.cli import main
 from lmc_rl.records.run_record import load_run
 
-TINY = {
-    "env": "InvertedPendulum-v5",
-    "max_episode_steps": "100",
-    "num_eval_episodes_periodic": "2",
-    "hidden_dims": "32,32",
-    "batch_size": "32",
-    "total_steps": "300",
-    "learning_starts": "100",
-    "eval_freq": "100",
-    "alpha_points": "3",
-    "num_eval_episodes": "2",
-    "eval_workers": "1",
-    "threads": "1",
-    "seed": "3",
-}
 
-
-def _lmc_rl(*argv: str | Path) -> Path:
-    stdout = io.StringIO()
-    with contextlib.redirect_stdout(stdout):
-        assert main([*map(str, argv)]) == 0
-    return Path(stdout.getvalue().strip().splitlines()[-1])
-
-
-def _run(fork_points: str, output_dir: Path) -> Path:
-    flags = {**TINY, "fork_points": fork_points, "output_dir": str(output_dir)}
-    return _lmc_rl("run", "--no_progress", *[a for k, v in flags.items() for a in (f"--{k}", v)])
-
-
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory) -> Path:
-    """A finished tiny run that forks at 0.3 only."""
-    return _run("0.3", tmp_path_factory.mktemp("run"))
+@pytest.fixture
+def finished_run(tiny_forking_runs) -> Path:
+    """The finished tiny run, forking at 0.5 only (shared: tests only read it)."""
+    return tiny_forking_runs(fork_points="0.5")
 
 
 def _every_file(root: Path) -> dict[str, int]:
     return {str(p): p.stat().st_mtime_ns for p in root.rglob("*")}
 
 
-def test_forks_added_later_equal_a_run_that_had_them_from_the_start(finished_run, tmp_path):
+def test_forks_added_later_equal_a_run_that_had_them_from_the_start(
+    finished_run, tiny_forking_runs
+):
     weights = load_run(finished_run).paths.weights
     before = _every_file(finished_run) | _every_file(weights)
-    # 0.2 comes before the run's fork: the run's fork 1 (0.3) becomes fork 2
-    added = _lmc_rl(
-        "fork", "--no_progress", "--results_dir", finished_run, "--fork_points", "0.6,0.2"
+    # 0.3 comes before the run's fork: the run's fork 1 (0.5) becomes fork 2
+    added = lmc_rl(
+        "fork", "--no_progress", "--results_dir", finished_run, "--fork_points", "0.7,0.3"
     )
-    whole = _run("0.2,0.3,0.6", tmp_path / "whole")
+    whole = tiny_forking_runs(fork_points="0.3,0.5,0.7")
     _assert_same_results(whole, added)
     record = json.loads((added / "config.json").read_text())
     assert record["forks_added"]["fork_ids"] == [1, 3]
@@ -69,8 +42,8 @@ def test_forks_added_later_equal_a_run_that_had_them_from_the_start(finished_run
     assert _every_file(finished_run) | _every_file(weights) == before  # only read
     # the same command again: the new run is found by its settings, not computed again
     kept = (added / "config.json").stat().st_mtime_ns
-    again = ("fork", "--no_progress", "--results_dir", finished_run, "--fork_points", "0.6,0.2")
-    assert _lmc_rl(*again) == added
+    again = ("fork", "--no_progress", "--results_dir", finished_run, "--fork_points", "0.7,0.3")
+    assert lmc_rl(*again) == added
     assert (added / "config.json").stat().st_mtime_ns == kept
 
 
@@ -85,8 +58,8 @@ def _unfinished(run: Path, to: Path) -> Path:
 @pytest.mark.parametrize(
     "case, points, message",
     [
-        ("has it", "0.3", "already forks at 0.3"),
-        ("outside", "0.5,1.0", "1.0 is not strictly between 0 and 1"),
+        ("has it", "0.5", "already forks at 0.5"),
+        ("outside", "0.3,1.0", "1.0 is not strictly between 0 and 1"),
         ("unfinished", "0.6", "is still trained"),
     ],
 )

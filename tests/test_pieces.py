@@ -3,9 +3,7 @@ run bit for bit, merge refuses what does not join, and ``--pieces`` runs and rer
 
 from __future__ import annotations
 
-import contextlib
 import filecmp
-import io
 import json
 import shutil
 from pathlib import Path
@@ -13,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_forking_flags
 
 from lmc_rl.cli import main
 from lmc_rl.config.run_config import build_config
@@ -20,23 +19,6 @@ from lmc_rl.experiment.pieces import piece_cost, split_forks
 from lmc_rl.records.layout import child_weights_name
 from lmc_rl.records.run_record import load_run
 from lmc_rl.training.run_files import load_agent_state
-
-
-def _flags(tiny_run: dict[str, str], **changes: str) -> list[str]:
-    flags = {
-        **tiny_run,
-        "total_steps": "300",
-        "learning_starts": "100",
-        "eval_freq": "100",
-        "fork_points": "0.3,0.5,0.7",
-        "alpha_points": "3",
-        "num_eval_episodes": "2",
-        "eval_workers": "1",
-        "threads": "1",
-        "seed": "3",
-        **changes,
-    }
-    return [arg for key, value in flags.items() for arg in (f"--{key}", value)]
 
 
 def _run(capsys, argv: list[str]) -> Path:
@@ -76,20 +58,20 @@ def _assert_same_results(whole: Path, merged: Path) -> None:
 # -- a fork is a function of its step, not of its place in the schedule -----------------------
 
 
-def test_a_forks_children_and_results_do_not_depend_on_the_other_forks(tmp_path, tiny_run, capsys):
-    both = _run(capsys, _flags(tiny_run, fork_points="0.3,0.6", output_dir=str(tmp_path / "a")))
-    alone = _run(capsys, _flags(tiny_run, fork_points="0.6", output_dir=str(tmp_path / "b")))
-    for child in (1, 2):  # fork 0.6 is fork 2 of one run and fork 1 of the other
-        a = load_agent_state(_weights(both) / child_weights_name(child, 2))[0].state_dict()
+def test_a_forks_children_and_results_do_not_depend_on_the_other_forks(tiny_forking_runs):
+    three = tiny_forking_runs()  # forks at 0.3, 0.5 and 0.7
+    alone = tiny_forking_runs(fork_points="0.5")
+    for child in (1, 2):  # fork 0.5 is fork 2 of one run and fork 1 of the other
+        a = load_agent_state(_weights(three) / child_weights_name(child, 2))[0].state_dict()
         b = load_agent_state(_weights(alone) / child_weights_name(child, 1))[0].state_dict()
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    result = json.loads((both / "forks" / "instability_2.json").read_text())
+    result = json.loads((three / "forks" / "instability_2.json").read_text())
     same = json.loads((alone / "forks" / "instability_1.json").read_text())
     assert result.pop("fork_id") == 2 and same.pop("fork_id") == 1
     assert result.pop("returns_file") == "returns_2.npz" and same.pop("returns_file")
     assert result == same
     with (
-        np.load(both / "forks" / "returns_2.npz") as a,
+        np.load(three / "forks" / "returns_2.npz") as a,
         np.load(alone / "forks/returns_1.npz") as b,
     ):
         assert np.array_equal(a["pair_returns"], b["pair_returns"])
@@ -100,14 +82,11 @@ def test_a_forks_children_and_results_do_not_depend_on_the_other_forks(tmp_path,
 
 @pytest.mark.parametrize("algo, strategy, children", [("SAC", "copy", "2"), ("TD3", "split", "3")])
 def test_pieces_merged_are_the_whole_run_bit_for_bit(
-    tmp_path, tiny_run, capsys, algo, strategy, children
+    tmp_path, tiny_forking_runs, capsys, algo, strategy, children
 ):
-    flags = _flags(tiny_run, algo=algo, fork_buffer_strategy=strategy, children=children)
-    whole = _run(capsys, [*flags, "--output_dir", str(tmp_path / "whole")])
-    piece = {
-        ids: _run(capsys, [*flags, "--forks", ids, "--output_dir", str(tmp_path / "p")])
-        for ids in ("1", "2", "3", "1,3")
-    }
+    settings = {"algo": algo, "fork_buffer_strategy": strategy, "children": children}
+    whole = tiny_forking_runs(**settings)
+    piece = {ids: tiny_forking_runs(**settings, forks=ids) for ids in ("1", "2", "3", "1,3")}
     record = json.loads((piece["2"] / "config.json").read_text())
     assert record["piece"]["forks"] == [2] and record["piece"]["parent_until"] == 150
     assert not (_weights(piece["2"]) / "final.pt").exists()  # its parent stopped at its fork
@@ -123,26 +102,10 @@ def test_pieces_merged_are_the_whole_run_bit_for_bit(
 # -- merge refuses what does not join ------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def pieces(tmp_path_factory):
-    """Pieces {1}, {2} and {1,3} of one tiny run (fork 3 is the last: {1,3} has the parent)."""
-    root = tmp_path_factory.mktemp("pieces")
-    tiny = {
-        "env": "InvertedPendulum-v5",
-        "max_episode_steps": "100",
-        "num_eval_episodes_periodic": "2",
-        "hidden_dims": "32,32",
-        "batch_size": "32",
-    }
-    out = {}
-    for ids in ("1", "2", "1,3"):
-        argv = ["run", "--no_progress", *_flags(tiny), "--forks", ids, "--output_dir", str(root)]
-        argv += ["--total_steps", "200", "--learning_starts", "50"]
-        stdout = io.StringIO()
-        with contextlib.redirect_stdout(stdout):
-            assert main(argv) == 0
-        out[ids] = Path(stdout.getvalue().strip().splitlines()[-1])
-    return root, out
+@pytest.fixture
+def pieces(tiny_forking_runs):
+    """Pieces {1}, {2} and {1,3} of the tiny run (fork 3 is the last: {1,3} has the parent)."""
+    return {ids: tiny_forking_runs(forks=ids) for ids in ("1", "2", "1,3")}
 
 
 def _copy_with(piece: Path, to: Path, **record_changes) -> Path:
@@ -168,7 +131,7 @@ def _copy_with(piece: Path, to: Path, **record_changes) -> Path:
     ],
 )
 def test_merge_refuses_with_one_line_and_writes_nothing(pieces, tmp_path, capsys, case, message):
-    _, piece = pieces
+    piece = pieces
     dirs = {
         "other_run": lambda: [piece["2"], _copy_with(piece["1,3"], tmp_path / "c", seed=4)],
         "overlap": lambda: [piece["1"], piece["2"], piece["1,3"]],
@@ -186,7 +149,7 @@ def test_merge_refuses_with_one_line_and_writes_nothing(pieces, tmp_path, capsys
 
 
 def test_a_partial_merge_says_which_forks_are_missing(pieces, tmp_path, capsys):
-    _, piece = pieces
+    piece = pieces
     merged = _merge(capsys, [piece["1"], piece["2"]], "--partial", "--out", tmp_path / "m")
     record = json.loads((merged / "config.json").read_text())
     assert record["missing_forks"] == [3] and record["status"] == "finished"
@@ -212,11 +175,10 @@ def test_the_split_balances_cost_and_an_early_fork_costs_more():
 
 
 def test_pieces_2_equals_the_whole_run_and_a_rerun_resumes_only_what_is_unfinished(
-    tmp_path, tiny_run, capsys
+    tmp_path, tiny_forking_runs, capsys
 ):
-    flags = _flags(tiny_run)
-    whole = _run(capsys, [*flags, "--output_dir", str(tmp_path / "whole")])
-    flags += ["--output_dir", str(tmp_path / "pieces")]
+    whole = tiny_forking_runs()
+    flags = [*tiny_forking_flags(), "--output_dir", str(tmp_path / "pieces")]
     merged = _run(capsys, [*flags, "--pieces", "2"])
     _assert_same_results(whole, merged)
     # a piece killed mid-training, and the merge lost: the same command computes only those
@@ -234,12 +196,11 @@ def test_pieces_2_equals_the_whole_run_and_a_rerun_resumes_only_what_is_unfinish
     _assert_same_results(whole, merged)
 
 
-def test_pieces_on_ray_equal_the_whole_run(tmp_path, tiny_run, capsys):
+def test_pieces_on_ray_equal_the_whole_run(tmp_path, tiny_forking_runs, capsys):
     pytest.importorskip("ray", reason="Ray is not installed (pip install 'lmc-rl[ray]')")
-    flags = _flags(tiny_run)
-    whole = _run(capsys, [*flags, "--output_dir", str(tmp_path / "whole")])
-    flags += ["--output_dir", str(tmp_path / "pieces"), "--backend", "ray", "--address", "local"]
-    merged = _run(capsys, [*flags, "--pieces", "2"])
+    whole = tiny_forking_runs()
+    flags = [*tiny_forking_flags(), "--output_dir", str(tmp_path / "pieces")]
+    merged = _run(capsys, [*flags, "--backend", "ray", "--address", "local", "--pieces", "2"])
     _assert_same_results(whole, merged)
 
 

@@ -70,8 +70,10 @@ def copy_run(run: Path, dest: Path, preface: Path | None, render: bool) -> None:
     for figure in sorted(analysis.glob("*.png")):
         shutil.copy2(figure, dest / figure.name)
     report = (analysis / REPORT_FILE).read_text()
-    head = preface.read_text().rstrip() + "\n\n" if preface else ""
-    (dest / REPORT_FILE).write_text(head + report)
+    if preface:  # the preface is the page's title; the run's report becomes its second part
+        head = preface.read_text().rstrip() + "\n\n## The run's report"
+        report = head + report.removeprefix("# LMC-RL run")
+    (dest / REPORT_FILE).write_text(report)
     if render:
         fork = deepest_barrier(run)
         gif = dest / f"render_fork{fork}.gif"

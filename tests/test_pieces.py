@@ -219,10 +219,10 @@ def _sweep(capsys, argv: list[str]) -> tuple[dict[int, Path], str]:
 
 
 def test_a_sweep_in_pieces_writes_each_cells_run_bit_for_bit_and_a_rerun_resumes_only_what_is_left(
-    tmp_path, tiny_run, capsys
+    tmp_path, capsys
 ):
-    flags = _flags(
-        tiny_run, seed="1,2", total_steps="200", learning_starts="50", fork_points="0.3,0.6"
+    flags = tiny_forking_flags(
+        seed="1,2", total_steps="200", learning_starts="50", fork_points="0.3,0.6"
     )
     whole, _ = _sweep(capsys, [*flags, "--workers", "1", "--output_dir", str(tmp_path / "whole")])
     in_pieces = [*flags, "--workers", "2", "--pieces", "2", "--output_dir", str(tmp_path / "p")]
@@ -262,9 +262,9 @@ def test_a_sweep_in_pieces_writes_each_cells_run_bit_for_bit_and_a_rerun_resumes
     ],
 )
 def test_a_sweep_refuses_pieces_it_cannot_make_with_one_line_and_writes_nothing(
-    tmp_path, tiny_run, capsys, changes, pieces, message
+    tmp_path, capsys, changes, pieces, message
 ):
-    flags = _flags(tiny_run, seed="1,2", output_dir=str(tmp_path / "out"), **changes)
+    flags = tiny_forking_flags(seed="1,2", output_dir=str(tmp_path / "out"), **changes)
     assert main(["sweep", "--no_progress", *flags, "--pieces", pieces]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err

@@ -9,17 +9,15 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
 from lmc_rl.config.errors import UserError
 from lmc_rl.config.flags import add_config_flags, config_overrides
 from lmc_rl.config.run_config import RunConfig
-from lmc_rl.experiment.pieces import check_pieces, merged_run_dir
 from lmc_rl.records.layout import COMPARISON_FOLDER, SWEEP_LOGS_FOLDER
 from lmc_rl.sweep import backends
-from lmc_rl.sweep.cell_pieces import MergeWhenDone, PiecedCell, plan_pieced_cell
 from lmc_rl.sweep.cells import (
     CellOutcome,
     CellTask,
@@ -35,6 +33,9 @@ from lmc_rl.sweep.grid import (
     axes_from_yaml,
     expand_grid,
 )
+
+if TYPE_CHECKING:  # pieces import the learners (torch): loaded only when a sweep runs
+    from lmc_rl.sweep.cell_pieces import PiecedCell
 
 BACKENDS = ("local", "ray")
 
@@ -207,6 +208,9 @@ def run_sweep(
     differ only by seed train as populations (see ``_plan``). With ``pieces``, each cell to
     compute is computed in that many pieces, merged when they are done (``cell_pieces``);
     raises UserError, before anything is written, for a cell that cannot be split."""
+    from lmc_rl.experiment.pieces import check_pieces
+    from lmc_rl.sweep.cell_pieces import MergeWhenDone, plan_pieced_cell
+
     if pieces is not None:
         for cell in cells:
             check_pieces(cell.config, pieces, what=f"grid cell {cell.name}")
@@ -279,6 +283,8 @@ def _continues_whole(cell: SweepCell) -> bool:
     """With ``--pieces``: whether the cell is left to ``_plan`` (skipped: its run is finished;
     resumed whole: an unfinished run of it that is not its merged run in pieces, from a sweep
     without ``--pieces``) rather than computed in pieces."""
+    from lmc_rl.experiment.pieces import merged_run_dir
+
     run = find_existing_run(cell.config)
     if run is None:
         return False

@@ -11,7 +11,7 @@ linear barriers, episodes used and wall times side by side.
 Usage::
 
     python benchmarks/sequential_on_runs.py RESULTS_DIR [--alpha_points 21] \
-        [--num_eval_episodes 100] [--eval_workers 1] [--out DIR]
+        [--num_eval_episodes 100] [--children N] [--eval_workers 1] [--out DIR]
 
 The two evaluations run one after the other with the same workers, so their wall times compare
 on a shared machine only as well as its load held still; the episode counts compare exactly.
@@ -30,6 +30,12 @@ from pathlib import Path
 from tables import markdown_table, write_lines  # benchmarks/ is on sys.path as a script
 
 MODES = ("verdict", "none")
+
+
+def refuse(problem: str) -> None:
+    """One line on stderr naming the problem, exit status 2."""
+    print(f"sequential_on_runs: {problem}", file=sys.stderr)
+    sys.exit(2)
 
 
 def evaluate(results_dir: Path, out: Path, mode: str, args: argparse.Namespace) -> float:
@@ -51,11 +57,13 @@ def evaluate(results_dir: Path, out: Path, mode: str, args: argparse.Namespace) 
     ]
     if args.alpha_points is not None:
         command += ["--alpha_points", str(args.alpha_points)]
+    if args.children is not None:
+        command += ["--children", str(args.children)]
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if done.returncode != 0:
-        sys.exit(f"sequential_on_runs: lmc-rl evaluate ({mode}) failed: {done.stderr.strip()}")
+        refuse(f"lmc-rl evaluate ({mode}) failed: {done.stderr.strip()}")
     return seconds
 
 
@@ -112,6 +120,12 @@ def main() -> None:
         default=100,
         help="Episodes per policy of the fixed evaluation, and the most the sequential one plays.",
     )
+    parser.add_argument(
+        "--children",
+        type=int,
+        default=None,
+        help="Evaluate the pairs among the first N children (default: all).",
+    )
     parser.add_argument("--eval_workers", type=int, default=1, help="Processes of each evaluation.")
     parser.add_argument(
         "--out",
@@ -121,7 +135,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     if not (args.results_dir / "config.json").is_file():
-        sys.exit(f"sequential_on_runs: {args.results_dir} is not a run's results folder")
+        refuse(f"{args.results_dir} is not a run's results folder")
     base = args.out or Path(tempfile.mkdtemp(prefix="sequential_on_runs_"))
     seconds, records = {}, {}
     for mode in MODES:

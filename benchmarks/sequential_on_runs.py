@@ -76,8 +76,11 @@ def fork_records(out: Path) -> list[dict]:
 
 
 def barrier_cell(record: dict) -> str:
-    """Linear barrier [95 % CI] as printed, or the reason there is none."""
-    value, interval = record.get("linear_barrier"), record.get("linear_barrier_ci")
+    """The barrier the verdict reads, [95 % CI]: the mean over pairs with three or more
+    children, else the one pair's cross-fitted linear barrier; a dash if there is none."""
+    pairs = record.get("pair_mean_linear_barrier") is not None
+    key = "pair_mean_linear_barrier" if pairs else "linear_barrier_crossfit"
+    value, interval = record.get(key), record.get(f"{key}_ci" if pairs else "linear_barrier_ci")
     if value is None or interval is None:
         return "—"
     return f"{value:.3g} [{interval[0]:.3g}, {interval[1]:.3g}]"
@@ -157,8 +160,8 @@ def main() -> None:
         "",
         "episodes (sequential)",
         "episodes (fixed)",
-        "linear barrier (sequential)",
-        "linear barrier (fixed)",
+        "linear barrier, verdict's (sequential)",
+        "linear barrier, verdict's (fixed)",
         "limit",
     ]
     table = markdown_table(header, side_by_side(records))

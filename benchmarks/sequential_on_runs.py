@@ -29,6 +29,8 @@ from pathlib import Path
 
 from tables import markdown_table, write_lines  # benchmarks/ is on sys.path as a script
 
+from lmc_rl.records.number_text import estimate_with_interval
+
 MODES = ("verdict", "none")
 
 
@@ -77,13 +79,14 @@ def fork_records(out: Path) -> list[dict]:
 
 def barrier_cell(record: dict) -> str:
     """The barrier the verdict reads, [95 % CI]: the mean over pairs with three or more
-    children, else the one pair's cross-fitted linear barrier; a dash if there is none."""
-    pairs = record.get("pair_mean_linear_barrier") is not None
-    key = "pair_mean_linear_barrier" if pairs else "linear_barrier_crossfit"
-    value, interval = record.get(key), record.get(f"{key}_ci" if pairs else "linear_barrier_ci")
-    if value is None or interval is None:
-        return "—"
-    return f"{value:.3g} [{interval[0]:.3g}, {interval[1]:.3g}]"
+    children, else the one pair's cross-fitted linear barrier (formatted as lmc-rl prints it)."""
+    if record.get("pair_mean_linear_barrier") is not None:
+        return estimate_with_interval(
+            record["pair_mean_linear_barrier"], record.get("pair_mean_linear_barrier_ci")
+        )
+    return estimate_with_interval(
+        record.get("linear_barrier_crossfit"), record.get("linear_barrier_ci")
+    )
 
 
 def side_by_side(records: dict[str, list[dict]]) -> list[list[str]]:

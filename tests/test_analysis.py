@@ -239,6 +239,28 @@ def test_the_critic_barrier_and_the_ceiling_warning_are_reported_beside_the_retu
     assert frames.forks["saturated"].tolist() == [True, None]
 
 
+@pytest.mark.parametrize("early_barrier, scale", [(0.15, "linear"), (30.0, "symlog")])
+def test_critic_barriers_far_beyond_the_threshold_get_an_axis_that_shows_the_late_ones(
+    tmp_path, early_barrier, scale
+):
+    """As in the default experiment: 30 at the first fork, intervals around 0.1 later."""
+    from lmc_rl.analysis.loading import read_run
+    from lmc_rl.analysis.plots import instability_figure
+
+    run = write_fake_run(tmp_path)
+    fork_file = run / "forks" / "instability_1.json"
+    fork = json.loads(fork_file.read_text())
+    fork.update(critic_barrier=early_barrier, critic_barrier_ci=[0.0, 2 * early_barrier])
+    fork_file.write_text(json.dumps(fork))
+    figure = instability_figure(read_run(run))
+    critic_ax = figure.axes[2]
+    assert critic_ax.get_yscale() == scale
+    low, high = critic_ax.get_ylim()
+    assert low <= 0.0 and high >= 2 * early_barrier  # every interval inside the axis
+    labels = [t.get_text() for t in figure.legends[0].get_texts()]
+    assert "linear barrier, 95% CI: barrier" in labels  # the critic's markers are named too
+
+
 def test_the_comparison_aggregates_the_critic_barrier_like_the_linear_barrier(tmp_path):
     for seed, barrier in ((1, 0.2), (2, 0.6), (3, 1.0)):
         run = write_fake_run(tmp_path / "r", seed=seed, instabilities={0.5: 1.0})

@@ -24,6 +24,7 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Colormap, Normalize
 from matplotlib.figure import Figure, FigureBase
 from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from lmc_rl.analysis.loading import RunResults
 from lmc_rl.config.fork_noise import ForkNoise
@@ -77,6 +78,18 @@ def _step_axis(ax: Axes, total_steps: int) -> None:
     )
     top.set_xlabel("env step", fontsize="small")
     top.tick_params(labelsize="small")
+    # 200000 written in full at every fifth of the axis overlaps in a narrow panel: 40k, 80k, ...
+    top.xaxis.set_major_formatter(FuncFormatter(_steps_text))
+    top.xaxis.set_major_locator(MaxNLocator(nbins=5))
+
+
+def _steps_text(steps: float, _position: int) -> str:
+    """An env step count, short: 0, 500, 40k, 1.5M."""
+    if abs(steps) >= 1e6:
+        return f"{steps / 1e6:g}M"
+    if abs(steps) >= 1e3:
+        return f"{steps / 1e3:g}k"
+    return f"{steps:g}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -122,9 +135,12 @@ def learning_curve_handles(children: int) -> list[Line2D]:
     return [*handles, Line2D([], [], color="grey", ls=":", label="fork step")]
 
 
-def barrier_handles(forks: Sequence[ForkResult]) -> list[Line2D]:
-    """Legend of ``_barrier_with_interval``'s markers: one entry per verdict drawn."""
+def barrier_handles(forks: Sequence[ForkResult], critic: bool = False) -> list[Line2D]:
+    """Legend of ``_barrier_with_interval``'s markers: one entry per verdict drawn (with
+    ``critic``, also those ``draw_critic_barrier`` drew, which share the markers)."""
     drawn = {f.verdict or "" for f in forks if f.barrier_estimate is not None}
+    if critic:
+        drawn |= {f.critic_verdict or "" for f in forks if f.critic_barrier_estimate is not None}
     return [
         Line2D([], [], color=c, marker=m, ls="", label=f"linear barrier, 95% CI: {v}")
         for v, (m, c) in VERDICT_MARKERS.items()
@@ -383,7 +399,9 @@ def _barrier_with_interval(
 
 def draw_critic_barrier(ax: Axes, run: RunResults) -> None:
     """The relative critic barrier of every fork with its 95 % interval, marker and colour by
-    the critic verdict, and the critic threshold (red dashed); a note where none was measured."""
+    the critic verdict, and the critic threshold (red dashed); a note where none was measured.
+    Early forks' barriers can be a hundred times the threshold and late ones near it: then the
+    axis is linear within the threshold and logarithmic beyond, so both can be read."""
     forks = [f for f in run.fork_results if f.critic_barrier_estimate is not None]
     if not forks:
         ax.text(0.5, 0.5, "no critic barrier recorded", ha="center", transform=ax.transAxes)
@@ -413,6 +431,14 @@ def draw_critic_barrier(ax: Axes, run: RunResults) -> None:
     if threshold is not None:
         ax.axhline(threshold, color="crimson", ls="--", lw=1)
         ylabel += f"\n(red dashed: connected < {threshold:g})"
+        ends = [_value(v) for f in forks for v in (f.critic_barrier_interval or ())]
+        ends = [v for v in ends + estimates if np.isfinite(v)]
+        reach = max((abs(v) for v in ends), default=0.0)
+        if threshold > 0 and reach > 10 * threshold:
+            ax.set_yscale("symlog", linthresh=threshold)
+            # symlog's autoscale leaves the farthest caps outside: a margin by hand
+            ax.set_ylim(min(*ends, 0.0) * 1.5 - threshold, max(*ends, 0.0) * 1.5 + threshold)
+            ylabel += f"\n(linear within ±{threshold:g}, log beyond)"
     ax.axhline(0.0, color="0.3", lw=0.8)
     ax.set_xlim(0, 1)
     ax.set_ylabel(ylabel)
@@ -472,7 +498,7 @@ def instability_figure(run: RunResults) -> Figure:
     raw_ax.relim()
     raw_ax.autoscale_view()
     draw_critic_barrier(critic_ax, run)
-    handles = barrier_handles(forks)
+    handles = barrier_handles(forks, critic=True)
     if threshold is not None:
         handles.append(Line2D([], [], color="crimson", ls="--", label="the verdict's limit"))
     handles.append(Line2D([], [], color="0.6", marker="o", label="prototype's naive instability B"))
@@ -519,13 +545,14 @@ def overview_figure(run: RunResults) -> Figure:
             continue
         ax.axhline(fork.endpoint_mean_reward, color="0.3", ls="--", lw=0.8)
         ax.plot([0, 1], [fork.fork1_reward, fork.fork2_reward], color="black", lw=0.8)
-        ax.set_title(
+        ax.set_title(  # two short lines: a grid of up to four panels side by side
             f"point {fork.fork_point:g}"
             + (f" · {fork.verdict}" if fork.verdict else "")
             + (" (saturated)" if fork.saturated else "")
-            + (f" · critic {fork.critic_verdict}" if fork.critic_verdict else "")
-            + f" · naive B {fork.instability:.3g}",
-            fontsize="small",
+            + "\n"
+            + (f"critic {fork.critic_verdict} · " if fork.critic_verdict else "")
+            + f"naive B {fork.instability:.3g}",
+            fontsize="small" if ncols < 4 else "x-small",
             color="black",
         )
         ax.tick_params(labelsize="small")

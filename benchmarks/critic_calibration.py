@@ -1,7 +1,7 @@
 """Calibration of the critic barrier (lmc_rl/measuring/critic_barrier.py): the rows in
 docs/critic-barrier.md.
 
-Synthetic: squared TD errors with heavy tails, the same model as tests/test_critic_barrier.py.
+Synthetic: squared TD errors with heavy tails (tests/test_critic_barrier.py uses this model too).
 The children's TD errors are (s_j z_j)^2, s_j lognormal(0, 0.5), z correlated normals (0.8);
 between them, the straight line times a mean-one lognormal factor per transition (no barrier),
 plus ``rise`` x the children's mean squared TD error x 4 alpha (1 - alpha), spread over
@@ -30,7 +30,8 @@ BATCH = 25  # repetitions per crossfit_max_batch call (bounds memory)
 
 
 def synthetic_td_errors(rise: float, n: int, reps: int, seed: int) -> np.ndarray:
-    """``[rep, alpha, transition]``, true relative barrier ``rise`` (module docstring)."""
+    """``[rep, alpha, transition]`` squared TD errors with heavy tails, true relative barrier
+    exactly ``rise`` at alpha 0.5 (model in the module docstring)."""
     rng = np.random.default_rng(seed)
     scale = rng.lognormal(0.0, 0.5, (reps, 1, n))
     z0 = rng.standard_normal((reps, 1, n))
@@ -39,9 +40,9 @@ def synthetic_td_errors(rise: float, n: int, reps: int, seed: int) -> np.ndarray
     a = ALPHAS[None, :, None]
     bump = 4.0 * a * (1.0 - a)
     line = (1.0 - a) * e0 + a * e1
-    spread = 0.5 * bump
+    spread = 0.5 * bump  # sd of the log factor: mean one, whatever alpha
     wobble = spread * rng.standard_normal((reps, 1, n))
-    children_mean = np.exp(2 * 0.5**2)
+    children_mean = np.exp(2 * 0.5**2)  # E[s^2] E[z^2] for s lognormal(0, 0.5)
     planted = rise * children_mean * bump * rng.exponential(1.0, (reps, 1, n))
     return line * np.exp(wobble - spread**2 / 2) + planted
 

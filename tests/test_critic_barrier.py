@@ -1,6 +1,9 @@
 """The critic barrier (relative TD-error barrier, interval, verdict) and the ceiling warning,
 on synthetic TD errors where the truth is known."""
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -15,28 +18,9 @@ from lmc_rl.measuring.fork_result import measure_path, results_table
 from lmc_rl.measuring.interpolation import critic_path
 from lmc_rl.measuring.return_ceiling import saturation
 
-ALPHAS = np.linspace(0.0, 1.0, 21)
-
-
-def synthetic_td_errors(rise: float, n: int, reps: int, seed: int) -> np.ndarray:
-    """``[rep, alpha, transition]`` squared TD errors with heavy tails: children's TD errors
-    s_j z_j (s_j lognormal, z correlated normals), squared; in between, the straight line
-    times a mean-one per-transition factor (no barrier), plus ``rise`` times the children's
-    mean squared TD error, spread over transitions as exponential weights, times 4 alpha
-    (1 - alpha). The true relative barrier is exactly ``rise`` (at alpha 0.5)."""
-    rng = np.random.default_rng(seed)
-    scale = rng.lognormal(0.0, 0.5, (reps, 1, n))
-    z0 = rng.standard_normal((reps, 1, n))
-    z1 = 0.8 * z0 + 0.6 * rng.standard_normal((reps, 1, n))
-    e0, e1 = np.square(scale * z0), np.square(scale * z1)
-    a = ALPHAS[None, :, None]
-    bump = 4.0 * a * (1.0 - a)
-    line = (1.0 - a) * e0 + a * e1
-    spread = 0.5 * bump  # sd of the log factor: mean one, whatever alpha
-    wobble = spread * rng.standard_normal((reps, 1, n))
-    children_mean = np.exp(2 * 0.5**2)  # E[s^2] E[z^2] for s lognormal(0, 0.5)
-    planted = rise * children_mean * bump * rng.exponential(1.0, (reps, 1, n))
-    return line * np.exp(wobble - spread**2 / 2) + planted
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+# the calibration's own model of squared TD errors, whose true relative barrier is known
+from critic_calibration import ALPHAS, synthetic_td_errors  # noqa: E402
 
 
 def test_identical_critics_give_a_barrier_of_exactly_zero_inside_its_interval():

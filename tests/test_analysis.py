@@ -261,6 +261,23 @@ def test_critic_barriers_far_beyond_the_threshold_get_an_axis_that_shows_the_lat
     assert "linear barrier, 95% CI: barrier" in labels  # the critic's markers are named too
 
 
+def test_each_forks_own_reference_for_untrained_is_named_where_forks_differ(tmp_path):
+    """As in the Hopper gallery run: a child of fork 2 hopped to 3188, the others to ~1000."""
+    run = write_fake_run(tmp_path)
+    for fork_id, reference in ((1, 1028.4), (2, 3188.3)):
+        fork_file = run / "forks" / f"instability_{fork_id}.json"
+        fork = json.loads(fork_file.read_text())
+        fork.update(
+            progress_reference=reference,
+            progress_reference_kind="the run's best evaluation",
+            barrier_scale_kind="learned return",
+        )
+        fork_file.write_text(json.dumps(fork))
+    report = (analyze_run(run) / "report.md").read_text()
+    assert "as each fork saw it" in report
+    assert "fork 1 1028, fork 2 3188" in report
+
+
 def test_the_comparison_aggregates_the_critic_barrier_like_the_linear_barrier(tmp_path):
     for seed, barrier in ((1, 0.2), (2, 0.6), (3, 1.0)):
         run = write_fake_run(tmp_path / "r", seed=seed, instabilities={0.5: 1.0})

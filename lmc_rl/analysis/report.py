@@ -229,12 +229,21 @@ def _training_lines(run: RunResults) -> list[str]:
             f"({random_policy.get('n_episodes')} warm-up episodes of the parent); the run's best "
             f"periodic evaluation {best:.4g}."
         )
-    judged = next((f for f in run.fork_results if f.progress_reference_kind), None)
+    judged = [f for f in run.fork_results if f.progress_reference_kind]
     if judged:
+        first = judged[0]
+        references = {f"{f.progress_reference:.4g}" for f in judged}
+        if len(references) == 1:
+            against = f"{first.progress_reference_kind} ({references.pop()})"
+        else:  # each fork's own (the parent's and its children's), so forks do not interact
+            each = ", ".join(f"fork {f.fork_id} {f.progress_reference:.4g}" for f in judged)
+            against = (
+                f"{first.progress_reference_kind}, as each fork saw it (the parent's and its "
+                f"children's evaluations): {each}"
+            )
         lines.append(
-            f"`untrained` is judged against {judged.progress_reference_kind} "
-            f"({judged.progress_reference:.4g}); the barrier limit is a share of the "
-            f"{judged.barrier_scale_kind or '|endpoint mean|'}."
+            f"`untrained` is judged against {against}; the barrier limit is a share of the "
+            f"{first.barrier_scale_kind or '|endpoint mean|'}."
         )
     return lines
 

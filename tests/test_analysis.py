@@ -278,6 +278,37 @@ def test_each_forks_own_reference_for_untrained_is_named_where_forks_differ(tmp_
     assert "fork 1 1028, fork 2 3188" in report
 
 
+def test_with_three_children_the_report_shows_every_pairs_barrier_beside_the_mean(tmp_path):
+    """As at the Hopper gallery run's first fork: every pair a barrier, the mean's interval wide."""
+    run = write_fake_run(tmp_path)
+    fork_file = run / "forks" / "instability_1.json"
+    fork = json.loads(fork_file.read_text())
+    pairs = {(1, 2): 281.6, (1, 3): 350.4, (2, 3): 326.3}
+    fork.update(
+        children=3,
+        verdict="inconclusive",
+        pair_mean_linear_barrier=319.4,
+        pair_mean_linear_barrier_ci=[-80.5, 719.4],
+        pairs=[
+            {
+                "children": list(children),
+                "linear_barrier_crossfit": value,
+                "linear_barrier_ci": [value - 3.0, value + 3.0],
+                "verdict": "barrier",
+                "critic_barrier": None,
+            }
+            for children, value in pairs.items()
+        ],
+    )
+    fork_file.write_text(json.dumps(fork))
+    report = (analyze_run(run) / "report.md").read_text()
+    line = next(x for x in report.splitlines() if x.startswith("- fork 1, every pair"))
+    assert "1–2 281.60 [278.60, 284.60] barrier" in line
+    assert "2–3 326.30 [323.30, 329.30] barrier" in line
+    assert "critic" not in line  # no critic numbers recorded for these pairs
+    assert "- fork 2, every pair" not in report  # two children: one pair, in the table
+
+
 def test_the_comparison_aggregates_the_critic_barrier_like_the_linear_barrier(tmp_path):
     for seed, barrier in ((1, 0.2), (2, 0.6), (3, 1.0)):
         run = write_fake_run(tmp_path / "r", seed=seed, instabilities={0.5: 1.0})

@@ -274,8 +274,9 @@ def test_each_forks_own_reference_for_untrained_is_named_where_forks_differ(tmp_
         )
         fork_file.write_text(json.dumps(fork))
     report = (analyze_run(run) / "report.md").read_text()
-    assert "as each fork saw it" in report
-    assert "fork 1 1028, fork 2 3188" in report
+    assert "each fork's own reference" in report
+    best = "the run's best evaluation"
+    assert f"fork 1: {best} 1028; fork 2: {best} 3188" in report
 
 
 def test_with_three_children_the_report_shows_every_pairs_barrier_beside_the_mean(tmp_path):
@@ -307,6 +308,23 @@ def test_with_three_children_the_report_shows_every_pairs_barrier_beside_the_mea
     assert "2–3 326.30 [323.30, 329.30] barrier" in line
     assert "critic" not in line  # no critic numbers recorded for these pairs
     assert "- fork 2, every pair" not in report  # two children: one pair, in the table
+
+
+def test_intervals_of_a_sequential_evaluation_are_labelled_at_its_per_look_confidence(tmp_path):
+    from lmc_rl.analysis.loading import read_run
+    from lmc_rl.analysis.plots import barrier_handles
+
+    run = write_fake_run(tmp_path)
+    for fork_id in (1, 2):
+        fork_file = run / "forks" / f"instability_{fork_id}.json"
+        fork = json.loads(fork_file.read_text())
+        fork.update(evaluation={"eval_stopping": "verdict", "confidence": 0.99}, verdict="barrier")
+        fork_file.write_text(json.dumps(fork))
+    report = (analyze_run(run) / "report.md").read_text()
+    assert "linear barrier [99% CI]" in report and "critic barrier [99% CI]" in report
+    assert "[95% CI] |" not in report
+    labels = [h.get_label() for h in barrier_handles(read_run(run).fork_results, critic=True)]
+    assert labels == ["linear barrier, 99% CI: barrier", "linear barrier, 99% CI: inconclusive"]
 
 
 def test_the_comparison_aggregates_the_critic_barrier_like_the_linear_barrier(tmp_path):

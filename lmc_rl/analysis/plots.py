@@ -30,7 +30,7 @@ from lmc_rl.analysis.loading import RunResults
 from lmc_rl.config.fork_noise import ForkNoise
 from lmc_rl.measuring.fork_result import ForkResult
 from lmc_rl.records.atomic_files import atomic_write_bytes
-from lmc_rl.records.number_text import estimate_with_interval
+from lmc_rl.records.number_text import estimate_with_interval, interval_label
 
 FORK_POINT_CMAP: Colormap = colormaps["viridis"]
 FORK_POINT_NORM = Normalize(vmin=0.0, vmax=1.0)
@@ -141,12 +141,13 @@ def barrier_handles(forks: Sequence[ForkResult], critic: bool = False) -> list[L
     drawn = {f.verdict or "" for f in forks if f.barrier_estimate is not None}
     if critic:
         drawn |= {f.critic_verdict or "" for f in forks if f.critic_barrier_estimate is not None}
+    ci = interval_label((forks[0].evaluation or {}).get("confidence") if forks else None)
     return [
-        Line2D([], [], color=c, marker=m, ls="", label=f"linear barrier, 95% CI: {v}")
+        Line2D([], [], color=c, marker=m, ls="", label=f"linear barrier, {ci}: {v}")
         for v, (m, c) in VERDICT_MARKERS.items()
         if v in drawn
     ] + (
-        [Line2D([], [], color="0.5", marker="o", ls="", label="linear barrier, 95% CI")]
+        [Line2D([], [], color="0.5", marker="o", ls="", label=f"linear barrier, {ci}")]
         if drawn - set(VERDICT_MARKERS)
         else []
     )

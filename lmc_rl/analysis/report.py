@@ -8,7 +8,7 @@ from typing import Any
 
 from lmc_rl.analysis.loading import RunResults
 from lmc_rl.measuring.fork_result import ForkResult
-from lmc_rl.records.number_text import counted, estimate_with_interval, yes_no
+from lmc_rl.records.number_text import counted, estimate_with_interval, interval_label, yes_no
 
 SETTINGS = (
     "env",
@@ -72,6 +72,7 @@ def _settings_lines(run: RunResults) -> list[str]:
 
 
 def _fork_lines(run: RunResults) -> list[str]:
+    ci = interval_label((run.fork_results[0].evaluation or {}).get("confidence"))
     with_critic = any(f.critic for f in run.fork_results)
     critic_verdicts = any(f.critic_verdict for f in run.fork_results)
     many = any((f.children or 2) > 2 for f in run.fork_results)
@@ -87,17 +88,17 @@ def _fork_lines(run: RunResults) -> list[str]:
         "normalized",
         "naive stable (prototype)",
         "linear barrier (plug-in)",
-        "linear barrier [95% CI]",
+        f"linear barrier [{ci}]",
         "min at endpoint",
         "CVaR10 barrier",
     ]
     if many:
-        header += ["children's returns (sd)", "mean over pairs [95% CI]"]
+        header += ["children's returns (sd)", f"mean over pairs [{ci}]"]
     if with_critic:
         header += ["critic TD barrier", "critic TD linear barrier"]
     header.insert(3, "verdict")  # the verdict leads, after the fork's identity
     if critic_verdicts:
-        header += ["children's TD error", "critic barrier [95% CI]", "critic verdict"]
+        header += ["children's TD error", f"critic barrier [{ci}]", "critic verdict"]
     rows = []
     for fork in run.fork_results:
         row = [
@@ -232,14 +233,17 @@ def _training_lines(run: RunResults) -> list[str]:
     judged = [f for f in run.fork_results if f.progress_reference_kind]
     if judged:
         first = judged[0]
-        references = {f"{f.progress_reference:.4g}" for f in judged}
+        references = {(f.progress_reference_kind, f"{f.progress_reference:.4g}") for f in judged}
         if len(references) == 1:
-            against = f"{first.progress_reference_kind} ({references.pop()})"
+            against = f"{first.progress_reference_kind} ({first.progress_reference:.4g})"
         else:  # each fork's own (the parent's and its children's), so forks do not interact
-            each = ", ".join(f"fork {f.fork_id} {f.progress_reference:.4g}" for f in judged)
+            each = "; ".join(
+                f"fork {f.fork_id}: {f.progress_reference_kind} {f.progress_reference:.4g}"
+                for f in judged
+            )
             against = (
-                f"{first.progress_reference_kind}, as each fork saw it (the parent's and its "
-                f"children's evaluations): {each}"
+                "each fork's own reference (a best evaluation: of the parent and that fork's "
+                f"children) — {each}"
             )
         lines.append(
             f"`untrained` is judged against {against}; the barrier limit is a share of the "
@@ -264,12 +268,13 @@ paired), with mean R(α) = mean_j y[α, j]:
 - **linear barrier** (Entezari et al. 2022): LB = max_α [(1−α)·R(0) + α·R(1) − R(α)], the
   largest drop below the straight line between the endpoints; 0 on a straight or bulging path.
   The plug-in value is a maximum of noisy means, so it is positive from noise alone.
-- **linear barrier [95% CI]**: the cross-fitted estimate and its interval. Even episodes choose
-  α₁ = argmax of their mean gap g(α) = (1−α)·y₀ + α·y₁ − y_α, odd episodes measure g(α₁), and
-  the other way round; estimate = mean of the two held-out means (not inflated by the choice).
-  Interval: lower end estimate − t·(SE₁ + SE₂)/2 of the two held-out means (valid however
-  positively they are correlated: both halves often pick the same α); upper end max_α [mean
-  g(α) + c·SE(α)], c from a multiplier bootstrap of the maximum over α (simultaneous, n − 1
+- **linear barrier [95% CI]**: the cross-fitted estimate and its interval (95 %; under
+  sequential evaluation at the per-look confidence named above the table: 99 %). Even episodes
+  choose α₁ = argmax of their mean gap g(α) = (1−α)·y₀ + α·y₁ − y_α, odd episodes measure g(α₁),
+  and the other way round; estimate = mean of the two held-out means (not inflated by the
+  choice). Interval: lower end estimate − t·(SE₁ + SE₂)/2 of the two held-out means (valid
+  however positively they are correlated: both halves often pick the same α); upper end max_α
+  [mean g(α) + c·SE(α)], c from a multiplier bootstrap of the maximum over α (simultaneous, n−1
   convention, widened by t/z for small N). Calibrated on synthetic returns
   (`docs/calibration.md`, `tests/test_barrier_stats.py`).
 - **min at endpoint**: no α is demonstrably worse than the worse child (the cross-fitted lower
@@ -280,7 +285,8 @@ paired), with mean R(α) = mean_j y[α, j]:
   evaluated; the mean of their cross-fitted linear barriers, with a leave-one-child-out jackknife
   interval (t with N−1 degrees of freedom), which counts that pairs share children. With three
   children that interval is wide (2 degrees of freedom): the "every pair of children" lines under
-  the table give each pair's own barrier and verdict, to see whether the pairs agree.
+  the table give each pair's own barrier and verdict (its limit a share of that pair's learned
+  return), to see whether the pairs agree.
 - **critic TD barrier**: max_α TD(α) − ½·(TD(0) + TD(1)) of the mean squared TD error of θ(α)'s
   own critic on 1024 fixed transitions; **critic TD linear barrier**: max_α [TD(α) −
   (1−α)·TD(0) − α·TD(1)] (both in squared return units, plug-in).

@@ -258,7 +258,7 @@ def test_critic_barriers_far_beyond_the_threshold_get_an_axis_that_shows_the_lat
     low, high = critic_ax.get_ylim()
     assert low <= 0.0 and high >= 2 * early_barrier  # every interval inside the axis
     labels = [t.get_text() for t in figure.legends[0].get_texts()]
-    assert "linear barrier, 95% CI: barrier" in labels  # the critic's markers are named too
+    assert "verdict barrier, barrier and its interval" in labels  # the critic's markers too
 
 
 def test_each_forks_own_reference_for_untrained_is_named_where_forks_differ(tmp_path):
@@ -318,13 +318,19 @@ def test_intervals_of_a_sequential_evaluation_are_labelled_at_its_per_look_confi
     for fork_id in (1, 2):
         fork_file = run / "forks" / f"instability_{fork_id}.json"
         fork = json.loads(fork_file.read_text())
-        fork.update(evaluation={"eval_stopping": "verdict", "confidence": 0.99}, verdict="barrier")
+        fork.update(
+            evaluation={"eval_stopping": "verdict", "confidence": 0.99},
+            verdict="barrier",
+            linear_barrier_crossfit=5.0,
+            linear_barrier_ci=[4.0, 6.0],
+        )
         fork_file.write_text(json.dumps(fork))
     report = (analyze_run(run) / "report.md").read_text()
-    assert "linear barrier [99% CI]" in report and "critic barrier [99% CI]" in report
-    assert "[95% CI] |" not in report
-    labels = [h.get_label() for h in barrier_handles(read_run(run).fork_results, critic=True)]
-    assert labels == ["linear barrier, 99% CI: barrier", "linear barrier, 99% CI: inconclusive"]
+    assert "linear barrier [99% CI]" in report
+    assert "critic barrier [95% CI]" in report  # two children: the pair's, over transitions
+    assert "| linear barrier [95% CI] |" not in report
+    labels = [h.get_label() for h in barrier_handles(read_run(run).fork_results)]
+    assert labels == ["linear barrier, 99% CI: barrier"]
 
 
 def test_the_comparison_aggregates_the_critic_barrier_like_the_linear_barrier(tmp_path):

@@ -76,6 +76,9 @@ def _fork_lines(run: RunResults) -> list[str]:
     with_critic = any(f.critic for f in run.fork_results)
     critic_verdicts = any(f.critic_verdict for f in run.fork_results)
     many = any((f.children or 2) > 2 for f in run.fork_results)
+    # a pair's critic interval is over fixed transitions, at 95 % whatever the looks; the mean
+    # over 3+ children's pairs is at the evaluation's confidence, as the return's
+    critic_ci = ci if many else interval_label(None)
     header = [
         "fork",
         "point",
@@ -98,7 +101,7 @@ def _fork_lines(run: RunResults) -> list[str]:
         header += ["critic TD barrier", "critic TD linear barrier"]
     header.insert(3, "verdict")  # the verdict leads, after the fork's identity
     if critic_verdicts:
-        header += ["children's TD error", f"critic barrier [{ci}]", "critic verdict"]
+        header += ["children's TD error", f"critic barrier [{critic_ci}]", "critic verdict"]
     rows = []
     for fork in run.fork_results:
         row = [

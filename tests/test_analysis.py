@@ -258,7 +258,7 @@ def test_critic_barriers_far_beyond_the_threshold_get_an_axis_that_shows_the_lat
     low, high = critic_ax.get_ylim()
     assert low <= 0.0 and high >= 2 * early_barrier  # every interval inside the axis
     labels = [t.get_text() for t in figure.legends[0].get_texts()]
-    assert "verdict barrier, barrier and its interval" in labels  # the critic's markers too
+    assert "verdict: barrier (estimate, interval)" in labels  # the critic's markers too
 
 
 def test_each_forks_own_reference_for_untrained_is_named_where_forks_differ(tmp_path):

@@ -143,7 +143,7 @@ def barrier_handles(forks: Sequence[ForkResult], critic: bool = False) -> list[L
         drawn |= {f.critic_verdict or "" for f in forks if f.critic_barrier_estimate is not None}
     ci = interval_label((forks[0].evaluation or {}).get("confidence") if forks else None)
     # the critic's intervals can be at another confidence (see the report): name the verdict only
-    what = "verdict {}, barrier and its interval" if critic else f"linear barrier, {ci}: {{}}"
+    what = "verdict: {} (estimate, interval)" if critic else f"linear barrier, {ci}: {{}}"
     return [
         Line2D([], [], color=c, marker=m, ls="", label=what.format(v))
         for v, (m, c) in VERDICT_MARKERS.items()

@@ -78,7 +78,7 @@ def fork_records(out: Path) -> list[dict]:
 
 
 def barrier_cell(record: dict) -> str:
-    """The barrier the verdict reads, [95 % CI]: the mean over pairs with three or more
+    """The barrier the verdict reads, with its interval: the mean over pairs with three or more
     children, else the one pair's cross-fitted linear barrier (formatted as lmc-rl prints it)."""
     if record.get("pair_mean_linear_barrier") is not None:
         return estimate_with_interval(

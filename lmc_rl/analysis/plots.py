@@ -28,9 +28,10 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from lmc_rl.analysis.loading import RunResults
 from lmc_rl.config.fork_noise import ForkNoise
+from lmc_rl.measuring import barrier_stats as bs
 from lmc_rl.measuring.fork_result import ForkResult
 from lmc_rl.records.atomic_files import atomic_write_bytes
-from lmc_rl.records.number_text import estimate_with_interval, interval_label
+from lmc_rl.records.number_text import estimate_with_interval
 
 FORK_POINT_CMAP: Colormap = colormaps["viridis"]
 FORK_POINT_NORM = Normalize(vmin=0.0, vmax=1.0)
@@ -141,7 +142,8 @@ def barrier_handles(forks: Sequence[ForkResult], critic: bool = False) -> list[L
     drawn = {f.verdict or "" for f in forks if f.barrier_estimate is not None}
     if critic:
         drawn |= {f.critic_verdict or "" for f in forks if f.critic_barrier_estimate is not None}
-    ci = interval_label((forks[0].evaluation or {}).get("confidence") if forks else None)
+    confidence = (forks[0].evaluation or {}).get("confidence") if forks else None
+    ci = bs.interval_label(confidence or bs.CONFIDENCE)
     # the critic's intervals can be at another confidence (see the report): name the verdict only
     what = "verdict: {} (estimate, interval)" if critic else f"linear barrier, {ci}: {{}}"
     return [
@@ -401,7 +403,7 @@ def _barrier_with_interval(
 
 
 def draw_critic_barrier(ax: Axes, run: RunResults) -> None:
-    """The relative critic barrier of every fork with its 95 % interval, marker and colour by
+    """The relative critic barrier of every fork with its interval, marker and colour by
     the critic verdict, and the critic threshold (red dashed); a note where none was measured.
     Early forks' barriers can be a hundred times the threshold and late ones near it: then the
     axis is linear within the threshold and logarithmic beyond, so both can be read."""
@@ -483,7 +485,7 @@ def _barrier_on_scale_panel(ax: Axes, forks: Sequence[ForkResult], threshold: fl
 
 def instability_figure(run: RunResults) -> Figure:
     """Against fork point. Top, what the verdict reads: the linear barrier on the verdict's
-    scale with its 95 % interval, marked by verdict, and the limit. Middle, in return units:
+    scale with its interval, marked by verdict, and the limit. Middle, in return units:
     the same barrier and, grey, the prototype's naive instability B (no interval). Bottom, the
     critic's relative TD-error barrier with its interval and verdict."""
     fig = Figure(figsize=(8, 9.5), layout="constrained")

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from lmc_rl.analysis.loading import RunResults
+from lmc_rl.measuring import barrier_stats as bs
 from lmc_rl.measuring.fork_result import ForkResult
-from lmc_rl.records.number_text import counted, estimate_with_interval, interval_label, yes_no
+from lmc_rl.records.number_text import counted, estimate_with_interval, yes_no
 
 SETTINGS = (
     "env",
@@ -72,13 +73,14 @@ def _settings_lines(run: RunResults) -> list[str]:
 
 
 def _fork_lines(run: RunResults) -> list[str]:
-    ci = interval_label((run.fork_results[0].evaluation or {}).get("confidence"))
+    evaluation = run.fork_results[0].evaluation or {}
+    ci = bs.interval_label(evaluation.get("confidence") or bs.CONFIDENCE)
     with_critic = any(f.critic for f in run.fork_results)
     critic_verdicts = any(f.critic_verdict for f in run.fork_results)
     many = any((f.children or 2) > 2 for f in run.fork_results)
     # a pair's critic interval is over fixed transitions, at 95 % whatever the looks; the mean
     # over 3+ children's pairs is at the evaluation's confidence, as the return's
-    critic_ci = ci if many else interval_label(None)
+    critic_ci = ci if many else bs.interval_label()
     header = [
         "fork",
         "point",

@@ -25,6 +25,13 @@ from dataclasses import dataclass
 import numpy as np
 
 CONFIDENCE = 0.95
+
+
+def interval_label(confidence: float = CONFIDENCE) -> str:
+    """``95% CI``: how reports and figures name an interval at that confidence."""
+    return f"{100 * confidence:g}% CI"
+
+
 CVAR_FRACTION = 0.10
 QUANTILES = (0.05, 0.25, 0.50, 0.75, 0.95)
 UNTRAINED_PROGRESS = 0.5  # children below half-way from random to the reference: untrained

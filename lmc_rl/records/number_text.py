@@ -40,8 +40,3 @@ def estimate_with_interval(
 
     shown = f"[{text(ends[0])}, {text(ends[1])}]" if len(ends) == 2 else f"[{missing}]"
     return f"{text(value)} {shown}"
-
-
-def interval_label(confidence: float | None) -> str:
-    """``95% CI`` for an interval at that confidence (None: the default 0.95)."""
-    return f"{100 * (0.95 if confidence is None else confidence):g}% CI"
